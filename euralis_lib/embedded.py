@@ -9,6 +9,7 @@ runs the server as a ``pgserver`` system user it creates and adds read/traverse 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +20,19 @@ import psutil
 
 from euralis_lib.config import EMBEDDED_DATABASE
 from euralis_lib.exceptions import EmbeddedServerError
+
+logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def _runtime_dir() -> None:
+    """pgserver keeps its inter-process lock under the XDG runtime folder: give it a private one when unset."""
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        path = Path(f"/tmp/euralis-runtime-{os.geteuid()}")
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+_runtime_dir()
 
 
 @dataclass(frozen=True)
@@ -100,11 +114,10 @@ def start(pgdata: Path) -> str:
         if "stale" in current.detail:
             (pgdata / "postmaster.pid").unlink(missing_ok=True)
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        import logging
-
         import pgserver
-
-        logging.getLogger("pgserver").setLevel(logging.WARNING)
+        # pgserver caches one handle per folder and process; a handle to a server stopped since
+        # would be returned as is, so drop it to really start again.
+        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
         try:
             pgserver.get_server(pgdata, cleanup_mode=None)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:

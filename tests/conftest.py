@@ -1,0 +1,125 @@
+"""Shared fixtures: a private PostgreSQL cluster per test process, migrated template databases,
+and the simulated data set the models are validated against.
+
+Each xdist worker starts its own pgserver cluster under a short /tmp folder (unix socket only),
+never the user's data. Databases are cloned from templates (``CREATE DATABASE … TEMPLATE``), so a
+test that writes gets its own database in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from euralis_lib import db, embedded, migrations, simulator
+
+SIM_END = date(2026, 6, 30)
+SIM_YEARS = 2
+SIM_SEED = 42
+
+
+@dataclass
+class Cluster:
+    """A running test cluster and its admin operations."""
+
+    pgdata: Path
+
+    @property
+    def socket_dir(self) -> Path:
+        return embedded.status(self.pgdata).socket_dir or self.pgdata
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg2://postgres@/{database}?host={self.socket_dir}"
+
+    def admin(self, sql: str) -> None:
+        conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(self.socket_dir))
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    def clone(self, template: str, name: str | None = None) -> str:
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        embedded.stop(self.pgdata)
+
+    def start(self) -> None:
+        embedded.start(self.pgdata)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A private PostgreSQL 16 cluster for this test process (deleted at the end)."""
+    base = Path(tempfile.mkdtemp(prefix="eurt-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = Cluster(base / "pgdata")
+    cluster.start()
+    yield cluster
+    embedded.stop(cluster.pgdata)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _template(cluster: Cluster, name: str, fill) -> str:
+    cluster.admin(f'CREATE DATABASE "{name}"')
+    engine = db.get_engine(cluster.url(name))
+    try:
+        migrations.apply_migrations(engine)
+        fill(engine)
+    finally:
+        engine.dispose()
+    return name
+
+
+@pytest.fixture(scope="session")
+def sim_data() -> simulator.SimulatedData:
+    """The simulated data set (2 years ending SIM_END, seed 42), in memory."""
+    return simulator.simulate(years=SIM_YEARS, seed=SIM_SEED, end=SIM_END)
+
+
+@pytest.fixture(scope="session")
+def empty_template(pg_cluster: Cluster) -> str:
+    return _template(pg_cluster, "tmpl_empty", lambda engine: None)
+
+
+@pytest.fixture(scope="session")
+def sim_template(pg_cluster: Cluster, sim_data: simulator.SimulatedData) -> str:
+    return _template(pg_cluster, "tmpl_sim", lambda engine: simulator.load(engine, sim_data))
+
+
+@pytest.fixture
+def empty_db_url(pg_cluster: Cluster, empty_template: str) -> Iterator[str]:
+    """A fresh migrated database without data (dropped after the test)."""
+    name = pg_cluster.clone(empty_template)
+    yield pg_cluster.url(name)
+    pg_cluster.drop(name)
+
+
+@pytest.fixture
+def sim_db_url(pg_cluster: Cluster, sim_template: str) -> Iterator[str]:
+    """A fresh database holding the simulated data set (dropped after the test)."""
+    name = pg_cluster.clone(sim_template)
+    yield pg_cluster.url(name)
+    pg_cluster.drop(name)
+
+
+@pytest.fixture(scope="session")
+def shared_sim_url(pg_cluster: Cluster, sim_template: str) -> str:
+    """A simulated database shared by read-only tests: never write to it."""
+    return pg_cluster.url(pg_cluster.clone(sim_template, "shared_sim"))
