@@ -204,8 +204,8 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
                          "debut": day, "fin": fin - timedelta(days=1), "nb_canards_entres": nb, "nb_morts": nb_morts,
                          "poids_entree_moyen_kg": poids_entree, "origine": "simulation"})
             heures = np.where(np.arange(nb_repas) % 2 == 0, 6, 18)
-            meals = (pd.Timestamp(day, tz="Europe/Paris") + pd.to_timedelta(np.arange(nb_repas) // 2, unit="D")
-                     + pd.to_timedelta(heures, unit="h"))
+            meals = (pd.Timestamp(day) + pd.to_timedelta(np.arange(nb_repas) // 2, unit="D")
+                     + pd.to_timedelta(heures, unit="h")).tz_localize("Europe/Paris")
             keep = meals.date <= end
             doses_parts.append(pd.DataFrame({
                 "horodatage": meals[keep], "lot_id": lot_id, "jour": (np.arange(nb_repas) // 2 + 1)[keep],

@@ -1,0 +1,53 @@
+# Euralis Workbench — the two commands are `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8866
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test bench pipeline lab schedule lint db-start db-stop db-status browser clean
+
+install: $(STAMP)
+
+# The virtual environment, installed from the pinned constraints (re-run when they change).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+## make run: embedded PostgreSQL, schema, simulated data if empty, all job notebooks, Voilà dashboards.
+run: install
+	$(PY) -m euralis_lib run --port $(PORT)
+
+## make test: the whole suite against private PostgreSQL clusters started by the tests.
+test: install browser
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+## make bench: load and query timings at growing scale (not a test).
+bench: install
+	$(PY) -m euralis_lib bench
+
+pipeline: install
+	$(PY) -m euralis_lib pipeline
+
+lab: install
+	$(PY) -m euralis_lib db start
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+lint: install
+	$(VENV)/bin/ruff check euralis_lib scheduler tests
+
+db-start db-stop db-status: install
+	$(PY) -m euralis_lib db $(subst db-,,$@)
+
+# Headless Chromium for the dashboard tests (Debian package; Playwright never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+clean:
+	-$(PY) -m euralis_lib db stop
+	rm -rf $(VENV) .pytest_cache .ruff_cache

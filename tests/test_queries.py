@@ -1,0 +1,142 @@
+"""The data layer on real simulated data, with filters, against independent SQL."""
+
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from euralis_lib import db, queries
+from tests.conftest import SIM_END
+
+PERIOD = (SIM_END - timedelta(days=89), SIM_END)
+
+
+@pytest.fixture(scope="module")
+def engine(shared_sim_url):
+    return db.get_engine(shared_sim_url)
+
+
+def test_sites(engine):
+    df = queries.sites(engine)
+    assert list(df["site_code"]) == ["LL", "LS", "MT"]
+    assert (df["nb_gaveurs"] > 0).all()
+
+
+def test_data_period_and_default_period(engine):
+    first, last = queries.data_period(engine)
+    assert last == SIM_END and first < SIM_END - timedelta(days=700)
+    assert queries.default_period(engine) == (SIM_END - timedelta(days=29), SIM_END)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"sites": ["LL", "XX"]}, "valid choices are LL, LS, MT"),
+    ({"debut": date(2026, 5, 1), "fin": date(2026, 4, 1)}, "Inverted period"),
+    ({"debut": "2026-05-01"}, "must be a date"),
+])
+def test_bad_filters_raise_value_error(engine, bad, message):
+    for fn in (queries.dashboard_kpis, queries.gaveur_performances, queries.qualite_lots,
+               queries.finance_indicateurs, queries.lot_features, queries.production_journaliere):
+        with pytest.raises(ValueError, match=message):
+            fn(engine, **bad)
+
+
+def test_dashboard_kpis_match_independent_sql(engine):
+    kpis = queries.dashboard_kpis(engine, debut=PERIOD[0], fin=PERIOD[1]).set_index("site_code")
+    raw = db.read_df(engine, """
+        SELECT l.site_code, sum(a.nb_canards_abattus * a.poids_foie_moyen_g) / 1000 AS kg
+        FROM abattages a JOIN lots_gavage l USING (lot_id)
+        WHERE a.date_abattage BETWEEN :d0 AND :d1 GROUP BY 1""",
+        {"d0": PERIOD[0], "d1": PERIOD[1]}).set_index("site_code")
+    assert kpis["production_totale_kg"].to_dict() == pytest.approx(raw["kg"].astype(float).to_dict(), abs=1)
+    lots = db.read_df(engine, "SELECT site_code, count(*) AS n FROM lots_gavage WHERE debut <= :d1 AND fin >= :d0 "
+                      "GROUP BY 1", {"d0": PERIOD[0], "d1": PERIOD[1]}).set_index("site_code")["n"]
+    assert kpis["nb_lots_actifs"].to_dict() == lots.to_dict()
+    assert (kpis["nb_gaveurs_actifs"] <= queries.sites(engine).set_index("site_code")["nb_gaveurs"]).all()
+    crit = db.read_df(engine, "SELECT count(*) AS n FROM alertes WHERE severite = 'critique' "
+                      "AND horodatage::date BETWEEN :d0 AND :d1", {"d0": PERIOD[0], "d1": PERIOD[1]})["n"][0]
+    assert kpis["nb_alertes_critiques"].sum() == crit
+
+
+def test_dashboard_kpis_site_filter_and_default_period(engine):
+    one = queries.dashboard_kpis(engine, sites="LS")
+    assert list(one["site_code"]) == ["LS"]
+    everything = queries.dashboard_kpis(engine).set_index("site_code")
+    assert one.set_index("site_code").loc["LS"].equals(everything.loc["LS"])
+    assert (everything["production_totale_kg"] > 0).all()
+
+
+def test_production_journaliere_is_continuous_with_zeros(engine):
+    df = queries.production_journaliere(engine, sites=["LL"], debut=PERIOD[0], fin=PERIOD[1])
+    assert len(df) == 90 and (df["site_code"] == "LL").all()
+    assert (df["production_kg"] == 0).any() and df["production_kg"].sum() > 0
+    total = queries.dashboard_kpis(engine, sites="LL", debut=PERIOD[0], fin=PERIOD[1])["production_totale_kg"][0]
+    assert df["production_kg"].sum() == pytest.approx(total, abs=1)
+
+
+def test_gaveur_performances_rank_and_filters(engine):
+    df = queries.gaveur_performances(engine, sites=["MT"], debut=PERIOD[0], fin=PERIOD[1])
+    assert (df["site_code"] == "MT").all() and df["rang"].min() == 1
+    best = df.sort_values("itm").iloc[0]
+    assert best["rang"] == 1
+    assert df["itm"].between(10, 18).all() and df["mortalite_pct"].between(0, 25).all()
+    two = queries.gaveur_performances(engine, gaveurs=df["gaveur_id"].head(2).tolist())
+    assert sorted(two["gaveur_id"]) == sorted(df["gaveur_id"].head(2))
+
+
+def test_qualite_lots_and_resume(engine):
+    lots = queries.qualite_lots(engine, sites=["LL", "LS"], debut=PERIOD[0], fin=PERIOD[1])
+    assert set(lots["site_code"]) == {"LL", "LS"}
+    assert lots["pct_extra"].between(0, 100).all()
+    resume = queries.qualite_resume(engine, sites=["LL", "LS"], debut=PERIOD[0], fin=PERIOD[1])
+    assert resume["nb_lots"].sum() == len(lots)
+    assert (resume["itm_p10"] <= resume["itm_p50"]).all() and (resume["itm_p50"] <= resume["itm_p90"]).all()
+
+
+def test_finance_matches_a_lot_recomputed_by_hand(engine):
+    lot = db.read_df(engine, """
+        SELECT l.lot_id, l.site_code, l.debut, l.nb_canards_entres, a.date_abattage, a.nb_canards_abattus,
+               a.mais_total_kg, g.distance_km, g.gaveur_id
+        FROM lots_gavage l JOIN abattages a USING (lot_id) JOIN gaveurs g USING (gaveur_id)
+        WHERE a.date_abattage = :d ORDER BY l.lot_id LIMIT 1""", {"d": PERIOD[1] - timedelta(days=3)}).iloc[0]
+    prices = db.read_df(engine, "SELECT parametre, valide_du, valeur FROM prix_parametres")
+
+    def price(name, day):
+        p = prices[(prices["parametre"] == name) & (prices["valide_du"] <= day)]
+        return float(p.sort_values("valide_du")["valeur"].iloc[-1])
+
+    day = lot["date_abattage"]
+    grades = db.read_df(engine, "SELECT grade, poids_kg FROM qualite_foies WHERE lot_id = :l",
+                        {"l": int(lot["lot_id"])})
+    names = {"Extra": "extra", "Premier choix": "premier_choix", "Second choix": "second_choix", "Declasse": "declasse"}
+    revenu = sum(float(r.poids_kg) * price(f"prix_foie_{names[r.grade]}_eur_kg", day) for r in grades.itertuples())
+    revenu += lot["nb_canards_abattus"] * price("prix_carcasse_eur_canard", day)
+    couts = (lot["nb_canards_entres"] * (price("prix_canard_pag_eur", lot["debut"])
+                                         + price("cout_main_oeuvre_eur_canard", day)
+                                         + price("cout_energie_eur_canard", day))
+             + float(lot["mais_total_kg"]) * price("prix_mais_eur_kg", day)
+             + 2 * float(lot["distance_km"]) * price("cout_transport_eur_km", day))
+    df = queries.finance_indicateurs(engine, sites=lot["site_code"], debut=day, fin=day, niveau="gaveur")
+    row = df[df["gaveur_id"] == lot["gaveur_id"]].iloc[0]
+    assert row["nb_lots"] == 1
+    assert row["revenu_eur"] == pytest.approx(revenu, rel=1e-6)
+    assert row["couts_eur"] == pytest.approx(couts, rel=1e-6)
+    assert row["marge_eur"] == pytest.approx(revenu - couts, rel=1e-6)
+
+
+def test_finance_per_site_and_month(engine):
+    df = queries.finance_indicateurs(engine, debut=PERIOD[0], fin=PERIOD[1])
+    assert set(df["site_code"]) == {"LL", "LS", "MT"}
+    assert df["mois"].dt.day.eq(1).all()
+    assert (df["marge_eur"] == df["revenu_eur"] - df["couts_eur"]).all()
+    assert df["marge_pct"].between(-50, 60).all()
+    with pytest.raises(ValueError, match="niveau"):
+        queries.finance_indicateurs(engine, niveau="region")
+
+
+def test_lot_features_include_running_lots_without_outcomes(engine):
+    df = queries.lot_features(engine, debut=SIM_END - timedelta(days=20), fin=SIM_END)
+    running = df[df["date_abattage"].isna()]
+    assert len(running) > 0 and running["poids_foie_moyen_g"].isna().all()
+    done = df.dropna(subset=["date_abattage"])
+    assert (done["nb_repas"] == 2 * done["duree_jours"]).all()
+    assert pd.api.types.is_float_dtype(df["dose_totale_kg"])
