@@ -1,0 +1,107 @@
+"""``make bench``: simulate+load time and dashboard query latency (p50/p95) at growing scale.
+
+A benchmark, not a test: it prints a table (and writes it to reports/bench-<date>.md). Each scale
+runs in its own throw-away database on a private cluster, never the user's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+
+from euralis_lib import config, db, embedded, migrations, queries, simulator
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p95
+
+
+def time_calls(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """p50 and p95 wall time (ms) of ``repeat`` calls after one warm-up call."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(1000 * (time.perf_counter() - t0))
+    return _percentiles(samples)
+
+
+def bench_scale(cluster_socket: Path, years: int, repeat: int) -> dict:
+    """Simulate and load ``years`` of data into a new database, then time the data-layer queries."""
+    name = f"bench_{years}y"
+    conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(cluster_socket))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    engine = db.get_engine(f"postgresql+psycopg2://postgres@/{name}?host={cluster_socket}")
+    migrations.apply_migrations(engine)
+    t0 = time.perf_counter()
+    data = simulator.simulate(years=years, seed=42, end=date(2026, 11, 1))
+    t1 = time.perf_counter()
+    counts = simulator.load(engine, data)
+    t2 = time.perf_counter()
+    d0, d1 = queries.default_period(engine)
+    result = {"years": years, "lots": counts["lots_gavage"], "feeding_rows": counts["doses_gavage"],
+              "simulate_s": t1 - t0, "load_s": t2 - t1}
+    calls = {
+        "dashboard_kpis": lambda: queries.dashboard_kpis(engine, debut=d0, fin=d1),
+        "kpis_one_site": lambda: queries.dashboard_kpis(engine, sites=["LL"], debut=d0, fin=d1),
+        "production_journaliere": lambda: queries.production_journaliere(engine),
+        "gaveur_performances": lambda: queries.gaveur_performances(engine),
+        "finance_indicateurs": lambda: queries.finance_indicateurs(engine),
+        "lot_features": lambda: queries.lot_features(engine),
+    }
+    for label, fn in calls.items():
+        result[label] = time_calls(fn, repeat if label.startswith(("dashboard", "kpis")) else max(3, repeat // 6))
+    engine.dispose()
+    return result
+
+
+def format_table(results: list[dict]) -> str:
+    """Markdown table of the results."""
+    query_cols = [k for k in results[0] if isinstance(results[0][k], tuple)]
+    head = "| years | lots | feeding rows | simulate s | load (COPY) s | " + " | ".join(
+        f"{c} p50/p95 ms" for c in query_cols) + " |"
+    lines = [head, "|" + "---|" * (5 + len(query_cols))]
+    for r in results:
+        cells = [str(r["years"]), f"{r['lots']:,}", f"{r['feeding_rows']:,}", f"{r['simulate_s']:.1f}",
+                 f"{r['load_s']:.2f}"] + [f"{r[c][0]:.1f} / {r[c][1]:.1f}" for c in query_cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark at each scale and print the table."""
+    base = Path(tempfile.mkdtemp(prefix="eurb-", dir="/tmp"))
+    base.chmod(0o755)
+    pgdata = base / "pgdata"
+    try:
+        embedded.start(pgdata)
+        socket = embedded.status(pgdata).socket_dir
+        results = []
+        for years in args.years:
+            print(f"benchmarking {years} simulated year(s)...", flush=True)
+            results.append(bench_scale(socket, years, args.repeat))
+        table = format_table(results)
+        print(table)
+        out = config.reports_dir() / f"bench-{date.today().isoformat()}.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table + "\n")
+        print(f"written to {out}")
+    finally:
+        embedded.stop(pgdata)
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
