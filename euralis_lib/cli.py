@@ -113,9 +113,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("data: already loaded (reused)")
     _cmd_kpis(argparse.Namespace(site=None, debut=None, fin=None))
     if args.pipeline:
-        from euralis_lib import pipeline
+        from euralis_lib import pipeline, runs
 
-        pipeline.run_pipeline()
+        # Once after loading data: jobs that never succeeded on this database. Refreshing is the
+        # scheduler's work (or `make pipeline`), so a second `make run` stays fast.
+        missing = [job for job in pipeline.JOBS if runs.latest_run(engine, job) is None]
+        if missing:
+            pipeline.run_pipeline(only=missing)
+        else:
+            print("job results: present (refresh with 'make pipeline' or the scheduler)")
     if args.serve:
         from euralis_lib import serve
 
