@@ -1,0 +1,202 @@
+"""Symbolic regression (job ``entrainement``): a readable liver-weight formula per site × souche.
+
+Engine: PySR where a Julia executable exists, otherwise pyoperon (C++ genetic programming). Julia
+is detected without importing pysr (which would try the network); when pysr is tried,
+``PYTHON_JULIAPKG_OFFLINE=yes`` keeps it from hanging. The engine is recorded with every formula.
+The whole Pareto front (complexity vs error) is kept, not only the retained formula.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import sympy
+from sklearn.metrics import mean_absolute_error, r2_score
+from sqlalchemy.engine import Connection, Engine
+
+from euralis_lib import jobs, queries
+from euralis_lib.db import copy_dataframe
+
+JOB = "entrainement"
+CIBLE = "poids_foie_moyen_g"
+FEATURES = ("dose_totale_kg", "poids_entree_moyen_kg", "duree_jours", "ecart_courbe_g", "dose_finale_g")
+MIN_LOTS = 40
+PARAMS = {"sites": (list, str, type(None)), "debut": (str, type(None)), "fin": (str, type(None)),
+          "seed": (int,), "generations": (int,), "min_lots": (int,)}
+
+
+def julia_available() -> bool:
+    """True when a Julia executable can be found (PATH or PYTHON_JULIAPKG_EXE); never imports pysr."""
+    exe = os.environ.get("PYTHON_JULIAPKG_EXE")
+    return bool(shutil.which("julia") or shutil.which("juliaup") or (exe and os.path.exists(exe)))
+
+
+def choose_engine() -> str:
+    """'pysr' when Julia is there and pysr imports offline, otherwise 'pyoperon'."""
+    if not julia_available():
+        return "pyoperon"
+    os.environ["PYTHON_JULIAPKG_OFFLINE"] = "yes"
+    try:
+        import pysr  # noqa: F401
+    except Exception:  # pysr raises various errors (not only ImportError) when Julia is unusable
+        return "pyoperon"
+    return "pysr"
+
+
+def _round_sig(x: float, digits: int = 4) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, max(0, digits - 1 - int(math.floor(math.log10(abs(x))))))
+
+
+def readable(expression: str | sympy.Expr, features: tuple[str, ...] = FEATURES) -> sympy.Expr:
+    """Expand a formula and round its coefficients to 4 significant digits."""
+    symbols = {name: sympy.Symbol(name) for name in features}
+    expr = sympy.expand(sympy.sympify(expression, locals=symbols) if isinstance(expression, str) else expression)
+    return expr.xreplace({n: sympy.Float(_round_sig(float(n))) for n in expr.atoms(sympy.Float)})
+
+
+@dataclass
+class Formula:
+    """One formula of the Pareto front with its held-out accuracy."""
+
+    expression: sympy.Expr
+    complexite: int
+    r2_test: float
+    mae_test: float
+    mse_train: float
+    est_retenue: bool = False
+
+    @property
+    def texte(self) -> str:
+        """The formula as readable text."""
+        return f"{CIBLE} = {sympy.sstr(self.expression)}"
+
+
+@dataclass
+class SymbolicRegression:
+    """Fit a Pareto front of formulas for ``CIBLE`` from ``features`` (scikit-learn style)."""
+
+    features: tuple[str, ...] = FEATURES
+    engine: str | None = None
+    random_state: int = 0
+    generations: int = 200
+    test_size: float = 0.25
+    pareto_: list[Formula] = field(default_factory=list, init=False)
+    formula_: Formula | None = field(default=None, init=False)
+    engine_: str = field(default="", init=False)
+    n_train_: int = field(default=0, init=False)
+    n_test_: int = field(default=0, init=False)
+
+    def fit(self, df: pd.DataFrame) -> SymbolicRegression:
+        """Split lots into train/test (seeded), fit the engine, evaluate every Pareto formula."""
+        data = df.dropna(subset=[*self.features, CIBLE])
+        rng = np.random.default_rng(self.random_state)
+        test = rng.random(len(data)) < self.test_size
+        train_df, test_df = data[~test], data[test]
+        self.n_train_, self.n_test_ = len(train_df), len(test_df)
+        self.engine_ = self.engine or choose_engine()
+        fit = self._fit_pysr if self.engine_ == "pysr" else self._fit_operon
+        candidates = fit(train_df[list(self.features)].to_numpy(), train_df[CIBLE].to_numpy())
+        front = []
+        symbols = [sympy.Symbol(f) for f in self.features]
+        for expression, complexity in candidates:
+            fn = sympy.lambdify(symbols, expression, "numpy")
+
+            def predict(frame: pd.DataFrame, fn=fn) -> np.ndarray:
+                out = fn(*[frame[f].to_numpy(float) for f in self.features])
+                return np.broadcast_to(np.asarray(out, dtype=float), (len(frame),))
+
+            front.append(Formula(expression, int(complexity),
+                                 r2_test=float(r2_score(test_df[CIBLE], predict(test_df))),
+                                 mae_test=float(mean_absolute_error(test_df[CIBLE], predict(test_df))),
+                                 mse_train=float(np.mean((train_df[CIBLE] - predict(train_df)) ** 2))))
+        front.sort(key=lambda f: f.complexite)
+        best = min(f.mse_train for f in front)
+        # Retained: the simplest formula within 5 % of the best training error (selection never sees test data).
+        self.formula_ = next(f for f in front if f.mse_train <= 1.05 * best)
+        self.formula_.est_retenue = True
+        self.pareto_ = front
+        return self
+
+    def _fit_operon(self, X: np.ndarray, y: np.ndarray) -> list[tuple[sympy.Expr, int]]:
+        from pyoperon.sklearn import SymbolicRegressor
+
+        model = SymbolicRegressor(allowed_symbols="add,sub,mul,constant,variable", objectives=["r2", "length"],
+                                  max_length=30, generations=self.generations, population_size=800,
+                                  max_evaluations=300_000, n_threads=2, random_state=self.random_state)
+        model.fit(X.astype(np.float32), y.astype(np.float32))
+        return [(readable(model.get_model_string(p["tree"], 6, names=list(self.features)), self.features),
+                 p["complexity"]) for p in model.pareto_front_]
+
+    def _fit_pysr(self, X: np.ndarray, y: np.ndarray) -> list[tuple[sympy.Expr, int]]:
+        from pysr import PySRRegressor
+
+        model = PySRRegressor(niterations=self.generations // 5, binary_operators=["+", "-", "*"],
+                              random_state=self.random_state, deterministic=True, parallelism="serial",
+                              progress=False, verbosity=0)
+        model.fit(X, y, variable_names=list(self.features))
+        return [(readable(row.sympy_format, self.features), row.complexity)
+                for row in model.equations_.itertuples()]
+
+
+Combo = tuple[str, str]
+
+
+def train_all(df: pd.DataFrame, seed: int = 0, generations: int = 200, min_lots: int = MIN_LOTS,
+              engine: str | None = None) -> tuple[dict[Combo, SymbolicRegression], dict[Combo, str]]:
+    """One regression per site × souche; combos with fewer than ``min_lots`` slaughtered lots are skipped."""
+    engine = engine or choose_engine()
+    fitted, skipped = {}, {}
+    done = df.dropna(subset=[CIBLE])
+    for (site, souche), group in done.groupby(["site_code", "souche_code"]):
+        complete = group.dropna(subset=list(FEATURES))
+        if len(complete) < min_lots:
+            skipped[(site, souche)] = (f"{len(complete)} lots abattus avec données complètes "
+                                       f"(minimum {min_lots})")
+            continue
+        fitted[(site, souche)] = SymbolicRegression(engine=engine, random_state=seed,
+                                                    generations=generations).fit(complete)
+    return fitted, skipped
+
+
+def run(engine: Engine, run_id: int | None = None, **params) -> dict:
+    """Job ``entrainement``: train per site × souche and store each Pareto front with its engine."""
+    jobs.check_params(JOB, params, PARAMS)
+    sites = jobs.parse_sites(JOB, params.get("sites"))
+    debut = jobs.parse_date(JOB, "debut", params.get("debut"))
+    fin = jobs.parse_date(JOB, "fin", params.get("fin"))
+    seed, generations = params.get("seed", 0), params.get("generations", 200)
+    min_lots = params.get("min_lots", MIN_LOTS)
+
+    def compute():
+        return train_all(queries.lot_features(engine, sites, debut, fin), seed, generations, min_lots)
+
+    def write(conn: Connection, rid: int, output) -> dict:
+        fitted, skipped = output
+        rows = [{"run_id": rid, "site_code": site, "souche_code": souche, "cible": CIBLE, "rang_pareto": i,
+                 "formule": f.texte, "engine": model.engine_, "complexite": f.complexite, "r2_test": f.r2_test,
+                 "mae_test": f.mae_test, "n_train": model.n_train_, "n_test": model.n_test_,
+                 "est_retenue": f.est_retenue}
+                for (site, souche), model in fitted.items() for i, f in enumerate(model.pareto_)]
+        if rows:
+            copy_dataframe(conn, "formules_regression", pd.DataFrame(rows))
+        if skipped:
+            copy_dataframe(conn, "regression_ignores", pd.DataFrame(
+                [{"run_id": rid, "site_code": s, "souche_code": so, "raison": r} for (s, so), r in skipped.items()]))
+        return {"modeles": {f"{s}/{so}": {"r2_test": round(m.formula_.r2_test, 4),
+                                          "mae_test": round(m.formula_.mae_test, 2),
+                                          "complexite": m.formula_.complexite, "formule": m.formula_.texte}
+                            for (s, so), m in fitted.items()},
+                "ignores": {f"{s}/{so}": r for (s, so), r in skipped.items()}}
+
+    def engine_name(output) -> str | None:
+        fitted, _ = output
+        return next(iter(fitted.values())).engine_ if fitted else None
+
+    return jobs.execute(engine, JOB, params, run_id, compute, write, engine_name)
