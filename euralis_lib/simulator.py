@@ -30,7 +30,7 @@ SITES = pd.DataFrame({
     "code": ["LL", "LS", "MT"],
     "nom": ["Site de Lanne", "Site de Lescar", "Site de Maubourguet"],
     "region": ["Landes", "Pyrénées-Atlantiques", "Hautes-Pyrénées"],
-    "capacite_abattage_jour": [9000, 8000, 9000],
+    "capacite_abattage_jour": [3600, 3600, 5400],
 })
 SOUCHES = pd.DataFrame({
     "code": ["MULARD", "BARBARIE", "HYBRIDE"],
