@@ -18,7 +18,7 @@ from euralis_lib import config
 from euralis_lib.exceptions import EuralisError
 
 # Modules adding their own subcommands with ``register(subparsers)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["euralis_lib.pipeline"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:

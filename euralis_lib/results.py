@@ -1,0 +1,109 @@
+"""Readers of job results: the rows of the latest successful run (or a given run) of a job.
+
+Shared by the job notebooks (to show what was just computed) and the dashboards; every reader
+returns the run with its data so that each figure can say which run produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from euralis_lib import runs
+from euralis_lib.db import read_df
+
+
+@dataclass(frozen=True)
+class Result:
+    """A job's rows and the run that produced them (``run`` None and empty data: never run)."""
+
+    run: runs.Run | None
+    data: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to show."""
+        return self.run is None or self.data.empty
+
+    def source(self) -> str:
+        """French caption naming the run, e.g. 'run n° 12 du 25/11/2026 02:00'."""
+        if self.run is None:
+            return "aucun run"
+        when = self.run.fin or self.run.debut
+        return f"run n° {self.run.run_id} du {when:%d/%m/%Y %H:%M}"
+
+
+def _read(engine: Engine, job: str, sql: str, run_id: int | None, params: dict | None = None) -> Result:
+    run = runs.get_run(engine, run_id) if run_id is not None else runs.latest_run(engine, job)
+    if run is None:
+        return Result(None, pd.DataFrame())
+    return Result(run, read_df(engine, sql, {"run_id": run.run_id, **(params or {})}))
+
+
+def formules(engine: Engine, run_id: int | None = None) -> Result:
+    """Regression Pareto fronts (``entrainement``)."""
+    return _read(engine, "entrainement", "SELECT * FROM formules_regression WHERE run_id = :run_id "
+                 "ORDER BY site_code, souche_code, rang_pareto", run_id)
+
+
+def previsions(engine: Engine, run_id: int | None = None) -> Result:
+    """Forecasts per site and horizon (``previsions``)."""
+    res = _read(engine, "previsions", "SELECT * FROM previsions WHERE run_id = :run_id "
+                "ORDER BY site_code, horizon_jours, date_prevision", run_id)
+    if not res.data.empty:
+        res.data["date_prevision"] = pd.to_datetime(res.data["date_prevision"])
+    return res
+
+
+def backtest(engine: Engine, run_id: int | None = None) -> Result:
+    """Backtest errors per site, horizon and model (``previsions``)."""
+    return _read(engine, "previsions", "SELECT * FROM previsions_backtest WHERE run_id = :run_id "
+                 "ORDER BY site_code, horizon_jours, modele", run_id)
+
+
+def clusters(engine: Engine, run_id: int | None = None) -> Result:
+    """Cluster of each gaveur with his name, site and profile (``clustering``)."""
+    return _read(engine, "clustering", """
+        SELECT c.gaveur_id, g.code, g.nom, g.site_code, c.cluster, c.nom_cluster, c.distance,
+               (c.profil->>'itm')::float AS itm, (c.profil->>'sigma_g')::float AS sigma_g,
+               (c.profil->>'mortalite_pct')::float AS mortalite_pct,
+               (c.profil->>'regularite_g')::float AS regularite_g, (c.profil->>'volume')::float AS volume
+        FROM clusters_gaveurs c JOIN gaveurs g USING (gaveur_id)
+        WHERE c.run_id = :run_id ORDER BY c.cluster, g.code""", run_id)
+
+
+def centroides(engine: Engine, run_id: int | None = None) -> Result:
+    """Cluster centroids (``clustering``)."""
+    return _read(engine, "clustering", "SELECT * FROM clusters_centroides WHERE run_id = :run_id ORDER BY cluster",
+                 run_id)
+
+
+def anomalies(engine: Engine, run_id: int | None = None, seulement_anomalies: bool = True) -> Result:
+    """Scored lots with explanations, anomalies first (``anomalies``)."""
+    return _read(engine, "anomalies", """
+        SELECT a.lot_id, l.code_lot, l.site_code, l.souche_code, l.gaveur_id, g.nom AS gaveur, l.fin,
+               a.score, a.est_anomalie, a.critique, a.explication
+        FROM anomalies_lots a JOIN lots_gavage l USING (lot_id) JOIN gaveurs g ON g.gaveur_id = l.gaveur_id
+        WHERE a.run_id = :run_id AND (a.est_anomalie OR NOT :only)
+        ORDER BY a.score DESC""", run_id, {"only": seulement_anomalies})
+
+
+def planning(engine: Engine, run_id: int | None = None) -> Result:
+    """Slaughter plans, Hungarian and greedy (``planning``)."""
+    return _read(engine, "planning", """
+        SELECT p.methode, p.lot_id, l.code_lot, l.site_code AS site_lot, p.site_code, p.date_abattage,
+               l.fin, l.nb_canards_entres - l.nb_morts AS nb_canards, p.cout, p.place, p.raison
+        FROM planning_abattages p JOIN lots_gavage l USING (lot_id)
+        WHERE p.run_id = :run_id ORDER BY p.methode, p.date_abattage, p.lot_id""", run_id)
+
+
+def finance(engine: Engine, run_id: int | None = None, niveau: str = "site") -> Result:
+    """Monthly revenue, costs and margins per site or gaveur (``finance``)."""
+    res = _read(engine, "finance", """
+        SELECT f.*, g.nom AS gaveur FROM finance_indicateurs f LEFT JOIN gaveurs g USING (gaveur_id)
+        WHERE f.run_id = :run_id AND f.niveau = :niveau ORDER BY f.site_code, f.mois""", run_id, {"niveau": niveau})
+    if not res.data.empty:
+        res.data["mois"] = pd.to_datetime(res.data["mois"])
+    return res

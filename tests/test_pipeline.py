@@ -1,0 +1,68 @@
+"""The papermill runner: reports, run rows, failures that keep evidence and earlier results."""
+
+import pytest
+
+from euralis_lib import db, pipeline, results, runs
+from euralis_lib.config import PROJECT_ROOT
+from euralis_lib.jobs import JobParameterError
+
+pytestmark = pytest.mark.notebook
+FAILING = PROJECT_ROOT / "tests" / "data" / "echec.ipynb"
+
+
+@pytest.fixture
+def env(sim_db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("EURALIS_DATABASE_URL", sim_db_url)
+    monkeypatch.setenv("EURALIS_REPORTS_DIR", str(tmp_path))
+    return db.get_engine(sim_db_url), tmp_path
+
+
+def test_all_job_notebooks_run_with_defaults_and_fill_every_result_table(env):
+    engine, reports = env
+    done = pipeline.run_pipeline(engine=engine, parameters={"previsions": {"nb_origines": 2}})
+    assert [r.job for r in done] == list(pipeline.JOBS) and all(r.statut == "success" for r in done)
+    for run in done:
+        report = reports / run.debut.date().isoformat() / f"{run.job}-{run.run_id}.ipynb"
+        assert run.rapport_path == str(report) and report.exists()
+        html = report.with_suffix(".html").read_text()
+        assert "plotly.min.js" in html and "import " not in html, run.job
+    for reader in (results.formules, results.previsions, results.clusters, results.anomalies, results.planning,
+                   results.finance):
+        assert not reader(engine).empty, reader.__name__
+
+
+def test_job_notebooks_accept_non_default_parameters(env):
+    engine, _ = env
+    run = pipeline.execute_job("clustering", {"sites": ["LL", "MT"], "k_max": 4}, engine=engine, progress=False)
+    assert run.parametres == {"sites": ["LL", "MT"], "k_max": 4} and run.metriques["k"] <= 4
+    sites = results.clusters(engine, run.run_id).data["site_code"]
+    assert set(sites) == {"LL", "MT"}
+    plan = pipeline.execute_job("planning", {"debut": "2025-11-03", "fin": "2025-11-09", "sites": ["MT"]},
+                                engine=engine, progress=False)
+    assert plan.metriques["debut"] == "2025-11-03" and plan.statut == "success"
+    fc = pipeline.execute_job("previsions", {"horizons": [7], "nb_origines": 2, "sites": "LS"}, engine=engine,
+                              progress=False)
+    assert set(results.previsions(engine, fc.run_id).data["horizon_jours"]) == {7}
+
+
+def test_a_failing_notebook_marks_the_run_failed_and_keeps_the_evidence(env):
+    engine, _ = env
+    ok = pipeline.execute_notebook("test_echec", FAILING, {"echec": False}, engine=engine, progress=False)
+    assert ok.statut == "success"
+    with pytest.raises(pipeline.JobFailedError, match="panne simulée") as info:
+        pipeline.execute_notebook("test_echec", FAILING, {"echec": True}, engine=engine, progress=False)
+    failed = info.value.run
+    assert failed.statut == "failed" and "RuntimeError: panne simulée du job" in failed.erreur
+    assert "panne simulée" in open(failed.rapport_path).read()
+    assert runs.latest_run(engine, "test_echec").run_id == ok.run_id
+
+
+def test_wrong_parameter_type_is_refused_before_any_run_row(env):
+    engine, _ = env
+    with pytest.raises(JobParameterError, match="'k_max' must be int"):
+        pipeline.execute_job("clustering", {"k_max": "cinq"}, engine=engine)
+    with pytest.raises(JobParameterError, match="has no parameter 'kmax'"):
+        pipeline.execute_job("clustering", {"kmax": 5}, engine=engine)
+    with pytest.raises(JobParameterError, match="unknown job"):
+        pipeline.execute_job("meteo", engine=engine)
+    assert db.read_df(engine, "SELECT count(*) AS n FROM job_runs")["n"][0] == 0

@@ -1,0 +1,81 @@
+"""Hungarian slaughter planning: optimal on small cases, never worse than greedy, clear when infeasible."""
+
+import itertools
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from euralis_lib import db, planning
+
+SITES = pd.DataFrame({"site_code": ["LL", "MT"], "capacite_abattage_jour": [1800, 3600]})
+
+
+def _instance(seed: int, n_lots: int, days: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    start = date(2026, 3, 2)  # a Monday
+    lots = pd.DataFrame({
+        "lot_id": range(1, n_lots + 1), "code_lot": [f"L{i}" for i in range(1, n_lots + 1)],
+        "site_code": rng.choice(["LL", "MT"], n_lots),
+        "fin": [start + timedelta(days=int(d)) for d in rng.integers(0, days, n_lots)],
+        "nb_canards": rng.integers(300, 3000, n_lots), "distance_km": rng.uniform(5, 80, n_lots)})
+    slots = planning.slots_for(SITES, start, start + timedelta(days=days + 2))
+    return lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8)
+
+
+def _brute_force(cost: np.ndarray) -> float:
+    n, m = cost.shape
+    return min(sum(cost[i, j] for i, j in enumerate(perm)) for perm in itertools.permutations(range(m), n))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hungarian_equals_brute_force_on_small_instances(seed):
+    lots, slots, cost = _instance(seed, n_lots=6, days=2)
+    sub = slots.head(8).reset_index(drop=True)
+    cost = planning.cost_matrix(lots, sub, 0.2, 1.8)
+    best = _brute_force(cost)
+    plan = planning.hungarian(lots, sub, cost)
+    if best < planning.INTERDIT:
+        assert plan.cout == pytest.approx(best) and not plan.non_places
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_lots=st.integers(1, 25))
+def test_hungarian_is_never_worse_than_greedy(seed, n_lots):
+    lots, slots, cost = _instance(seed, n_lots)
+    h, g = planning.hungarian(lots, slots, cost), planning.greedy(lots, slots, cost)
+    assert len(h.non_places) <= len(g.non_places)
+    if len(h.non_places) == len(g.non_places):
+        assert h.cout <= g.cout + 1e-6
+    assert h.lignes["lot_id"].tolist() == lots["lot_id"].tolist()
+
+
+def test_infeasible_plan_names_the_lots_that_cannot_be_placed():
+    lots, _, _ = _instance(3, n_lots=12, days=1)
+    lots["fin"] = date(2026, 3, 3)
+    one_site = SITES.head(1)  # LL: one slot a day, four usable days
+    slots = planning.slots_for(one_site, date(2026, 3, 3), date(2026, 3, 6))
+    plan = planning.hungarian(lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8))
+    assert len(plan.non_places) == 12 - 4
+    missing = plan.lignes[~plan.lignes["place"]]
+    assert set(missing["lot_id"].map(dict(zip(lots["lot_id"], lots["code_lot"], strict=True)))) == set(plan.non_places)
+    assert missing["raison"].str.startswith("capacité insuffisante du 03/03/2026").all()
+
+
+def test_no_slaughter_on_sundays():
+    slots = planning.slots_for(SITES, date(2026, 3, 1), date(2026, 3, 8))
+    assert not any(d.weekday() == 6 for d in slots["jour"])
+
+
+def test_job_writes_both_plans(sim_db_url):
+    engine = db.get_engine(sim_db_url)
+    result = planning.run(engine, debut="2025-11-01", fin="2025-11-30")
+    rows = db.read_df(engine, "SELECT * FROM planning_abattages WHERE run_id = :r", {"r": result["run_id"]})
+    assert set(rows["methode"]) == {"hongrois", "glouton"}
+    assert rows.groupby("methode").size().eq(result["nb_lots"]).all() and result["nb_lots"] > 30
+    assert result["cout_hongrois_eur"] <= result["cout_glouton_eur"]
+    with pytest.raises(planning.jobs.JobParameterError, match="inverted"):
+        planning.run(engine, debut="2025-11-30", fin="2025-11-01")
