@@ -37,7 +37,20 @@ def time_calls(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def bench_scale(cluster_socket: Path, years: int, repeat: int) -> dict:
+def bench_jobs(engine) -> dict[str, float]:
+    """Wall time (s) of each job function (no notebook overhead) on the loaded database."""
+    from euralis_lib import anomalies, clustering, finance, forecasting, planning, regression
+
+    timings = {}
+    for name, module in (("entrainement", regression), ("previsions", forecasting), ("clustering", clustering),
+                         ("anomalies", anomalies), ("planning", planning), ("finance", finance)):
+        t0 = time.perf_counter()
+        module.run(engine)
+        timings[name] = time.perf_counter() - t0
+    return timings
+
+
+def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = False) -> dict:
     """Simulate and load ``years`` of data into a new database, then time the data-layer queries."""
     name = f"bench_{years}y"
     conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(cluster_socket))
@@ -66,6 +79,8 @@ def bench_scale(cluster_socket: Path, years: int, repeat: int) -> dict:
     }
     for label, fn in calls.items():
         result[label] = time_calls(fn, repeat if label.startswith(("dashboard", "kpis")) else max(3, repeat // 6))
+    if jobs:
+        result["jobs_s"] = bench_jobs(engine)
     engine.dispose()
     return result
 
@@ -80,6 +95,10 @@ def format_table(results: list[dict]) -> str:
         cells = [str(r["years"]), f"{r['lots']:,}", f"{r['feeding_rows']:,}", f"{r['simulate_s']:.1f}",
                  f"{r['load_s']:.2f}"] + [f"{r[c][0]:.1f} / {r[c][1]:.1f}" for c in query_cols]
         lines.append("| " + " | ".join(cells) + " |")
+    for r in results:
+        if "jobs_s" in r:
+            parts = ", ".join(f"{job} {sec:.1f} s" for job, sec in r["jobs_s"].items())
+            lines.append(f"\njob wall time at {r['years']} year(s): {parts} (total {sum(r['jobs_s'].values()):.1f} s)")
     return "\n".join(lines)
 
 
@@ -94,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
         results = []
         for years in args.years:
             print(f"benchmarking {years} simulated year(s)...", flush=True)
-            results.append(bench_scale(socket, years, args.repeat))
+            results.append(bench_scale(socket, years, args.repeat, jobs=years in args.jobs_at))
         table = format_table(results)
         print(table)
         out = config.reports_dir() / f"bench-{date.today().isoformat()}.md"

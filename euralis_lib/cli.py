@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark: load and query timings at growing scale")
     p.add_argument("--years", type=int, nargs="+", default=[1, 3, 10])
     p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--jobs-at", type=int, nargs="*", default=[3], help="also time the six jobs at these scales")
     p.set_defaults(func=lambda a: importlib.import_module("euralis_lib.bench").main(a))
 
     for name in COMMAND_MODULES:
