@@ -19,3 +19,7 @@ class MigrationError(EuralisError):
 
 class DataLoadError(EuralisError):
     """Loading data was refused (for example the database already holds data)."""
+
+
+class ServeError(EuralisError):
+    """The dashboards server cannot start (port already in use, Voilà exited)."""

@@ -1,0 +1,122 @@
+"""Abattages: the slaughter plan per site (calendar), capacity use, Hungarian vs greedy cost."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import ipywidgets as w
+import pandas as pd
+import plotly.graph_objects as go
+from sqlalchemy.engine import Engine
+
+from euralis_lib import planning, plots, queries, results
+from euralis_lib.dashboards import common
+from euralis_lib.dashboards.common import Filtres
+
+METHODES = {"hongrois": "Algorithme hongrois", "glouton": "Glouton"}
+
+
+def plan_filtre(plan: pd.DataFrame, filtres: Filtres) -> pd.DataFrame:
+    """Plan rows of the selected slaughterhouses within the period (unplaced lots kept)."""
+    jours = pd.to_datetime(plan["date_abattage"])
+    dans = jours.isna() | ((jours.dt.date >= filtres.debut) & (jours.dt.date <= filtres.fin))
+    return plan[dans & (plan["site_code"].isin(filtres.sites) | plan["site_code"].isna())]
+
+
+def utilisation(plan: pd.DataFrame, capacites: pd.DataFrame, methode: str = "hongrois") -> pd.DataFrame:
+    """Ducks planned per slaughterhouse and day, and the share of its daily capacity (%)."""
+    df = plan[(plan["methode"] == methode) & plan["place"]]
+    df = df.groupby(["site_code", "date_abattage"], as_index=False)["nb_canards"].sum()
+    df = df.merge(capacites[["site_code", "capacite_abattage_jour"]], on="site_code")
+    df["utilisation_pct"] = (100 * df["nb_canards"] / df["capacite_abattage_jour"]).round(1)
+    return df
+
+
+def couts(plan: pd.DataFrame) -> pd.DataFrame:
+    """Total cost, lots placed and lots not placed per method."""
+    df = plan.assign(non_place=~plan["place"].astype(bool))
+    res = df.groupby("methode").agg(cout_total=("cout", "sum"), lots_places=("place", "sum"),
+                                    lots_non_places=("non_place", "sum")).reset_index()
+    res["methode"] = res["methode"].map(METHODES).fillna(res["methode"])
+    return res.rename(columns={"methode": "Méthode", "cout_total": "Coût total (€)", "lots_places": "Lots placés",
+                               "lots_non_places": "Lots non placés"})
+
+
+def periode_du_plan(engine: Engine) -> tuple[date, date] | None:
+    """The period covered by the latest plan (its slaughter days), or None without a plan."""
+    res = results.planning(engine)
+    jours = pd.to_datetime(res.data["date_abattage"]).dropna() if not res.empty else pd.Series(dtype=object)
+    if jours.empty:
+        return None
+    return jours.min().date(), jours.max().date()
+
+
+def bouton_calcul(engine: Engine, filtres: Filtres, apres: list) -> w.Widget:
+    """A button computing a new plan (job ``planning``, recorded as a run) for the chosen period and sites."""
+    bouton = w.Button(description="Calculer le plan sur cette période", icon="calculator",
+                      layout=w.Layout(width="300px"))
+    bouton.add_class("euralis-calcul-plan")
+    etat = w.HTML()
+
+    def calculer(_b) -> None:
+        bouton.disabled = True
+        etat.value = '<span class="euralis-source">Calcul du plan en cours…</span>'
+        try:
+            metriques = planning.run(engine, debut=filtres.debut.isoformat(), fin=filtres.fin.isoformat(),
+                                     sites=list(filtres.sites))
+        except Exception as exc:  # noqa: BLE001 — shown in French, earlier plans stay intact
+            etat.value = common.message(common.french_error(exc), "erreur").value
+            bouton.disabled = False
+            return
+        etat.value = f'<span class="euralis-source">Plan calculé (run n° {metriques["run_id"]}).</span>'
+        for rafraichir in apres:
+            rafraichir()
+
+    bouton.on_click(calculer)
+    return w.HBox([bouton, etat])
+
+
+def calendrier(util: pd.DataFrame) -> go.Figure:
+    """Calendar heat map: share of each slaughterhouse's daily capacity used (one cell per site and day)."""
+    grille = util.pivot_table(index="site_code", columns="date_abattage", values="utilisation_pct", aggfunc="sum")
+    fig = go.Figure(go.Heatmap(z=grille.to_numpy(), x=[pd.Timestamp(d) for d in grille.columns], y=list(grille.index),
+                               zmin=0, zmax=100, colorscale="YlOrRd", colorbar={"title": "% capacité"},
+                               hovertemplate="%{y} le %{x|%d/%m/%Y} : %{z:.0f} % de la capacité<extra></extra>"))
+    fig.update_layout(title="Calendrier : capacité d'abattage utilisée (%)", template="plotly_white", height=260,
+                      xaxis_title="Jour", yaxis_title="Abattoir")
+    return fig
+
+
+def build(engine: Engine, filtres: Filtres, apres: list | None = None) -> list[w.Widget]:
+    """Calendar per slaughterhouse, capacity heat map and method comparison."""
+    common.require_sites(filtres)
+    calcul = bouton_calcul(engine, filtres, apres if apres is not None else [])
+    res = results.planning(engine)
+    if res.empty:
+        return [calcul, common.message("Aucun plan d'abattage : lancez le job planning ou calculez un plan "
+                                       "pour la période choisie.")]
+    plan = plan_filtre(res.data, filtres)
+    if plan.empty:
+        return [calcul, common.source(res.source()),
+                common.message("Le dernier plan ne contient aucun abattage sur cette période : changez la période "
+                               "ou calculez un plan pour cette période.")]
+    enfants: list[w.Widget] = [calcul, common.source(res.source())]
+    comp = couts(plan)
+    enfants += [w.HTML("<h3>Hongrois contre glouton</h3>"), common.table_html(comp)]
+    util = utilisation(plan, queries.sites(engine))
+    if not util.empty:
+        cal = calendrier(util)
+        enfants += [common.figure(plots.planning(plan, "hongrois")), common.figure(cal)]
+    table = plan[plan["methode"] == "hongrois"].drop(columns=["methode"])
+    enfants += [common.table_html(table), common.export_links(table, "plan_abattage")]
+    return enfants
+
+
+def page(engine: Engine | None = None) -> common.Page:
+    """Build and display the Abattages page."""
+    apres: list = []
+    p = common.Page("abattages", "Abattages", lambda e, f: build(e, f, apres), periode_jours=30, engine=engine,
+                    periode_defaut=periode_du_plan)
+    apres.append(p.refresh)
+    common.show(p)
+    return p

@@ -1,0 +1,288 @@
+"""Shared dashboard pieces: navigation bar, KPI cards, filter bar, loading state, French messages.
+
+A page is a :class:`Page`: a title, a filter bar and a ``build(engine, filtres)`` function returning
+widgets. Every error raised while building is turned into a French message (never a traceback);
+the traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import ipywidgets as w
+import pandas as pd
+import plotly.graph_objects as go
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from euralis_lib import db, queries
+from euralis_lib.config import SITES
+from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
+
+log = logging.getLogger(__name__)
+
+PAGES: tuple[tuple[str, str], ...] = (
+    ("accueil", "Accueil"),
+    ("tableau_de_bord", "Tableau de bord"),
+    ("sites", "Sites de Production"),
+    ("gaveurs", "Gaveurs"),
+    ("previsions", "Prévisions"),
+    ("qualite", "Qualité"),
+    ("abattages", "Abattages"),
+    ("finance", "Finance"),
+)
+# French column headers for tables and exports (columns not listed keep their name).
+COLONNES = {
+    "site_code": "Site", "souche_code": "Souche", "code_lot": "Lot", "gaveur": "Gaveur", "nb_lots": "Lots",
+    "itm_moyen": "ITM moyen", "itm_p10": "ITM p10", "itm_p50": "ITM médian", "itm_p90": "ITM p90",
+    "sigma_moyen_g": "Sigma moyen (g)", "sigma_p50": "Sigma médian (g)", "sigma_p90": "Sigma p90 (g)",
+    "poids_foie_moyen_g": "Poids de foie moyen (g)", "mortalite_pct": "Mortalité (%)", "itm": "ITM",
+    "sigma_g": "Sigma (g)", "debut": "Début", "fin": "Fin", "score": "Score", "critique": "Critique",
+    "explication": "Explication", "date_abattage": "Jour d'abattage", "nb_canards": "Canards", "cout": "Coût (€)",
+    "place": "Placé", "raison": "Raison", "site_lot": "Site du lot", "lot_id": "N° lot", "mois": "Mois",
+    "production_kg": "Production (kg)", "date": "Date",
+}
+AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez la période."
+DB_DOWN = ("Base de données injoignable : vérifiez que PostgreSQL est démarré "
+           "(« python -m euralis_lib db start ») puis cliquez sur « Actualiser ».")
+
+_CSS = """<style>
+.euralis-nav a {margin-right:14px; text-decoration:none; color:#1f4e79; font-weight:600;}
+.euralis-nav a.actif {color:#c0504d; border-bottom:2px solid #c0504d;}
+.euralis-kpi {border:1px solid #d0d7de; border-radius:8px; padding:10px 16px; min-width:190px;
+              background:#f8fafc; margin:4px;}
+.euralis-kpi .label {font-size:13px; color:#555;} .euralis-kpi .valeur {font-size:26px; font-weight:700;}
+.euralis-kpi .hausse {color:#2e7d32;} .euralis-kpi .baisse {color:#c62828;} .euralis-kpi .stable {color:#777;}
+.euralis-message {padding:10px 14px; border-radius:6px; margin:6px 0; font-size:14px;}
+.euralis-message.erreur {background:#fdecea; color:#8a1c1c; border:1px solid #f5c2c0;}
+.euralis-message.info {background:#eef4fb; color:#1f4e79; border:1px solid #c6dbef;}
+.euralis-source {font-size:12px; color:#666; font-style:italic;}
+table.euralis {border-collapse:collapse; font-size:13px;}
+table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:right;}
+table.euralis th {background:#f2f4f7;}
+</style>"""
+
+
+class EmptySelectionError(EuralisError):
+    """A filter selects nothing (no site, no gaveur, empty period)."""
+
+
+@dataclass
+class Filtres:
+    """The values of a filter bar."""
+
+    debut: date
+    fin: date
+    sites: list[str]
+    gaveurs: list[int] | None = None
+
+    def precedent(self) -> Filtres:
+        """The previous period of the same length (for trends)."""
+        jours = (self.fin - self.debut).days + 1
+        return Filtres(self.debut - timedelta(days=jours), self.debut - timedelta(days=1), self.sites, self.gaveurs)
+
+
+def french_error(exc: BaseException) -> str:
+    """The French message shown to a user for an error raised while building a page."""
+    if isinstance(exc, DatabaseUnavailableError | sa.exc.OperationalError | sa.exc.InterfaceError):
+        return DB_DOWN
+    if isinstance(exc, EmptySelectionError):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        return f"Filtre invalide : {exc}"
+    if isinstance(exc, EuralisError):
+        return f"Erreur : {exc}"
+    return (f"Erreur inattendue ({type(exc).__name__}) : la page n'a pas pu être calculée. "
+            "Le détail est dans le journal du serveur.")
+
+
+def message(texte: str, genre: str = "info") -> w.HTML:
+    """A French message box (``genre`` 'info' or 'erreur')."""
+    return w.HTML(f'<div class="euralis-message {genre}">{html.escape(texte)}</div>')
+
+
+def source(texte: str) -> w.HTML:
+    """The caption naming the run a figure comes from, e.g. 'source : run n° 3 du 25/11/2026 02:00'."""
+    return w.HTML(f'<div class="euralis-source">source : {html.escape(texte)}</div>')
+
+
+def nav_bar(actuelle: str) -> w.HTML:
+    """Links to every page, the current one highlighted (relative links: all apps share one folder)."""
+    liens = " ".join(
+        f'<a href="{slug}.ipynb" class="{"actif" if slug == actuelle else ""}">{html.escape(titre)}</a>'
+        for slug, titre in PAGES)
+    return w.HTML(f'{_CSS}<div class="euralis-nav">{liens}</div>')
+
+
+def format_nombre(valeur: float, decimales: int = 0) -> str:
+    """French number formatting: thin spaces for thousands, comma decimals."""
+    texte = f"{valeur:,.{decimales}f}".replace(",", "\u202f").replace(".", ",")
+    return texte
+
+
+def tendance(actuel: float, precedent: float) -> float | None:
+    """Change in percent vs the previous period (None when the previous value is zero)."""
+    if not precedent:
+        return None
+    return 100.0 * (actuel - precedent) / precedent
+
+
+def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: str = "",
+             decimales: int = 0, hausse_favorable: bool = True) -> w.HTML:
+    """A KPI card: label, value and the trend vs the previous period of the same length."""
+    t = tendance(valeur, precedent) if precedent is not None else None
+    if t is None:
+        texte_t, classe = "période précédente : n/d", "stable"
+    else:
+        fleche = "▲" if t > 0 else ("▼" if t < 0 else "■")
+        bon = (t > 0) == hausse_favorable
+        classe = "stable" if t == 0 else ("hausse" if bon else "baisse")
+        texte_t = f"{fleche} {t:+.1f} % vs période précédente".replace(".", ",")
+    return w.HTML(
+        f'<div class="euralis-kpi"><div class="label">{html.escape(label)}</div>'
+        f'<div class="valeur">{format_nombre(valeur, decimales)}{(" " + unite) if unite else ""}</div>'
+        f'<div class="{classe}">{texte_t}</div></div>')
+
+
+def table_html(df: pd.DataFrame, max_lignes: int = 200) -> w.HTML:
+    """A compact HTML table (first ``max_lignes`` rows)."""
+    corps = df.head(max_lignes).rename(columns=COLONNES).to_html(index=False, classes="euralis", border=0, na_rep="–",
+                                        float_format=lambda x: f"{x:,.2f}".replace(",", "\u202f").replace(".", ","))
+    suite = (f"<div class='euralis-source'>{len(df)} lignes, {max_lignes} affichées</div>"
+             if len(df) > max_lignes else "")
+    return w.HTML(f'<div style="max-height:420px; overflow:auto">{corps}</div>{suite}')
+
+
+def export_links(df: pd.DataFrame, nom: str) -> w.HTML:
+    """Download links (CSV and Excel) for a table, embedded as data URIs."""
+    df = df.rename(columns=COLONNES)
+    csv = base64.b64encode(df.to_csv(index=False, sep=";", decimal=",").encode("utf-8-sig")).decode()
+    buf = io.BytesIO()
+    df.to_excel(buf, index=False)
+    xlsx = base64.b64encode(buf.getvalue()).decode()
+    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp; '
+                  f'<a download="{nom}.xlsx" href="data:{mime};base64,{xlsx}">⬇ Excel</a>')
+
+
+def figure(fig: go.Figure) -> go.FigureWidget:
+    """An interactive plotly widget (zoom, pan, tooltips, click events)."""
+    return go.FigureWidget(fig)
+
+
+def require_sites(filtres: Filtres) -> None:
+    """Raise :class:`EmptySelectionError` when the filter selects no site."""
+    if not filtres.sites:
+        raise EmptySelectionError("Aucun site sélectionné : choisissez au moins un site dans le filtre.")
+
+
+class FilterBar(w.VBox):
+    """Period date pickers, site multi-select, optional gaveur multi-select and a refresh button."""
+
+    def __init__(self, debut: date, fin: date, sites: Sequence[str] = SITES,
+                 gaveurs: pd.DataFrame | None = None) -> None:
+        self.debut = w.DatePicker(description="Du", value=debut, layout=w.Layout(width="210px"))
+        self.fin = w.DatePicker(description="Au", value=fin, layout=w.Layout(width="210px"))
+        self.sites = w.SelectMultiple(options=list(sites), value=list(sites), description="Sites",
+                                      rows=min(len(sites), 4), layout=w.Layout(width="200px"))
+        self.sites.add_class("euralis-filtre-sites")
+        self.gaveurs: w.SelectMultiple | None = None
+        champs: list[w.Widget] = [self.debut, self.fin, self.sites]
+        if gaveurs is not None:
+            options = [(f"{r.code} – {r.nom} ({r.site_code})", int(r.gaveur_id)) for r in gaveurs.itertuples()]
+            self.gaveurs = w.SelectMultiple(options=options, value=[], description="Gaveurs", rows=4,
+                                            layout=w.Layout(width="330px"))
+            champs.append(self.gaveurs)
+        self.actualiser = w.Button(description="Actualiser", icon="refresh")
+        self.actualiser.add_class("euralis-actualiser")
+        champs.append(self.actualiser)
+        aide = ([w.HTML('<span class="euralis-source">Gaveurs : aucune sélection = tous.</span>')]
+                if gaveurs is not None else [])
+        super().__init__([w.HBox(champs), *aide])
+
+    def valeurs(self) -> Filtres:
+        """The current filter values; raises EmptySelectionError on an empty or inverted period."""
+        if self.debut.value is None or self.fin.value is None:
+            raise EmptySelectionError("Période incomplète : choisissez une date de début et une date de fin.")
+        if self.debut.value > self.fin.value:
+            raise EmptySelectionError("Période vide : la date de début est après la date de fin.")
+        gaveurs = list(self.gaveurs.value) if self.gaveurs is not None and self.gaveurs.value else None
+        return Filtres(self.debut.value, self.fin.value, list(self.sites.value), gaveurs)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever a filter changes or « Actualiser » is clicked."""
+        for champ in (self.debut, self.fin, self.sites, self.gaveurs):
+            if champ is not None:
+                champ.observe(lambda _change: callback(), names="value")
+        self.actualiser.on_click(lambda _b: callback())
+
+
+@dataclass
+class Page:
+    """A dashboard page: navigation, filters, loading state and guarded content (title in the notebook)."""
+
+    slug: str
+    titre: str
+    build: Callable[[Engine, Filtres], list[w.Widget]]
+    periode_jours: int = 90
+    avec_gaveurs: bool = False
+    engine: Engine | None = None
+    periode_defaut: Callable[[Engine], tuple[date, date] | None] | None = None
+    widget: w.VBox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chargement = w.HTML('<div class="euralis-message info euralis-chargement">Chargement…</div>')
+        self.contenu = w.VBox([], layout=w.Layout(width="100%"))
+        self.contenu.add_class("euralis-contenu")
+        self.filtres: FilterBar | None = None
+        self.widget = w.VBox([nav_bar(self.slug), self.chargement, self.contenu])
+        try:
+            self.engine = self.engine or db.get_engine()
+            periode = self.periode_defaut(self.engine) if self.periode_defaut else None
+            debut, fin = periode or queries.default_period(self.engine, days=self.periode_jours)
+            gaveurs = gaveur_options(self.engine) if self.avec_gaveurs else None
+            self.filtres = FilterBar(debut, fin, gaveurs=gaveurs)
+            self.filtres.on_change(self.refresh)
+            self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
+        except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
+            self._erreur(exc)
+            return
+        self.refresh()
+
+    def _erreur(self, exc: BaseException) -> None:
+        log.warning("page %s: %s", self.slug, exc, exc_info=not isinstance(exc, EuralisError | ValueError))
+        self.chargement.layout.display = "none"
+        self.contenu.children = [message(french_error(exc), "erreur")]
+
+    def refresh(self) -> None:
+        """Recompute the content for the current filters (loading state meanwhile)."""
+        self.chargement.layout.display = None
+        try:
+            if self.filtres is None or self.engine is None:
+                raise DatabaseUnavailableError("no engine")
+            filtres = self.filtres.valeurs()
+            enfants = self.build(self.engine, filtres)
+        except Exception as exc:  # noqa: BLE001
+            self._erreur(exc)
+            return
+        self.contenu.children = enfants
+        self.chargement.layout.display = "none"
+
+
+def gaveur_options(engine: Engine) -> pd.DataFrame:
+    """Gaveurs for the filter (id, code, name, site)."""
+    return db.read_df(engine, "SELECT gaveur_id, code, nom, site_code FROM gaveurs ORDER BY site_code, code")
+
+
+def show(page: Page) -> w.VBox:
+    """Display a page's widget in the notebook and return it."""
+    from IPython.display import display
+
+    display(page.widget)
+    return page.widget

@@ -1,0 +1,111 @@
+"""Sites de Production: site vs site, with drill-down site → gaveurs → lots by clicking the bars."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import pandas as pd
+import plotly.express as px
+from sqlalchemy.engine import Engine
+
+from euralis_lib import plots, queries
+from euralis_lib.dashboards import common
+from euralis_lib.dashboards.common import Filtres
+
+LIBELLES = {"site_code": "Site", "production_kg": "Production (kg)", "nb_lots": "Lots", "itm": "ITM moyen",
+            "sigma_g": "Sigma moyen (g)", "mortalite_pct": "Mortalité (%)", "marge_eur": "Marge (€)",
+            "marge_par_canard_eur": "Marge par canard (€)"}
+
+
+def comparaison_sites(engine: Engine, filtres: Filtres) -> pd.DataFrame:
+    """One row per site: production, lots, ITM, sigma, mortality (slaughtered lots) and margins."""
+    common.require_sites(filtres)
+    lots = queries.qualite_lots(engine, filtres.sites, filtres.debut, filtres.fin)
+    if lots.empty:
+        raise common.EmptySelectionError(common.AUCUN_LOT)
+    perf = queries.gaveur_performances(engine, filtres.sites, filtres.debut, filtres.fin)
+    prod = perf.groupby("site_code")["production_kg"].sum()
+    qual = lots.groupby("site_code").agg(nb_lots=("lot_id", "count"), itm=("itm", "mean"),
+                                         sigma_g=("sigma_g", "mean"), mortalite_pct=("mortalite_pct", "mean"))
+    fin = queries.finance_indicateurs(engine, filtres.sites, filtres.debut, filtres.fin)
+    marges = fin.groupby("site_code").agg(marge_eur=("marge_eur", "sum"), nb_canards=("nb_canards", "sum"))
+    marges["marge_par_canard_eur"] = marges["marge_eur"] / marges["nb_canards"]
+    df = qual.join(prod).join(marges[["marge_eur", "marge_par_canard_eur"]]).reset_index()
+    return df[list(LIBELLES)].round(2)
+
+
+class Exploration:
+    """Bar chart of sites; a click shows that site's gaveurs, a click on a gaveur shows his lots."""
+
+    def __init__(self, engine: Engine, filtres: Filtres, comparaison: pd.DataFrame) -> None:
+        self.engine, self.filtres = engine, filtres
+        self.detail = w.VBox([common.message("Cliquez sur la barre d'un site pour voir ses gaveurs.")])
+        fig = px.bar(comparaison, x="site_code", y="production_kg", color="site_code",
+                     color_discrete_map=plots.SITE_COLORS, labels=LIBELLES,
+                     hover_data=["itm", "sigma_g", "mortalite_pct", "marge_eur"])
+        fig.update_layout(title="Production par site (cliquez pour explorer)", template="plotly_white",
+                          height=340, showlegend=False)
+        self.graphe = common.figure(fig)
+        for trace in self.graphe.data:
+            trace.on_click(self._clic_site)
+        self.widget = w.VBox([self.graphe, self.detail])
+
+    def _clic_site(self, trace, points, _state) -> None:
+        if points.point_inds:
+            self.montrer_site(str(trace.x[points.point_inds[0]]))
+
+    def montrer_site(self, site: str) -> None:
+        """Drill down: the gaveurs of ``site`` ranked by ITM."""
+        try:
+            perf = queries.gaveur_performances(self.engine, [site], self.filtres.debut, self.filtres.fin,
+                                               self.filtres.gaveurs)
+            if perf.empty:
+                self.detail.children = [common.message(f"Aucun gaveur avec des lots abattus sur le site {site}.")]
+                return
+            fig = px.bar(perf.sort_values("itm"), x="code", y="itm", hover_name="nom",
+                         hover_data=["nb_lots", "production_kg", "sigma_g", "mortalite_pct"],
+                         labels={"code": "Gaveur", "itm": "ITM"}, color_discrete_sequence=[plots.SITE_COLORS.get(site)])
+            fig.update_layout(title=f"Gaveurs du site {site} (ITM, cliquez pour voir les lots)",
+                              template="plotly_white", height=340)
+            graphe = common.figure(fig)
+            ids = dict(zip(perf["code"], perf["gaveur_id"], strict=True))
+            graphe.data[0].on_click(lambda tr, pts, _s: pts.point_inds and self.montrer_lots(
+                int(ids[tr.x[pts.point_inds[0]]]), str(tr.x[pts.point_inds[0]])))
+            self.lots = w.VBox([])
+            self.detail.children = [graphe, common.table_html(perf), self.lots]
+        except Exception as exc:  # noqa: BLE001
+            self.detail.children = [common.message(common.french_error(exc), "erreur")]
+
+    def montrer_lots(self, gaveur_id: int, code: str) -> None:
+        """Drill down: the slaughtered lots of one gaveur."""
+        try:
+            lots = queries.qualite_lots(self.engine, self.filtres.sites, self.filtres.debut, self.filtres.fin)
+            lots = lots[lots["gaveur_id"] == gaveur_id].drop(columns=["gaveur_id"])
+            self.lots.children = [w.HTML(f"<h4>Lots du gaveur {code}</h4>"), common.table_html(lots),
+                                  common.export_links(lots, f"lots_{code}")]
+        except Exception as exc:  # noqa: BLE001
+            self.lots.children = [common.message(common.french_error(exc), "erreur")]
+
+
+def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+    """Comparison table, metric charts and the drill-down explorer."""
+    comp = comparaison_sites(engine, filtres)
+    indicateurs = px.bar(comp.melt(id_vars="site_code", value_vars=["itm", "sigma_g", "mortalite_pct"]),
+                         x="site_code", y="value", color="site_code", facet_col="variable",
+                         color_discrete_map=plots.SITE_COLORS, labels={"site_code": "Site", "value": ""})
+    indicateurs.update_yaxes(matches=None, showticklabels=True)
+    indicateurs.for_each_annotation(lambda a: a.update(text=LIBELLES.get(a.text.split("=")[-1], a.text)))
+    indicateurs.update_layout(title="ITM, sigma et mortalité par site", template="plotly_white", height=320,
+                              showlegend=False)
+    exploration = Exploration(engine, filtres, comp)
+    tableau = comp.rename(columns=LIBELLES)
+    return [common.table_html(tableau), common.export_links(tableau, "comparaison_sites"),
+            common.figure(indicateurs), exploration.widget,
+            w.HTML('<div class="euralis-source">source : base de production ; marges calculées avec les prix '
+                   'de prix_parametres</div>')]
+
+
+def page(engine: Engine | None = None) -> common.Page:
+    """Build and display the Sites de Production page."""
+    p = common.Page("sites", "Sites de Production", build, periode_jours=180, avec_gaveurs=True, engine=engine)
+    common.show(p)
+    return p

@@ -1,0 +1,51 @@
+"""Tableau de bord: the four KPIs with their trend and the production chart per site."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+from sqlalchemy.engine import Engine
+
+from euralis_lib import plots, queries
+from euralis_lib.dashboards import common
+from euralis_lib.dashboards.common import Filtres
+
+KPIS = (  # (label, column, unit, decimals, increase is good)
+    ("Production Totale", "production_totale_kg", "kg", 0, True),
+    ("Lots Actifs", "nb_lots_actifs", "", 0, True),
+    ("Gaveurs Actifs", "nb_gaveurs_actifs", "", 0, True),
+    ("Alertes Critiques", "nb_alertes_critiques", "", 0, False),
+)
+
+
+def kpi_totaux(engine: Engine, filtres: Filtres) -> dict[str, tuple[float, float]]:
+    """Each KPI summed over the selected sites: (current period, previous period of the same length)."""
+    common.require_sites(filtres)
+    prec = filtres.precedent()
+    actuel = queries.dashboard_kpis(engine, filtres.sites, filtres.debut, filtres.fin)
+    avant = queries.dashboard_kpis(engine, filtres.sites, prec.debut, prec.fin)
+    return {col: (float(actuel[col].sum()), float(avant[col].sum())) for _, col, *_ in KPIS}
+
+
+def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+    """KPI cards and the weekly production chart per site."""
+    totaux = kpi_totaux(engine, filtres)
+    cartes = [common.kpi_card(label, *totaux[col], unite=unite, decimales=dec, hausse_favorable=bon)
+              for label, col, unite, dec, bon in KPIS]
+    daily = queries.production_journaliere(engine, filtres.sites, filtres.debut, filtres.fin)
+    enfants: list[w.Widget] = [w.HBox(cartes)]
+    if daily.empty or daily["production_kg"].sum() == 0:
+        enfants.append(common.message("Aucun abattage sur la période choisie : élargissez la période."))
+    else:
+        enfants.append(common.figure(plots.production(daily, freq="W")))
+        enfants.append(common.export_links(daily, "production_journaliere"))
+    enfants.append(w.HTML('<div class="euralis-source">source : base de production (abattages, lots, alertes), '
+                          f'période du {filtres.debut:%d/%m/%Y} au {filtres.fin:%d/%m/%Y}, tendance vs '
+                          f'{filtres.precedent().debut:%d/%m/%Y}–{filtres.precedent().fin:%d/%m/%Y}</div>'))
+    return enfants
+
+
+def page(engine: Engine | None = None) -> common.Page:
+    """Build and display the dashboard page."""
+    p = common.Page("tableau_de_bord", "Tableau de bord", build, periode_jours=90, engine=engine)
+    common.show(p)
+    return p

@@ -1,0 +1,120 @@
+"""Serve the supervisor dashboards (``notebooks/apps``) with Voilà on 127.0.0.1.
+
+Kernels are preheated (a pool per notebook, rendered ahead of the request) so pages open fast;
+tracebacks are never sent to the browser. The database URL is resolved once here (embedded server
+started if needed) and handed to the kernels through ``EURALIS_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from euralis_lib import config, db
+from euralis_lib.exceptions import ServeError
+
+APPS_DIR = config.NOTEBOOKS_DIR / "apps"
+DEFAULT_PORT = 8866
+LANDING = "voila/render/accueil.ipynb"
+
+
+def default_port() -> int:
+    """``EURALIS_PORT`` or 8866."""
+    valeur = os.environ.get("EURALIS_PORT", str(DEFAULT_PORT))
+    try:
+        return int(valeur)
+    except ValueError as exc:
+        raise ServeError(f"EURALIS_PORT must be a port number, not {valeur!r}.") from exc
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`ServeError` when ``host:port`` cannot be bound (already in use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ServeError(f"Port {port} on {host} is already in use ({exc.strerror}): stop the other server "
+                             "or choose another port with --port or EURALIS_PORT.") from exc
+
+
+def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR) -> list[str]:
+    """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks."""
+    return [sys.executable, "-m", "voila", str(apps_dir), "--no-browser", f"--port={port}", f"--Voila.ip={host}",
+            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
+
+
+def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
+          env: dict[str, str] | None = None, log_path: Path | None = None,
+          apps_dir: Path = APPS_DIR) -> subprocess.Popen:
+    """Start Voilà in the background and return the process (see :func:`wait_ready`)."""
+    port = default_port() if port is None else port
+    check_port_free(host, port)
+    env = dict(os.environ if env is None else env)
+    if not env.get("EURALIS_DATABASE_URL"):
+        env["EURALIS_DATABASE_URL"] = db.database_url()
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
+    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir), env=env, stdout=out,
+                            stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)
+
+
+def url(port: int, host: str = "127.0.0.1", page: str = "accueil") -> str:
+    """The URL of a dashboard page."""
+    return f"http://{host}:{port}/voila/render/{page}.ipynb"
+
+
+def wait_ready(proc: subprocess.Popen, port: int, host: str = "127.0.0.1", timeout: float = 60) -> None:
+    """Wait until Voilà answers HTTP; raise :class:`ServeError` if it exits or times out."""
+    limite = time.monotonic() + timeout
+    while time.monotonic() < limite:
+        if proc.poll() is not None:
+            raise ServeError(f"Voilà exited with code {proc.returncode} before serving on {host}:{port}.")
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/voila/tree", timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise ServeError(f"Voilà did not answer on {host}:{port} within {timeout:.0f} s.")
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool = False, pool_size: int = 1) -> int:
+    """Serve the dashboards until interrupted; prints the URL of the landing page."""
+    port = default_port() if port is None else port
+    proc = start(port, host, pool_size)
+    try:
+        wait_ready(proc, port, host)
+        adresse = url(port, host)
+        print(f"Tableaux de bord : {adresse}  (Ctrl-C pour arrêter)", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(adresse)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    return serve(port=args.port, host=args.host, open_browser=args.open)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve [--port N] [--host H] [--open]`` to the CLI."""
+    p = subparsers.add_parser("serve", help="serve the Voilà dashboards (preheated kernels)")
+    p.add_argument("--port", type=int, default=None, help="port (default: EURALIS_PORT or 8866)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--open", action="store_true", help="open the landing page in a browser")
+    p.set_defaults(func=_cmd_serve)

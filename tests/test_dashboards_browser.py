@@ -1,0 +1,194 @@
+"""The dashboards in a real headless Chromium against a Voilà server started here on a test database.
+
+One Voilà server (preheated kernels) and one browser per test module. Screenshots of every page go
+to ``reports/screenshots/``; the time from request to KPIs visible (and the floor: an empty notebook
+on the same server) goes to ``reports/screenshots/timings.json`` — measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from euralis_lib import config, serve
+from euralis_lib.dashboards import common, tableau_de_bord
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGE_TIMEOUT_MS = 180_000
+LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
+          " || document.querySelector('.euralis-chargement').offsetParent === null)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Pages whose figures come from a job run: they must name the run (« source : … run n° N du … »).
+JOB_PAGES = ("gaveurs", "previsions", "qualite", "abattages", "finance")
+
+
+@pytest.fixture(scope="module")
+def dash_db(pg_cluster, sim_template) -> Iterator[tuple[object, str]]:
+    """A private simulated database for this module with real job results (the fast jobs, run through
+    the library; the notebooks themselves are tested in test_pipeline). Dropped by the database-down test."""
+    from euralis_lib import anomalies, clustering, db, finance, forecasting, planning
+
+    name = pg_cluster.clone(sim_template)
+    engine = db.get_engine(pg_cluster.url(name))
+    clustering.run(engine)
+    anomalies.run(engine)
+    finance.run(engine)
+    planning.run(engine)
+    forecasting.run(engine, nb_origines=2)
+    engine.dispose()
+    yield pg_cluster, name
+    pg_cluster.drop(name)
+
+
+@pytest.fixture(scope="module")
+def server(dash_db, tmp_path_factory) -> Iterator[int]:
+    """Voilà on a free port serving a copy of notebooks/apps plus an empty notebook (the floor)."""
+    cluster, name = dash_db
+    apps = tmp_path_factory.mktemp("apps")
+    for nb in (config.NOTEBOOKS_DIR / "apps").glob("*.ipynb"):
+        shutil.copy(nb, apps / nb.name)
+    vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
+    nbformat.write(vide, apps / "vide.ipynb")
+    port = _free_port()
+    env = {**__import__("os").environ, "EURALIS_DATABASE_URL": cluster.url(name)}
+    proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
+    try:
+        serve.wait_ready(proc, port, timeout=120)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make browser)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield pg
+    pg.close()
+
+
+def _open(page, port: int, name: str) -> float:
+    """Open a dashboard page and wait until its content is computed; seconds from request."""
+    debut = time.monotonic()
+    page.goto(serve.url(port, page=name), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
+    return time.monotonic() - debut
+
+
+def _screenshots() -> Path:
+    path = config.reports_dir() / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _kpi_value(page, label: str) -> str:
+    carte = page.locator(".euralis-kpi", has_text=label)
+    return carte.locator(".valeur").inner_text()
+
+
+def test_every_page_renders_without_error_or_traceback(server, page):
+    for name, titre in common.PAGES:
+        _open(page, server, name)
+        page.wait_for_timeout(800)  # let plotly draw before the screenshot
+        page.screenshot(path=str(_screenshots() / f"{name}.png"), full_page=True)
+        texte = page.inner_text("body")
+        assert "Traceback" not in texte and "Error" not in texte, f"{name}: {texte[:500]}"
+        assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0, name
+        assert page.locator(".euralis-message.erreur").count() == 0, f"{name}: {texte[:500]}"
+        assert page.locator(".euralis-nav a.actif", has_text=titre).count() == 1, name
+        if name in JOB_PAGES:
+            assert page.get_by_text("run n°").first.is_visible(), f"{name}: no run named: {texte[:500]}"
+            assert page.locator("svg.main-svg").first.is_visible(), f"{name}: no chart"
+
+
+def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
+    seconds = {"tableau_de_bord": _open(page, server, "tableau_de_bord")}
+    for label, *_ in tableau_de_bord.KPIS:
+        assert page.locator(".euralis-kpi .label", has_text=label).is_visible()
+        assert page.locator(".euralis-kpi", has_text=label).locator(".valeur").inner_text().strip()
+    page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
+    debut = time.monotonic()
+    page.goto(serve.url(server, page="vide"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text("Page vide").wait_for(timeout=PAGE_TIMEOUT_MS)
+    seconds["vide (plancher)"] = time.monotonic() - debut
+    (_screenshots() / "timings.json").write_text(json.dumps(
+        {k: round(v, 2) for k, v in seconds.items()}, indent=2), encoding="utf-8")
+    print(f"time to visible: {seconds}")
+
+
+def test_navigation_bar_leads_to_sites_de_production(server, page):
+    _open(page, server, "tableau_de_bord")
+    page.locator(".euralis-nav a", has_text="Sites de Production").click()
+    page.wait_for_url("**/sites.ipynb", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
+    assert page.locator(".euralis-nav a.actif", has_text="Sites de Production").count() == 1
+    assert page.locator("table.euralis").first.is_visible()
+    page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
+
+
+def test_site_filter_changes_a_kpi_value(server, page):
+    _open(page, server, "tableau_de_bord")
+    avant = _kpi_value(page, "Production Totale")
+    page.select_option(".euralis-filtre-sites select", ["LL"])
+    page.wait_for_function(
+        "v => { const c = [...document.querySelectorAll('.euralis-kpi')].find(e => e.innerText.includes("
+        "'Production Totale')); return c && c.querySelector('.valeur').innerText !== v; }",
+        arg=avant, timeout=60_000)
+    assert _kpi_value(page, "Production Totale") != avant
+    page.select_option(".euralis-filtre-sites select", [])
+    page.get_by_text("Aucun site sélectionné").wait_for(timeout=60_000)
+
+
+def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
+    _open(page, server, "abattages")
+    source = page.locator(".euralis-source", has_text="source : run n°")
+    avant = source.first.inner_text()
+    page.locator(".euralis-calcul-plan").click()
+    page.wait_for_function(
+        "v => [...document.querySelectorAll('.euralis-source')].some(e => e.innerText.startsWith('source : run n°')"
+        " && e.innerText !== v)", arg=avant, timeout=120_000)
+    assert source.first.inner_text() != avant, "the page still shows the previous plan"
+    assert page.get_by_text("Hongrois contre glouton").is_visible()
+
+
+def test_database_down_shows_the_french_message(server, page, dash_db):
+    """Runs last in the module: drops the module's database under the open page."""
+    _open(page, server, "tableau_de_bord")
+    cluster, name = dash_db
+    cluster.drop(name)
+    page.locator(".euralis-actualiser").click()
+    page.get_by_text("Base de données injoignable").wait_for(timeout=60_000)
+    page.screenshot(path=str(_screenshots() / "base_injoignable.png"), full_page=True)
+    assert "Traceback" not in page.inner_text("body")
