@@ -1,7 +1,9 @@
 """Slaughter planning (job ``planning``): lots → slaughter slots with the Hungarian algorithm.
 
 A slot is one line-slot of a site's slaughterhouse on a day: ``capacite_abattage_jour //
-CRENEAU_CANARDS`` slots a day (a slot takes one lot), no slaughter on Sundays. A lot may go from
+CRENEAU_CANARDS`` slots a day, no slaughter on Sundays. A slot takes one truck load
+(« chargement ») of at most ``CRENEAU_CANARDS`` ducks; a larger lot is split into equal loads
+(:func:`chargements`), so the ducks planned on a day never exceed the slaughterhouse capacity. A lot may go from
 ``JOURS_AVANT`` day before to ``JOURS_APRES`` days after its ideal day (the day after its last
 meal), at its own site or another. Cost of a lot in a slot = date deviation (ducks × cost per duck
 and day: fasting lowers liver weight) + transport (round trip gaveur → slaughterhouse, at the
@@ -56,6 +58,21 @@ def slots_for(sites: pd.DataFrame, debut: date, fin: date, creneau_canards: int 
     return pd.DataFrame(rows, columns=["site_code", "jour", "creneau"])
 
 
+def chargements(lots: pd.DataFrame, creneau_canards: int = CRENEAU_CANARDS) -> pd.DataFrame:
+    """One row per truck load: a lot of n ducks becomes ceil(n / creneau) near-equal loads, numbered
+    from 1 in ``chargement`` with their ``nb_canards``; ``nb_chargements`` is the lot's load count."""
+    if creneau_canards <= 0:
+        raise jobs.JobParameterError(f"{JOB}: creneau_canards must be positive, not {creneau_canards}.")
+    rows = []
+    for lot in lots.to_dict("records"):
+        n = int(lot["nb_canards"])
+        k = max(1, -(-n // creneau_canards))
+        for c in range(k):
+            rows.append({**lot, "chargement": c + 1, "nb_chargements": k,
+                         "nb_canards": n // k + (1 if c < n % k else 0)})
+    return pd.DataFrame(rows, columns=[*lots.columns, "chargement", "nb_chargements"])
+
+
 def cost_matrix(lots: pd.DataFrame, slots: pd.DataFrame, cout_jour_canard: float, prix_km: float) -> np.ndarray:
     """Cost of each lot (rows) in each slot (columns); INTERDIT outside a lot's window."""
     ideal = pd.to_datetime(lots["fin"]).to_numpy()[:, None] + np.timedelta64(1, "D")
@@ -70,18 +87,21 @@ def cost_matrix(lots: pd.DataFrame, slots: pd.DataFrame, cout_jour_canard: float
 def _plan(methode: str, lots: pd.DataFrame, slots: pd.DataFrame, cost: np.ndarray,
           assignment: dict[int, int]) -> Plan:
     rows, total, missing = [], 0.0, []
-    for i, lot in enumerate(lots.itertuples()):
+    for i, lot in enumerate(lots.to_dict("records")):
         j = assignment.get(i)
+        load = {"lot_id": lot["lot_id"], "chargement": lot.get("chargement", 1), "nb_canards": lot["nb_canards"]}
         if j is None or cost[i, j] >= INTERDIT:
-            missing.append(lot.code_lot)
-            window = (f"capacité insuffisante du {lot.fin + timedelta(days=1 - JOURS_AVANT):%d/%m/%Y} "
-                      f"au {lot.fin + timedelta(days=1 + JOURS_APRES):%d/%m/%Y}")
-            rows.append({"lot_id": lot.lot_id, "site_code": lot.site_code, "date_abattage": None, "cout": None,
+            k = lot.get("nb_chargements", 1)
+            nom = lot["code_lot"] if k == 1 else f"{lot['code_lot']} (chargement {load['chargement']}/{k})"
+            missing.append(nom)
+            window = (f"capacité insuffisante du {lot['fin'] + timedelta(days=1 - JOURS_AVANT):%d/%m/%Y} "
+                      f"au {lot['fin'] + timedelta(days=1 + JOURS_APRES):%d/%m/%Y}")
+            rows.append({**load, "site_code": lot["site_code"], "date_abattage": None, "cout": None,
                          "place": False, "raison": window})
             continue
         total += cost[i, j]
         slot = slots.iloc[j]
-        rows.append({"lot_id": lot.lot_id, "site_code": slot["site_code"], "date_abattage": slot["jour"],
+        rows.append({**load, "site_code": slot["site_code"], "date_abattage": slot["jour"],
                      "cout": float(cost[i, j]), "place": True, "raison": None})
     return Plan(methode, pd.DataFrame(rows), float(total), missing)
 
@@ -142,7 +162,7 @@ def run(engine: Engine, run_id: int | None = None, **params) -> dict:
     creneau = params.get("creneau_canards", CRENEAU_CANARDS)
 
     def compute():
-        lots = lots_to_plan(engine, sites, debut, fin)
+        lots = chargements(lots_to_plan(engine, sites, debut, fin), creneau)
         all_sites = queries.sites(engine)
         slots = slots_for(all_sites[all_sites["site_code"].isin(sites)], debut + timedelta(days=1 - JOURS_AVANT),
                           fin + timedelta(days=1 + JOURS_APRES), creneau)
@@ -154,9 +174,11 @@ def run(engine: Engine, run_id: int | None = None, **params) -> dict:
         for plan in plans:
             if not plan.lignes.empty:
                 copy_dataframe(conn, "planning_abattages", plan.lignes.assign(run_id=rid, methode=plan.methode),
-                               ["run_id", "methode", "lot_id", "site_code", "date_abattage", "cout", "place", "raison"])
+                               ["run_id", "methode", "lot_id", "chargement", "nb_canards", "site_code",
+                                "date_abattage", "cout", "place", "raison"])
         h, g = plans
-        return {"debut": debut.isoformat(), "fin": fin.isoformat(), "nb_lots": len(h.lignes),
+        return {"debut": debut.isoformat(), "fin": fin.isoformat(), "nb_lots": int(h.lignes["lot_id"].nunique())
+                if not h.lignes.empty else 0, "nb_chargements": len(h.lignes),
                 "cout_hongrois_eur": round(h.cout, 2), "cout_glouton_eur": round(g.cout, 2),
                 "non_places_hongrois": h.non_places, "non_places_glouton": g.non_places}
 

@@ -93,10 +93,11 @@ def anomalies(engine: Engine, run_id: int | None = None, seulement_anomalies: bo
 def planning(engine: Engine, run_id: int | None = None) -> Result:
     """Slaughter plans, Hungarian and greedy (``planning``)."""
     return _read(engine, "planning", """
-        SELECT p.methode, p.lot_id, l.code_lot, l.site_code AS site_lot, p.site_code, p.date_abattage,
-               l.fin, l.nb_canards_entres - l.nb_morts AS nb_canards, p.cout, p.place, p.raison
+        SELECT p.methode, p.lot_id, l.code_lot, p.chargement, l.site_code AS site_lot, p.site_code,
+               p.date_abattage, l.fin, COALESCE(p.nb_canards, l.nb_canards_entres - l.nb_morts) AS nb_canards,
+               p.cout, p.place, p.raison
         FROM planning_abattages p JOIN lots_gavage l USING (lot_id)
-        WHERE p.run_id = :run_id ORDER BY p.methode, p.date_abattage, p.lot_id""", run_id)
+        WHERE p.run_id = :run_id ORDER BY p.methode, p.date_abattage, p.lot_id, p.chargement""", run_id)
 
 
 def finance(engine: Engine, run_id: int | None = None, niveau: str = "site") -> Result:

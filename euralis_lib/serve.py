@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -87,6 +88,8 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
     """Serve the dashboards until interrupted; prints the URL of the landing page."""
     port = default_port() if port is None else port
     proc = start(port, host, pool_size)
+    # SIGTERM (systemd, kill, timeout) stops Voilà and its kernels too, like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         wait_ready(proc, port, host)
         adresse = url(port, host)
@@ -99,6 +102,7 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             proc.terminate()
             try:

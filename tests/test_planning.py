@@ -65,6 +65,16 @@ def test_infeasible_plan_names_the_lots_that_cannot_be_placed():
     assert missing["raison"].str.startswith("capacité insuffisante du 03/03/2026").all()
 
 
+def test_large_lots_are_split_into_loads_that_fit_a_slot():
+    lots = pd.DataFrame({"lot_id": [1, 2], "code_lot": ["A", "B"], "nb_canards": [1800, 3601]})
+    loads = planning.chargements(lots, 1800)
+    assert loads.groupby("lot_id")["nb_canards"].sum().tolist() == [1800, 3601]
+    assert loads["nb_canards"].max() <= 1800
+    assert loads[loads["lot_id"] == 2]["chargement"].tolist() == [1, 2, 3]
+    with pytest.raises(planning.jobs.JobParameterError, match="creneau"):
+        planning.chargements(lots, 0)
+
+
 def test_no_slaughter_on_sundays():
     slots = planning.slots_for(SITES, date(2026, 3, 1), date(2026, 3, 8))
     assert not any(d.weekday() == 6 for d in slots["jour"])
@@ -75,7 +85,13 @@ def test_job_writes_both_plans(sim_db_url):
     result = planning.run(engine, debut="2025-11-01", fin="2025-11-30")
     rows = db.read_df(engine, "SELECT * FROM planning_abattages WHERE run_id = :r", {"r": result["run_id"]})
     assert set(rows["methode"]) == {"hongrois", "glouton"}
-    assert rows.groupby("methode").size().eq(result["nb_lots"]).all() and result["nb_lots"] > 30
+    assert rows.groupby("methode").size().eq(result["nb_chargements"]).all() and result["nb_lots"] > 30
+    assert rows.groupby("methode")["lot_id"].nunique().eq(result["nb_lots"]).all()
+    capacites = db.read_df(engine, "SELECT code AS site_code, capacite_abattage_jour FROM sites")
+    cles = ["methode", "site_code", "date_abattage"]
+    par_jour = rows[rows["place"]].groupby(cles, as_index=False)["nb_canards"].sum()
+    par_jour = par_jour.merge(capacites, on="site_code")
+    assert (par_jour["nb_canards"] <= par_jour["capacite_abattage_jour"]).all()  # never over capacity
     assert result["cout_hongrois_eur"] <= result["cout_glouton_eur"]
     with pytest.raises(planning.jobs.JobParameterError, match="inverted"):
         planning.run(engine, debut="2025-11-30", fin="2025-11-01")

@@ -33,10 +33,11 @@ def utilisation(plan: pd.DataFrame, capacites: pd.DataFrame, methode: str = "hon
 
 
 def couts(plan: pd.DataFrame) -> pd.DataFrame:
-    """Total cost, lots placed and lots not placed per method."""
-    df = plan.assign(non_place=~plan["place"].astype(bool))
-    res = df.groupby("methode").agg(cout_total=("cout", "sum"), lots_places=("place", "sum"),
-                                    lots_non_places=("non_place", "sum")).reset_index()
+    """Total cost, lots fully placed and lots with a load not placed, per method."""
+    par_lot = plan.groupby(["methode", "lot_id"]).agg(cout=("cout", "sum"), place=("place", "all")).reset_index()
+    res = par_lot.groupby("methode").agg(cout_total=("cout", "sum"), lots_places=("place", "sum"),
+                                         lots_non_places=("place", lambda p: int((~p.astype(bool)).sum())))
+    res = res.reset_index()
     res["methode"] = res["methode"].map(METHODES).fillna(res["methode"])
     return res.rename(columns={"methode": "Méthode", "cout_total": "Coût total (€)", "lots_places": "Lots placés",
                                "lots_non_places": "Lots non placés"})

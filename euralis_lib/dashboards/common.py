@@ -45,7 +45,8 @@ COLONNES = {
     "poids_foie_moyen_g": "Poids de foie moyen (g)", "mortalite_pct": "Mortalité (%)", "itm": "ITM",
     "sigma_g": "Sigma (g)", "debut": "Début", "fin": "Fin", "score": "Score", "critique": "Critique",
     "explication": "Explication", "date_abattage": "Jour d'abattage", "nb_canards": "Canards", "cout": "Coût (€)",
-    "place": "Placé", "raison": "Raison", "site_lot": "Site du lot", "lot_id": "N° lot", "mois": "Mois",
+    "place": "Placé", "chargement": "Chargement", "raison": "Raison", "site_lot": "Site du lot", "lot_id": "N° lot",
+    "mois": "Mois",
     "production_kg": "Production (kg)", "date": "Date",
 }
 AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez la période."

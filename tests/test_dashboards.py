@@ -1,0 +1,92 @@
+"""Dashboard logic without a browser: page builders on a real database, French messages, capacity use.
+
+The rendering itself is tested in headless Chromium (test_dashboards_browser.py); here the pieces
+the pages are made of are checked against the data layer.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import ipywidgets as w
+import numpy as np
+import pytest
+
+from euralis_lib import db, planning, queries, results
+from euralis_lib.dashboards import abattages, common, gaveurs, previsions, qualite, tableau_de_bord
+from euralis_lib.dashboards.common import Filtres
+
+PERIODE = Filtres(date(2026, 4, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+
+
+def _texte(widgets: list[w.Widget]) -> str:
+    """All HTML text of a widget tree."""
+    morceaux = []
+    for widget in widgets:
+        if isinstance(widget, w.HTML):
+            morceaux.append(widget.value)
+        if isinstance(widget, w.Box):
+            morceaux.append(_texte(list(widget.children)))
+    return "\n".join(morceaux)
+
+
+def test_kpi_totals_are_the_sum_of_the_per_site_kpis_with_the_previous_period(shared_sim_url):
+    engine = db.get_engine(shared_sim_url)
+    totaux = tableau_de_bord.kpi_totaux(engine, PERIODE)
+    par_site = queries.dashboard_kpis(engine, PERIODE.sites, PERIODE.debut, PERIODE.fin)
+    avant = queries.dashboard_kpis(engine, PERIODE.sites, date(2025, 12, 31), date(2026, 3, 31))
+    assert totaux["production_totale_kg"][0] == pytest.approx(par_site["production_totale_kg"].sum())
+    assert totaux["nb_lots_actifs"][1] == avant["nb_lots_actifs"].sum()
+    assert totaux["production_totale_kg"][0] > 0
+    one = tableau_de_bord.kpi_totaux(engine, Filtres(PERIODE.debut, PERIODE.fin, ["LL"]))
+    assert 0 < one["production_totale_kg"][0] < totaux["production_totale_kg"][0]
+
+
+def test_previous_period_has_the_same_length():
+    prec = Filtres(date(2026, 3, 1), date(2026, 3, 31), ["LL"]).precedent()
+    assert (prec.debut, prec.fin) == (date(2026, 1, 29), date(2026, 2, 28))
+
+
+def test_trend_and_french_number_format():
+    assert common.tendance(110, 100) == pytest.approx(10.0)
+    assert common.tendance(5, 0) is None
+    assert common.format_nombre(1234567.891, 1) == "1\u202f234\u202f567,9"
+    carte = common.kpi_card("Alertes Critiques", 3, 6, hausse_favorable=False).value
+    assert "▼ -50,0 %" in carte and "hausse" in carte  # fewer alerts is good news
+
+
+def test_pages_without_job_results_say_which_job_to_run(shared_sim_url):
+    engine = db.get_engine(shared_sim_url)
+    assert "lancez le job prévisions" in _texte(previsions.build(engine, PERIODE))
+    assert "lancez le job planning" in _texte(abattages.build(engine, PERIODE))
+    assert "lancez le job anomalies" in _texte(qualite.build(engine, PERIODE))
+    assert "lancez le job clustering" in _texte(gaveurs.build(engine, PERIODE))
+
+
+def test_a_filter_selecting_nothing_gives_a_french_message(shared_sim_url):
+    engine = db.get_engine(shared_sim_url)
+    with pytest.raises(common.EmptySelectionError, match="Aucun site sélectionné"):
+        tableau_de_bord.build(engine, Filtres(PERIODE.debut, PERIODE.fin, []))
+    with pytest.raises(common.EmptySelectionError, match="Aucun lot abattu"):
+        qualite.build(engine, Filtres(date(2020, 1, 1), date(2020, 1, 31), ["LL"]))
+
+
+def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
+    engine = db.get_engine(f"postgresql+psycopg2://postgres@/absente?host={tmp_path}")
+    page = common.Page("tableau_de_bord", "Tableau de bord", tableau_de_bord.build, engine=engine)
+    texte = _texte(list(page.contenu.children))
+    assert common.DB_DOWN in texte
+    assert "Traceback" not in texte
+
+
+def test_capacity_use_never_exceeds_the_slaughterhouse_capacity(sim_db_url):
+    engine = db.get_engine(sim_db_url)
+    planning.run(engine, debut="2026-06-20", fin="2026-07-10")
+    plan = results.planning(engine).data
+    util = abattages.utilisation(plan, queries.sites(engine))
+    assert not util.empty and util["utilisation_pct"].max() <= 100.0
+    fig = abattages.calendrier(util)
+    cellules = (~np.isnan(np.asarray(fig.data[0].z, dtype=float))).sum()
+    assert cellules == len(util)  # one cell per slaughterhouse and day, never a sum over days
+    couts = abattages.couts(plan).set_index("Méthode")
+    assert couts.loc["Algorithme hongrois", "Coût total (€)"] <= couts.loc["Glouton", "Coût total (€)"] + 1e-6
