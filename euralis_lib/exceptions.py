@@ -23,3 +23,7 @@ class DataLoadError(EuralisError):
 
 class ServeError(EuralisError):
     """The dashboards server cannot start (port already in use, Voilà exited)."""
+
+
+class ImportFileError(DataLoadError):
+    """A whole file was refused by an import (unreadable, empty, ragged, required columns missing)."""

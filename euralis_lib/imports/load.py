@@ -1,0 +1,404 @@
+"""Import a file: read, validate, check references against the database, then in ONE transaction COPY
+the valid rows into a temporary staging table and upsert them (``INSERT … ON CONFLICT``) into the real
+tables, quarantine the rejected rows and record the import in the history.
+
+Idempotent: an upsert only touches rows whose values differ, so re-importing a file reports every row
+as unchanged. ``dry_run`` runs the very same transaction and rolls it back: the counts are exactly
+what a real import would do, and nothing is written (not even the history). A whole-file refusal
+(unreadable, empty, ragged, required column missing) writes only a history row with status
+``refuse`` (none in a dry run) and raises :class:`ImportFileError`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from euralis_lib.db import connect, copy_dataframe, read_df
+from euralis_lib.exceptions import DatabaseUnavailableError, ImportFileError
+from euralis_lib.imports import reading, validate
+from euralis_lib.imports.formats import FORMATS, GRADES, Format, format_for
+from euralis_lib.imports.report import ImportReport
+from euralis_lib.imports.validate import FUSEAU, Erreurs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ecriture:
+    """Rows to upsert into one table."""
+
+    table: str
+    df: pd.DataFrame
+    conflit: tuple[str, ...]
+    mises_a_jour: tuple[str, ...]
+    groupe: str | None = None  # SQL expression grouping table rows into file rows (None: one row each)
+
+
+@dataclass
+class Preparation:
+    """What a kind-specific preparation hands to the loader."""
+
+    ecritures: list[Ecriture]
+    rafraichir: bool = False  # refresh performances_sites after writing
+    avertissements: list[str] = field(default_factory=list)
+
+
+def importer_fichier(engine: Engine, genre: str, chemin: str | Path, site: str | None = None,
+                     dry_run: bool = False, utilisateur: str | None = None) -> ImportReport:
+    """Import the file at ``chemin`` (see :func:`importer`)."""
+    chemin = Path(chemin)
+    try:
+        contenu = chemin.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{chemin} : fichier illisible ({exc.strerror}).") from exc
+    return importer(engine, genre, contenu, chemin.name, site=site, dry_run=dry_run, utilisateur=utilisateur)
+
+
+def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site: str | None = None,
+             dry_run: bool = False, utilisateur: str | None = None) -> ImportReport:
+    """Import ``contenu`` (bytes of ``nom_fichier``) as ``genre``; the command line and the upload widget
+    both call this. Returns the report; raises ImportFileError when the whole file is refused."""
+    t0 = time.perf_counter()
+    fmt = format_for(genre)
+    utilisateur = utilisateur or getpass.getuser()
+    empreinte = hashlib.sha256(contenu).hexdigest()
+    site = site.strip().upper() if site else None
+    try:
+        connus = set(read_df(engine, "SELECT code FROM sites")["code"])
+        if site is not None and site not in connus:
+            raise ImportFileError(f"site inconnu « {site} » (sites connus : {', '.join(sorted(connus)) or 'aucun'}).")
+        fichier = reading.lire(contenu, nom_fichier, genre)
+        colonnes = set(fichier.donnees.columns)
+        if fmt.genre == "doses" and "dose_jour_g" in colonnes and "dose_g" not in colonnes:
+            fmt = FORMATS["doses_jour"]
+            fichier.avertissements.append("Colonne dose_jour_g : fichier lu comme doses par jour (deux repas de "
+                                          "6 h et 18 h recevant chacun la moitié de la dose).")
+        avertissements = fichier.avertissements + validate.verifier_colonnes(fmt, fichier, site is not None)
+    except ImportFileError as exc:
+        if not dry_run:
+            _historiser_refus(engine, genre, nom_fichier, empreinte, len(contenu), site, utilisateur, str(exc),
+                              time.perf_counter() - t0)
+        raise
+    rapport = ImportReport(genre=fmt.genre, fichier=nom_fichier, sha256=empreinte, site=site, dry_run=dry_run,
+                           nb_lus=len(fichier.donnees), avertissements=avertissements)
+    erreurs = Erreurs()
+    df = validate.convertir(fmt, fichier.donnees, erreurs, site_fixe=site is not None)
+    if site is not None and "site" in df:
+        df["site"] = df["site"].fillna(site)
+    validate.verifier_plages(fmt, df, erreurs)
+    validate.verifier_coherence(fmt, df, erreurs)
+
+    with connect(engine) as conn:
+        transaction = conn.begin()
+        try:
+            rapport.avertissements += _deja_importe(conn, empreinte)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))  # one import at a time
+            preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
+            import_id = conn.execute(sa.text(
+                "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut) "
+                "VALUES (:u, :f, :h, :t, :g, :s, 'succes') RETURNING import_id"),
+                {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": len(contenu), "g": fmt.genre,
+                 "s": site}).scalar_one()
+            rejetees = erreurs.lignes()
+            inseres, mis_a_jour = _ecrire(conn, preparation.ecritures)
+            rapport.nb_inseres, rapport.nb_mis_a_jour = inseres, mis_a_jour
+            rapport.nb_inchanges = rapport.nb_lus - len(rejetees) - inseres - mis_a_jour
+            rapport.erreurs = [(ligne, erreurs.raison(ligne)) for ligne in sorted(rejetees)]
+            rapport.avertissements += preparation.avertissements
+            _quarantaine(conn, import_id, nom_fichier, fichier, rapport.erreurs)
+            if preparation.rafraichir and inseres + mis_a_jour:
+                conn.execute(sa.text("SELECT refresh_performances_sites()"))
+            rapport.duree_s = time.perf_counter() - t0
+            conn.execute(sa.text(
+                "UPDATE imports SET statut = :st, nb_lus = :lus, nb_inseres = :ins, nb_mis_a_jour = :maj, "
+                "nb_inchanges = :inch, nb_rejetes = :rej, duree_s = :d, message = :m WHERE import_id = :id"),
+                {"st": rapport.statut, "lus": rapport.nb_lus, "ins": inseres, "maj": mis_a_jour,
+                 "inch": rapport.nb_inchanges, "rej": rapport.nb_rejetes, "d": rapport.duree_s,
+                 "m": "\n".join(rapport.avertissements) or None, "id": import_id})
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+            rapport.import_id = int(import_id)
+    return rapport
+
+
+def _historiser_refus(engine: Engine, genre: str, nom_fichier: str, empreinte: str, taille: int, site: str | None,
+                      utilisateur: str, message: str, duree: float) -> None:
+    """Record a refused file (best effort: a database outage must not hide the file's problem)."""
+    try:
+        with connect(engine, transaction=True) as conn:
+            conn.execute(sa.text(
+                "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut, "
+                "message, duree_s) SELECT :u, :f, :h, :t, :g, (SELECT code FROM sites WHERE code = :s), "
+                "'refuse', :m, :d"),
+                {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": taille, "g": genre, "s": site,
+                 "m": message, "d": duree})
+    except (DatabaseUnavailableError, sa.exc.DBAPIError) as exc:
+        log.warning("refused import of %s not recorded in the history: %s", nom_fichier, exc)
+
+
+def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
+    precedent = conn.execute(sa.text(
+        "SELECT import_id, horodatage FROM imports WHERE sha256 = :h AND statut <> 'refuse' "
+        "ORDER BY import_id DESC LIMIT 1"), {"h": empreinte}).first()
+    if precedent is None:
+        return []
+    quand = precedent.horodatage.astimezone().strftime("%d/%m/%Y %H:%M")
+    return [f"Ce fichier (même contenu) a déjà été importé le {quand} (import n° {precedent.import_id})."]
+
+
+def _ecrire(conn: Connection, ecritures: list[Ecriture]) -> tuple[int, int]:
+    """COPY each table's rows into a staging table and upsert them; counts of file rows inserted / updated.
+
+    The first Ecriture is the main table (its groups are the file rows); a later one (liver grades)
+    only turns an unchanged file row into an updated one.
+    """
+    inseres: set = set()
+    modifies: set = set()
+    total_ins = total_maj = 0
+    for rang, e in enumerate(ecritures):
+        if e.df.empty:
+            continue
+        cols = list(e.df.columns)
+        stg = f"import_stg_{e.table}"
+        liste = ", ".join(cols)
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
+        conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {liste} FROM {e.table} WITH NO DATA"))
+        copy_dataframe(conn, stg, e.df, cols)
+        maj = ", ".join(f"{c} = EXCLUDED.{c}" for c in e.mises_a_jour)
+        diff = (f"({', '.join('t.' + c for c in e.mises_a_jour)}) IS DISTINCT FROM "
+                f"({', '.join('EXCLUDED.' + c for c in e.mises_a_jour)})")
+        upsert = (f"INSERT INTO {e.table} AS t ({liste}) SELECT {liste} FROM {stg} "
+                  f"ON CONFLICT ({', '.join(e.conflit)}) DO UPDATE SET {maj} WHERE {diff}")
+        if len(ecritures) > 1:  # small tables (slaughters): keys back to Python to merge the two tables
+            cle = e.conflit[0]
+            rows = conn.execute(sa.text(f"{upsert} RETURNING t.{cle} AS k, (t.xmax = 0) AS insere")).all()
+            if rang == 0:
+                inseres |= {r.k for r in rows if r.insere}
+            modifies |= {r.k for r in rows}
+            continue
+        groupe = e.groupe or "1"
+        par = ("SELECT g, bool_or(insere) AS insere FROM up GROUP BY g" if e.groupe
+               else "SELECT insere FROM up")
+        ins, mod = conn.execute(sa.text(
+            f"WITH up AS ({upsert} RETURNING {groupe} AS g, (t.xmax = 0) AS insere), par AS ({par}) "
+            "SELECT count(*) FILTER (WHERE insere), count(*) FILTER (WHERE NOT insere) FROM par")).one()
+        total_ins += ins
+        total_maj += mod
+    if len(ecritures) > 1:
+        return len(inseres), len(modifies - inseres)
+    return total_ins, total_maj
+
+
+def _quarantaine(conn: Connection, import_id: int, nom_fichier: str, fichier: reading.FichierLu,
+                 erreurs: list[tuple[int, str]]) -> None:
+    if not erreurs:
+        return
+    lignes = [ligne for ligne, _ in erreurs]
+    brut = fichier.donnees.loc[lignes].rename(columns=fichier.entetes)
+    donnees = [json.dumps(r, ensure_ascii=False) for r in brut.to_dict("records")]
+    df = pd.DataFrame({"import_id": import_id, "fichier": nom_fichier, "ligne": lignes, "donnees": donnees,
+                       "raison": [r for _, r in erreurs]})
+    copy_dataframe(conn, "imports_quarantaine", df)
+
+
+def _verifier_sites(df: pd.DataFrame, erreurs: Erreurs, site: str | None, connus: set[str]) -> None:
+    inconnu = df["site"].notna() & ~df["site"].isin(list(connus))
+    erreurs.ajouter_masque(df, inconnu, "site inconnu « " + df["site"].astype(str) + " » (sites connus : "
+                           + ", ".join(sorted(connus)) + ")")
+    if site is not None:
+        erreurs.ajouter_masque(df, df["site"].notna() & (df["site"] != site),
+                               "ligne du site " + df["site"].astype(str) + f" alors que l'import est limité au "
+                               f"site {site}")
+
+
+def _nouveaux_ids(conn: Connection, table: str, colonne_id: str, existants: pd.Series) -> pd.Series:
+    """Existing ids kept, new rows numbered after the current maximum (table locked against writers)."""
+    conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+    maximum = conn.execute(sa.text(f"SELECT coalesce(max({colonne_id}), 0) FROM {table}")).scalar_one()
+    nouveaux = existants.isna()
+    ids = existants.copy()
+    ids[nouveaux] = np.arange(maximum + 1, maximum + 1 + int(nouveaux.sum()))
+    return ids.astype("int64")
+
+
+def _sans(df: pd.DataFrame, erreurs: Erreurs, copies: pd.Index) -> pd.DataFrame:
+    return erreurs.garder(df).drop(index=copies)
+
+
+def _preparer_gaveurs(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
+                      connus: set[str]) -> Preparation:
+    _verifier_sites(df, erreurs, site, connus)
+    copies = validate.doublons(fmt, df, erreurs)
+    existants = read_df(conn, "SELECT gaveur_id, code AS code_gaveur, site_code FROM gaveurs WHERE code = ANY(:c)",
+                        {"c": df["code_gaveur"].dropna().unique().tolist()})
+    m = df.merge(existants, on="code_gaveur", how="left").set_index(df.index)
+    erreurs.ajouter_masque(m, m["site_code"].notna() & (m["site_code"] != m["site"]),
+                           "le gaveur existe déjà sur le site " + m["site_code"].astype(str)
+                           + " : un import ne change pas un gaveur de site")
+    ok = _sans(m, erreurs, copies)
+    sortie = pd.DataFrame({
+        "gaveur_id": _nouveaux_ids(conn, "gaveurs", "gaveur_id", ok["gaveur_id"]), "code": ok["code_gaveur"],
+        "nom": ok["nom"], "site_code": ok["site"], "distance_km": ok["distance_km"],
+        "actif": ok["actif"].fillna(True).astype(bool), "origine": "import"})
+    return Preparation([Ecriture("gaveurs", sortie, ("code",), ("nom", "site_code", "distance_km", "actif"))])
+
+
+def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
+                   connus: set[str]) -> Preparation:
+    _verifier_sites(df, erreurs, site, connus)
+    souches = set(read_df(conn, "SELECT code FROM souches")["code"])
+    erreurs.ajouter_masque(df, df["souche"].notna() & ~df["souche"].str.upper().isin(list(souches)),
+                           "souche inconnue « " + df["souche"].astype(str) + f" » (souches connues : "
+                           f"{', '.join(sorted(souches))})")
+    copies = validate.doublons(fmt, df, erreurs)
+    gaveurs = read_df(conn, "SELECT gaveur_id, code AS code_gaveur, site_code AS site_gaveur FROM gaveurs "
+                            "WHERE code = ANY(:c)", {"c": df["code_gaveur"].dropna().unique().tolist()})
+    lots = read_df(conn, "SELECT lot_id, code_lot, site_code AS site_lot FROM lots_gavage WHERE code_lot = ANY(:c)",
+                   {"c": df["code_lot"].dropna().unique().tolist()})
+    m = df.merge(gaveurs, on="code_gaveur", how="left").merge(lots, on="code_lot", how="left").set_index(df.index)
+    erreurs.ajouter_masque(m, m["code_gaveur"].notna() & m["gaveur_id"].isna(),
+                           "gaveur inconnu « " + m["code_gaveur"].astype(str) + " »")
+    erreurs.ajouter_masque(m, m["site_gaveur"].notna() & (m["site_gaveur"] != m["site"]),
+                           "le gaveur est rattaché au site " + m["site_gaveur"].astype(str) + ", pas "
+                           + m["site"].astype(str))
+    erreurs.ajouter_masque(m, m["site_lot"].notna() & (m["site_lot"] != m["site"]),
+                           "le lot existe déjà sur le site " + m["site_lot"].astype(str))
+    ok = _sans(m, erreurs, copies)
+    sortie = pd.DataFrame({
+        "lot_id": _nouveaux_ids(conn, "lots_gavage", "lot_id", ok["lot_id"]), "code_lot": ok["code_lot"],
+        "site_code": ok["site"], "gaveur_id": ok["gaveur_id"].astype("int64"),
+        "souche_code": ok["souche"].str.upper(), "debut": ok["date_debut"].dt.date, "fin": ok["date_fin"].dt.date,
+        "nb_canards_entres": ok["nb_canards_entres"].astype("int64"),
+        "nb_morts": ok["nb_morts"].fillna(0).astype("int64"),
+        "poids_entree_moyen_kg": ok["poids_entree_moyen_kg"], "origine": "import"})
+    cols = ("site_code", "gaveur_id", "souche_code", "debut", "fin", "nb_canards_entres", "nb_morts",
+            "poids_entree_moyen_kg")
+    return Preparation([Ecriture("lots_gavage", sortie, ("code_lot",), cols)], rafraichir=True)
+
+
+def _lots_connus(conn: Connection, df: pd.DataFrame, erreurs: Erreurs, site: str | None) -> pd.DataFrame:
+    """``df`` joined to its lots (id, site, period, ducks); unknown lots and other sites rejected."""
+    lots = read_df(conn, "SELECT lot_id, code_lot, site_code, debut, fin, nb_canards_entres, nb_morts "
+                         "FROM lots_gavage WHERE code_lot = ANY(:c)",
+                   {"c": df["code_lot"].dropna().unique().tolist()})
+    lots["debut"] = pd.to_datetime(lots["debut"])
+    lots["fin"] = pd.to_datetime(lots["fin"])
+    m = df.merge(lots, on="code_lot", how="left").set_index(df.index)
+    erreurs.ajouter_masque(m, m["code_lot"].notna() & m["lot_id"].isna(),
+                           "lot inconnu « " + m["code_lot"].astype(str) + " »")
+    if site is not None:
+        erreurs.ajouter_masque(m, m["site_code"].notna() & (m["site_code"] != site),
+                               "lot du site " + m["site_code"].astype(str) + f" alors que l'import est limité au "
+                               f"site {site}")
+    return m
+
+
+def _verifier_jour(m: pd.DataFrame, erreurs: Erreurs) -> None:
+    duree = (m["fin"] - m["debut"]).dt.days + 1
+    erreurs.ajouter_masque(m, m["jour"] > duree, "jour " + m["jour"].astype("Int64").astype(str)
+                           + " au-delà de la durée du lot (" + duree.astype("Int64").astype(str) + " jours)")
+
+
+def _heure_repas(m: pd.DataFrame, repas: pd.Series) -> pd.Series:
+    """Paris 06:00 for odd meals, 18:00 for even ones, on day ``jour`` of the lot, in UTC."""
+    heures = np.where(repas % 2 == 1, 6, 18)
+    local = m["debut"] + pd.to_timedelta(m["jour"] - 1, unit="D") + pd.to_timedelta(heures, unit="h")
+    return local.dt.tz_localize(FUSEAU).dt.tz_convert("UTC")
+
+
+def _verifier_futur(m: pd.DataFrame, erreurs: Erreurs) -> None:
+    erreurs.ajouter_masque(m, m["horodatage"] > pd.Timestamp.now(tz="UTC"), "repas dans le futur")
+
+
+def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
+                    connus: set[str]) -> Preparation:
+    m = _lots_connus(conn, df, erreurs, site)
+    _verifier_jour(m, erreurs)
+    connu = m["lot_id"].notna() & m["jour"].notna() & m["repas"].notna()
+    derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[ns, UTC]")
+    if connu.any():
+        derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
+    donne = m["horodatage"].notna()
+    m["horodatage"] = m["horodatage"].where(donne, derive)
+    jour_local = m["horodatage"].dt.tz_convert(FUSEAU).dt.tz_localize(None).dt.normalize()
+    erreurs.ajouter_masque(m, donne & connu & ((jour_local < m["debut"]) | (jour_local > m["fin"])),
+                           "horodatage hors de la période du lot")
+    _verifier_futur(m, erreurs)
+    copies = validate.doublons(fmt, m[df.columns], erreurs)
+    copies = copies.union(validate.doublons(fmt, m[df.columns].drop(index=copies), erreurs,
+                                            cle=("code_lot", "horodatage")))
+    ok = _sans(m, erreurs, copies)
+    sortie = pd.DataFrame({"horodatage": ok["horodatage"], "lot_id": ok["lot_id"].astype("int64"),
+                           "jour": ok["jour"].astype("int64"), "repas": ok["repas"].astype("int64"),
+                           "dose_g": ok["dose_g"], "dose_theorique_g": ok["dose_theorique_g"]})
+    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "horodatage"),
+                                 ("jour", "repas", "dose_g", "dose_theorique_g"))])
+
+
+def _preparer_doses_jour(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
+                         connus: set[str]) -> Preparation:
+    m = _lots_connus(conn, df, erreurs, site)
+    _verifier_jour(m, erreurs)
+    copies = validate.doublons(fmt, df, erreurs)
+    ok = _sans(m, erreurs, copies)
+    parts = []
+    for impair in (True, False):
+        repas = 2 * ok["jour"] - (1 if impair else 0)
+        parts.append(pd.DataFrame({
+            "horodatage": _heure_repas(ok, repas) if len(ok) else pd.Series(dtype="datetime64[ns, UTC]"),
+            "lot_id": ok["lot_id"].astype("int64"), "jour": ok["jour"].astype("int64"),
+            "repas": repas.astype("int64"), "dose_g": (ok["dose_jour_g"] / 2).round(1),
+            "dose_theorique_g": (ok["dose_theorique_jour_g"] / 2).round(1)}))
+    sortie = pd.concat(parts)
+    futur = sortie["horodatage"] > pd.Timestamp.now(tz="UTC")
+    if futur.any():
+        erreurs.ajouter(sortie.index[futur.to_numpy()].unique(), "repas dans le futur")
+        sortie = sortie[~sortie.index.isin(list(erreurs.lignes()))]
+    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "horodatage"),
+                                 ("jour", "repas", "dose_g", "dose_theorique_g"), groupe="(t.lot_id, t.jour)")])
+
+
+def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
+                        connus: set[str]) -> Preparation:
+    m = _lots_connus(conn, df, erreurs, site)
+    erreurs.ajouter_masque(m, m["date_abattage"] < m["debut"], "date_abattage avant le début du lot")
+    vivants = m["nb_canards_entres"] - m["nb_morts"]
+    erreurs.ajouter_masque(m, m["nb_canards_abattus"] > vivants,
+                           "plus de canards abattus que de canards vivants en fin de gavage ("
+                           + vivants.astype("Int64").astype(str) + ")")
+    copies = validate.doublons(fmt, df, erreurs)
+    ok = _sans(m, erreurs, copies)
+    abattages = pd.DataFrame({
+        "lot_id": ok["lot_id"].astype("int64"), "date_abattage": ok["date_abattage"].dt.date,
+        "nb_canards_abattus": ok["nb_canards_abattus"].astype("int64"),
+        "poids_foie_moyen_g": ok["poids_foie_moyen_g"], "sigma_g": ok["sigma_g"],
+        "mais_total_kg": ok["mais_total_kg"], "taux_fonte_pct": ok["taux_fonte_pct"]})
+    grades = pd.concat([pd.DataFrame({"lot_id": ok["lot_id"].astype("int64"), "grade": nom,
+                                      "nb_foies": ok[f"nb_{code}"], "poids_kg": ok[f"poids_{code}_kg"]})
+                        for code, nom in GRADES.items()])
+    grades = grades[grades["nb_foies"].notna()].astype({"nb_foies": "int64"})
+    return Preparation([
+        Ecriture("abattages", abattages, ("lot_id",), ("date_abattage", "nb_canards_abattus", "poids_foie_moyen_g",
+                                                       "sigma_g", "mais_total_kg", "taux_fonte_pct")),
+        Ecriture("qualite_foies", grades, ("lot_id", "grade"), ("nb_foies", "poids_kg")),
+    ], rafraichir=True)
+
+
+_PREPARATIONS = {"gaveurs": _preparer_gaveurs, "lots": _preparer_lots, "doses": _preparer_doses,
+                 "doses_jour": _preparer_doses_jour, "abattages": _preparer_abattages}

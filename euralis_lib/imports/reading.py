@@ -1,0 +1,205 @@
+"""Read an uploaded file (CSV or .xlsx) into a table of texts indexed by the line number a user sees.
+
+CSV: UTF-8 (with or without BOM), else Windows-1252/Latin-1; separator ``;``, ``,`` or tab sniffed
+from the header line; leading lines starting with ``#`` (template documentation) and blank lines are
+skipped but keep the numbering. A row with a wrong number of fields (truncated or ragged file)
+refuses the whole file. Excel: the sheet named after the kind, else the first one; other sheets are
+reported as ignored. Values stay texts here: typing is :mod:`euralis_lib.imports.validate`'s job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+import pandas as pd
+
+from euralis_lib.exceptions import ImportFileError
+
+SEPARATEURS = {";": "point-virgule", ",": "virgule", "\t": "tabulation"}
+_MAX_LIGNES_CITEES = 5
+
+
+@dataclass
+class FichierLu:
+    """A file read as texts: one column per header (normalised), index = line number in the file."""
+
+    donnees: pd.DataFrame
+    entetes: dict[str, str]  # normalised name -> header as written in the file
+    format_fichier: str  # "csv" or "xlsx"
+    encodage: str | None = None
+    separateur: str | None = None
+    feuille: str | None = None
+    avertissements: list[str] = field(default_factory=list)
+
+
+def normaliser_entete(entete: str) -> str:
+    """``'Date début '`` → ``'date_debut'``: lower case, no accents, ``_`` between words."""
+    texte = unicodedata.normalize("NFKD", str(entete).replace("\ufeff", "")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", texte.lower()).strip("_")
+
+
+def lire(contenu: bytes, nom_fichier: str, genre: str) -> FichierLu:
+    """Read ``contenu`` (the bytes of ``nom_fichier``); raises ImportFileError for a whole-file problem."""
+    if not contenu.strip():
+        raise ImportFileError(f"{nom_fichier} : fichier vide (aucun en-tête, aucune ligne).")
+    if contenu[:4] == b"PK\x03\x04":
+        return _lire_xlsx(contenu, nom_fichier, genre)
+    if contenu[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise ImportFileError(f"{nom_fichier} : ancien format Excel .xls non pris en charge : "
+                              "enregistrez le classeur au format .xlsx ou CSV.")
+    return _lire_csv(contenu, nom_fichier)
+
+
+def _decoder(contenu: bytes, nom_fichier: str) -> tuple[str, str]:
+    if contenu[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise ImportFileError(f"{nom_fichier} : encodage UTF-16 non pris en charge : réenregistrez le fichier "
+                              "en « CSV UTF-8 » ou en .xlsx.")
+    if b"\x00" in contenu[:65536]:
+        raise ImportFileError(f"{nom_fichier} : ce n'est pas un fichier CSV ou Excel (contenu binaire). "
+                              "Exportez les données en CSV (UTF-8 ou Latin-1) ou en .xlsx.")
+    if contenu.startswith(codecs.BOM_UTF8):
+        contenu = contenu[len(codecs.BOM_UTF8):]
+    for encodage in ("utf-8", "cp1252", "latin-1"):
+        try:
+            return contenu.decode(encodage), encodage
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any byte string")  # pragma: no cover
+
+
+def _lire_csv(contenu: bytes, nom_fichier: str) -> FichierLu:
+    texte, encodage = _decoder(contenu, nom_fichier)
+    lignes = texte.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    debut = 0
+    while debut < len(lignes) and (not lignes[debut].strip() or lignes[debut].lstrip().startswith("#")):
+        debut += 1
+    if debut == len(lignes):
+        raise ImportFileError(f"{nom_fichier} : fichier vide (aucun en-tête, aucune ligne).")
+    entete = lignes[debut]
+    sep = max(SEPARATEURS, key=entete.count)
+    noms = next(csv.reader([entete], delimiter=sep))
+    corps = pd.Series(lignes[debut + 1:], dtype=object)
+    numeros = pd.RangeIndex(debut + 2, debut + 2 + len(corps))
+    corps.index = numeros
+    remplies = corps[corps.str.strip() != ""]
+    if (remplies.str.count('"') % 2 == 1).any():
+        records = _lire_csv_lent(lignes, debut, sep)  # a quoted field spans several lines
+    else:
+        nb_sep = remplies.str.count(re.escape(sep))
+        suspectes = remplies[nb_sep != len(noms) - 1]
+        mauvaises = [(int(n), len(next(csv.reader([ligne], delimiter=sep)))) for n, ligne in suspectes.items()]
+        _refuser_lignes_inegales(nom_fichier, len(noms), [m for m in mauvaises if m[1] != len(noms)])
+        brut = pd.read_csv(io.StringIO("\n".join([entete, *remplies])), sep=sep, dtype=str, keep_default_na=False,
+                           header=0, names=[f"c{i}" for i in range(len(noms))], skip_blank_lines=False)
+        brut.index = remplies.index
+        records = brut
+    donnees, entetes = _nommer(records, noms, nom_fichier)
+    fichier = FichierLu(donnees, entetes, "csv", encodage=encodage, separateur=sep)
+    if encodage != "utf-8":
+        fichier.avertissements.append(f"Fichier lu en {'Windows-1252' if encodage == 'cp1252' else 'Latin-1'} "
+                                      "(pas en UTF-8) : vérifiez les accents des noms.")
+    return fichier
+
+
+def _lire_csv_lent(lignes: list[str], debut: int, sep: str) -> pd.DataFrame:
+    """csv module path for files whose quoted fields span several lines (line numbers kept exact)."""
+    lecteur = csv.reader(io.StringIO("\n".join(lignes[debut:])), delimiter=sep)
+    noms = next(lecteur)
+    rangs, numeros, mauvaises = [], [], []
+    premiere = debut + 1
+    while True:
+        ligne_avant = lecteur.line_num
+        try:
+            rang = next(lecteur)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ImportFileError(f"ligne {premiere + ligne_avant} : guillemet non fermé ({exc}) : "
+                                  "le fichier est probablement tronqué.") from exc
+        if not any(v.strip() for v in rang):
+            continue
+        numero = premiere + ligne_avant + 1
+        if len(rang) != len(noms):
+            mauvaises.append((numero, len(rang)))
+        rangs.append(rang)
+        numeros.append(numero)
+    _refuser_lignes_inegales("", len(noms), mauvaises)
+    return pd.DataFrame(rangs, columns=[f"c{i}" for i in range(len(noms))], index=numeros, dtype=object)
+
+
+def _refuser_lignes_inegales(nom_fichier: str, attendu: int, mauvaises: list[tuple[int, int]]) -> None:
+    if not mauvaises:
+        return
+    cites = ", ".join(f"ligne {n} ({k} champs)" for n, k in mauvaises[:_MAX_LIGNES_CITEES])
+    suite = f" et {len(mauvaises) - _MAX_LIGNES_CITEES} autre(s)" if len(mauvaises) > _MAX_LIGNES_CITEES else ""
+    prefixe = f"{nom_fichier} : " if nom_fichier else ""
+    raise ImportFileError(
+        f"{prefixe}{len(mauvaises)} ligne(s) n'ont pas {attendu} champs comme l'en-tête : {cites}{suite}. "
+        "Le fichier est tronqué ou une valeur contient le séparateur sans guillemets : "
+        "réexportez le fichier complet. Rien n'a été importé.")
+
+
+def _nommer(records: pd.DataFrame, noms: list[str], nom_fichier: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    normes = [normaliser_entete(n) or f"colonne_{i + 1}" for i, n in enumerate(noms)]
+    doubles = sorted({n for n in normes if normes.count(n) > 1})
+    if doubles:
+        raise ImportFileError(f"{nom_fichier} : colonne(s) en double dans l'en-tête : {', '.join(doubles)}.")
+    records.columns = normes
+    records.index.name = "ligne"
+    if records.empty:
+        raise ImportFileError(f"{nom_fichier} : le fichier ne contient qu'un en-tête, aucune ligne de données.")
+    return records, dict(zip(normes, (n.strip() for n in noms), strict=True))
+
+
+def _texte_cellule(valeur: object) -> str:
+    if valeur is None:
+        return ""
+    if isinstance(valeur, bool):
+        return "oui" if valeur else "non"
+    if isinstance(valeur, datetime):
+        return valeur.date().isoformat() if valeur.time() == time(0) else valeur.isoformat(sep=" ")
+    if isinstance(valeur, date):
+        return valeur.isoformat()
+    if isinstance(valeur, float) and valeur.is_integer():
+        return str(int(valeur))
+    return str(valeur)
+
+
+def _lire_xlsx(contenu: bytes, nom_fichier: str, genre: str) -> FichierLu:
+    import openpyxl
+
+    try:
+        classeur = openpyxl.load_workbook(io.BytesIO(contenu), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ImportFileError(f"{nom_fichier} : classeur Excel illisible ({type(exc).__name__}) : "
+                              "réenregistrez-le au format .xlsx ou exportez-le en CSV.") from exc
+    try:
+        feuilles = classeur.sheetnames
+        choisie = next((f for f in feuilles if normaliser_entete(f) == genre), feuilles[0])
+        rangs = list(classeur[choisie].iter_rows(values_only=True))
+    finally:
+        classeur.close()
+    numeros = [i + 1 for i, r in enumerate(rangs) if any(_texte_cellule(v).strip() for v in r)]
+    if not numeros:
+        raise ImportFileError(f"{nom_fichier} : la feuille « {choisie} » est vide (aucun en-tête, aucune ligne).")
+    ligne_entete = numeros[0]
+    entete = [_texte_cellule(v) for v in rangs[ligne_entete - 1]]
+    while entete and not entete[-1].strip():
+        entete.pop()
+    largeur = len(entete)
+    valeurs = [[_texte_cellule(v) for v in (list(rangs[n - 1]) + [None] * largeur)[:largeur]] for n in numeros[1:]]
+    records = pd.DataFrame(valeurs, columns=[f"c{i}" for i in range(largeur)], index=numeros[1:], dtype=object)
+    donnees, entetes = _nommer(records, entete, nom_fichier)
+    fichier = FichierLu(donnees, entetes, "xlsx", feuille=choisie)
+    autres = [f for f in feuilles if f != choisie]
+    if autres:
+        fichier.avertissements.append(f"Classeur Excel : feuille « {choisie} » importée ; feuille(s) ignorée(s) : "
+                                      + ", ".join(f"« {f} »" for f in autres) + ".")
+    return fichier

@@ -1,0 +1,106 @@
+"""The import report: counts, first errors with their line numbers and how to fix them (French, text or HTML)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+MAX_ERREURS_AFFICHEES = 20
+
+_CONSEILS = (
+    ("lot inconnu", "Importez d'abord le fichier des lots (ordre : gaveurs → lots → doses → abattages)."),
+    ("gaveur inconnu", "Importez d'abord le fichier des gaveurs (ordre : gaveurs → lots → doses → abattages)."),
+    ("site inconnu", "Les sites connus sont listés dans le message ; corrigez le code du site."),
+    ("hors de la plage", "Vérifiez l'unité de la colonne (g, kg, %) et la valeur saisie."),
+    ("n'est pas", "Corrigez le format de la valeur (nombres avec virgule ou point, dates JJ/MM/AAAA)."),
+    ("doublon dans le fichier", "Gardez une seule ligne par clé (code du lot, repas…) avec les bonnes valeurs."),
+    ("futur", "Vérifiez l'année de la date."),
+)
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or would do, in a dry run)."""
+
+    genre: str
+    fichier: str
+    sha256: str
+    site: str | None
+    dry_run: bool
+    nb_lus: int = 0
+    nb_inseres: int = 0
+    nb_mis_a_jour: int = 0
+    nb_inchanges: int = 0
+    erreurs: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), sorted by line
+    avertissements: list[str] = field(default_factory=list)
+    import_id: int | None = None
+    duree_s: float = 0.0
+
+    @property
+    def nb_rejetes(self) -> int:
+        """Rows quarantined."""
+        return len(self.erreurs)
+
+    @property
+    def statut(self) -> str:
+        """'succes' when every row was accepted, 'partiel' otherwise."""
+        return "partiel" if self.erreurs else "succes"
+
+    @property
+    def code_sortie(self) -> int:
+        """Exit code of the command line: 0 when nothing was rejected, 1 otherwise."""
+        return 1 if self.erreurs else 0
+
+    def conseils(self) -> list[str]:
+        """How to fix the rejected rows, from the kinds of errors seen."""
+        vus = " ".join(r for _, r in self.erreurs)
+        conseils = [c for motif, c in _CONSEILS if motif in vus]
+        if self.erreurs:
+            ou = (f"table imports_quarantaine, import n° {self.import_id}" if self.import_id is not None
+                  else "rien n'a été écrit : simulation")
+            conseils.append(f"Les lignes rejetées sont conservées ({ou}). Corrigez-les puis réimportez le fichier "
+                            "entier : les lignes déjà importées seront comptées « inchangées ».")
+        return conseils
+
+    def lignes_resume(self) -> list[str]:
+        """The counts, one line each."""
+        return [f"lignes lues        : {self.nb_lus}", f"insérées           : {self.nb_inseres}",
+                f"mises à jour       : {self.nb_mis_a_jour}", f"inchangées         : {self.nb_inchanges}",
+                f"rejetées           : {self.nb_rejetes}"]
+
+    def titre(self) -> str:
+        """One-line summary."""
+        mode = "SIMULATION (--dry-run) : rien n'a été écrit. " if self.dry_run else ""
+        numero = f" (import n° {self.import_id})" if self.import_id is not None else ""
+        site = f", site {self.site}" if self.site else ""
+        return f"{mode}Import « {self.genre} » de {self.fichier}{site}{numero} : {self.statut}, {self.duree_s:.1f} s"
+
+    def texte(self) -> str:
+        """The report as plain text (command line)."""
+        lignes = [self.titre(), *("  " + ligne for ligne in self.lignes_resume())]
+        lignes += [f"attention : {a}" for a in self.avertissements]
+        if self.erreurs:
+            lignes.append(f"Premières erreurs ({min(len(self.erreurs), MAX_ERREURS_AFFICHEES)} sur "
+                          f"{len(self.erreurs)}) :")
+            lignes += [f"  ligne {n} : {r}" for n, r in self.erreurs[:MAX_ERREURS_AFFICHEES]]
+            lignes.append("Comment corriger :")
+            lignes += [f"  - {c}" for c in self.conseils()]
+        return "\n".join(lignes)
+
+    def html(self) -> str:
+        """The report as HTML (upload widget)."""
+        genre = "erreur" if self.erreurs else "info"
+        parts = [f'<div class="euralis-message {genre}"><b>{html.escape(self.titre())}</b></div>',
+                 "<table class='euralis'>" + "".join(
+                     f"<tr><th>{html.escape(k.strip())}</th><td>{html.escape(v.strip())}</td></tr>"
+                     for k, v in (ligne.split(":", 1) for ligne in self.lignes_resume())) + "</table>"]
+        parts += [f'<div class="euralis-message info">{html.escape(a)}</div>' for a in self.avertissements]
+        if self.erreurs:
+            lignes = "".join(f"<tr><td>{n}</td><td style='text-align:left'>{html.escape(r)}</td></tr>"
+                             for n, r in self.erreurs[:MAX_ERREURS_AFFICHEES])
+            parts.append(f"<p>Premières erreurs ({min(len(self.erreurs), MAX_ERREURS_AFFICHEES)} sur "
+                         f"{len(self.erreurs)}) :</p><table class='euralis'><tr><th>Ligne</th><th>Raison</th></tr>"
+                         f"{lignes}</table>")
+            parts.append("<p>Comment corriger :</p><ul>" + "".join(f"<li>{html.escape(c)}</li>"
+                                                                   for c in self.conseils()) + "</ul>")
+        return "".join(parts)

@@ -1,0 +1,286 @@
+"""Imports of real files: round trips per kind, malformed-file corpus, idempotence, random rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from euralis_lib import db, queries, simulator
+from euralis_lib.cli import main as cli_main
+from euralis_lib.exceptions import ImportFileError
+from euralis_lib.imports.formats import modele_csv
+from euralis_lib.imports.load import importer, importer_fichier
+
+CORPUS = Path(__file__).parent / "data" / "imports"
+
+
+def remplir(genre: str, lignes: list[list[str]]) -> bytes:
+    """The CSV template of ``genre`` with ``lignes`` added under the header (as a user would)."""
+    texte = modele_csv(genre) + "".join(";".join(v) + "\n" for v in lignes)
+    return texte.encode("utf-8")
+
+
+@pytest.fixture
+def engine(empty_db_url):
+    engine = db.get_engine(empty_db_url)
+    with db.connect(engine, transaction=True) as conn:
+        for table, df in (("sites", simulator.SITES), ("souches", simulator.SOUCHES)):
+            for row in df.to_dict("records"):
+                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) "
+                                     f"VALUES ({', '.join(':' + c for c in row)})"), row)
+    yield engine
+    engine.dispose()
+
+
+GAVEURS = [["LL-G001", "Lafitte Jean", "LL", "12,5", "oui"], ["LL-G002", "Dufau Marie", "LL", "30", ""]]
+LOTS = [["LL260105-G001", "LL", "LL-G001", "MULARD", "05/01/2026", "15/01/2026", "1200", "24", "4,15"],
+        ["LL260110-G002", "", "LL-G002", "mulard", "2026-01-10", "2026-01-20", "900", "", "4.3"]]
+
+
+def _doses(code: str, jours: int) -> list[list[str]]:
+    return [[code, str((r - 1) // 2 + 1), str(r), "", f"{200 + 11 * r},5", str(200 + 11 * r)]
+            for r in range(1, 2 * jours + 1)]
+
+
+def _charger_base(engine) -> None:
+    for genre, lignes in (("gaveurs", GAVEURS), ("lots", LOTS)):
+        site = "LL" if genre == "lots" else None
+        rapport = importer(engine, genre, remplir(genre, lignes), f"{genre}.csv", site=site)
+        assert rapport.erreurs == [], rapport.texte()
+
+
+def test_round_trip_every_kind_reaches_the_queries(engine):
+    _charger_base(engine)
+    rapport = importer(engine, "doses", remplir("doses", _doses("LL260105-G001", 11)), "doses.csv")
+    assert (rapport.nb_inseres, rapport.nb_rejetes) == (22, 0), rapport.texte()
+    jours = [["LL260110-G002", str(j), f"{400 + 10 * j}", f"{400 + 10 * j}"] for j in range(1, 12)]
+    rapport = importer(engine, "doses_jour", remplir("doses_jour", jours), "doses_jour.csv")
+    assert (rapport.nb_inseres, rapport.nb_rejetes) == (11, 0), rapport.texte()
+    abattages = [["LL260105-G001", "16/01/2026", "1176", "612,4", "72,5", "10150", "22,1",
+                  "700", "430,5", "400", "240", "", "", "", ""]]
+    rapport = importer(engine, "abattages", remplir("abattages", abattages), "abattages.csv")
+    assert (rapport.nb_inseres, rapport.nb_rejetes) == (1, 0), rapport.texte()
+
+    features = queries.lot_features(engine, sites=["LL"], debut=date(2026, 1, 1), fin=date(2026, 1, 31))
+    lot = features.set_index("code_lot").loc["LL260105-G001"]
+    assert lot["nb_repas"] == 22 and lot["duree_jours"] == 11 and lot["nb_morts"] == 24
+    assert lot["dose_totale_kg"] == pytest.approx(sum(200 + 11 * r + 0.5 for r in range(1, 23)) / 1000)
+    assert lot["itm"] == pytest.approx(10150 / (1176 * 0.6124), abs=0.01)
+    autre = features.set_index("code_lot").loc["LL260110-G002"]
+    assert autre["nb_repas"] == 22
+    assert autre["dose_totale_kg"] == pytest.approx(sum(400 + 10 * j for j in range(1, 12)) / 1000)
+    perf = queries.gaveur_performances(engine, sites=["LL"], debut=date(2026, 1, 1), fin=date(2026, 1, 31))
+    assert perf.set_index("code").loc["LL-G001", "nb_canards_abattus"] == 1176
+    grades = db.read_df(engine, "SELECT grade, nb_foies FROM qualite_foies ORDER BY grade")
+    assert dict(zip(grades["grade"], grades["nb_foies"], strict=True)) == {"Extra": 700, "Premier choix": 400}
+
+
+ABATTAGE = [["LL260105-G001", "16/01/2026", "1176", "612,4", "72,5", "10150", "22,1",
+             "700", "430,5", "400", "240", "", "", "", ""]]
+TABLES = ("gaveurs", "lots_gavage", "doses_gavage", "abattages", "qualite_foies")
+
+
+def _empreinte(engine) -> dict[str, str]:
+    """md5 of every production table's content: equal before/after = nothing written."""
+    with db.connect(engine) as conn:
+        return {t: conn.execute(sa.text(f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                                        f"FROM {t} x")).scalar_one() for t in TABLES}
+
+
+def _historique(engine) -> list[tuple]:
+    with db.connect(engine) as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT statut, genre, nb_lus, nb_inseres, nb_mis_a_jour, nb_inchanges, nb_rejetes FROM imports "
+            "ORDER BY import_id"))]
+
+
+def test_reimport_changes_nothing_and_counts_unchanged(engine):
+    _charger_base(engine)
+    fichiers = [("doses", remplir("doses", _doses("LL260105-G001", 11))),
+                ("abattages", remplir("abattages", ABATTAGE))]
+    for genre, contenu in fichiers:
+        importer(engine, genre, contenu, f"{genre}.csv")
+    avant = _empreinte(engine)
+    for genre, lignes in (("gaveurs", GAVEURS), ("lots", LOTS)):
+        rapport = importer(engine, genre, remplir(genre, lignes), f"{genre}.csv", site="LL")
+        assert (rapport.nb_inchanges, rapport.nb_inseres, rapport.nb_mis_a_jour) == (2, 0, 0)
+        assert any("déjà été importé" in a for a in rapport.avertissements)
+    for genre, contenu in fichiers:
+        rapport = importer(engine, genre, contenu, f"{genre}.csv")
+        assert rapport.nb_inchanges == rapport.nb_lus and rapport.nb_inseres == rapport.nb_mis_a_jour == 0
+    assert _empreinte(engine) == avant
+
+
+def test_changed_value_is_an_update_and_dry_run_writes_nothing(engine):
+    _charger_base(engine)
+    lots = [LOTS[0][:6] + ["1250"] + LOTS[0][7:], LOTS[1]]
+    historique, avant = _historique(engine), _empreinte(engine)
+    simulation = importer(engine, "lots", remplir("lots", lots), "lots.csv", site="LL", dry_run=True)
+    assert (simulation.nb_mis_a_jour, simulation.nb_inchanges, simulation.import_id) == (1, 1, None)
+    assert "SIMULATION" in simulation.texte()
+    assert _empreinte(engine) == avant and _historique(engine) == historique
+    reel = importer(engine, "lots", remplir("lots", lots), "lots.csv", site="LL")
+    assert (reel.nb_mis_a_jour, reel.nb_inchanges) == (1, 1)
+    stocke = db.read_df(engine, "SELECT nb_canards_entres FROM lots_gavage WHERE code_lot = 'LL260105-G001'")
+    assert stocke.iloc[0, 0] == 1250
+
+
+def test_template_commands_and_exit_codes(engine, empty_db_url, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("EURALIS_DATABASE_URL", empty_db_url)
+    _charger_base(engine)
+    assert cli_main(["import", "template", "doses", "--output", str(tmp_path / "doses.csv")]) == 0
+    modele = (tmp_path / "doses.csv").read_text(encoding="utf-8-sig")
+    assert modele.splitlines()[-1] == "code_lot;jour;repas;horodatage;dose_g;dose_theorique_g"
+    assert "# Exemple de ligne" in modele and "obligatoire" in modele
+    with (tmp_path / "doses.csv").open("a", encoding="utf-8") as f:
+        f.write("LL260105-G001;1;1;;205,5;200\n")
+    assert cli_main(["import", "doses", str(tmp_path / "doses.csv")]) == 0
+    assert "insérées           : 1" in capsys.readouterr().out
+    assert cli_main(["import", "doses", str(CORPUS / "doses_negatives.csv"), "--dry-run"]) == 1
+    sortie = capsys.readouterr().out
+    assert "ligne 2 : dose_g = -5 hors de la plage autorisée (0 à 900 g)" in sortie and "Comment corriger" in sortie
+    assert cli_main(["import", "lots", str(CORPUS / "vide.csv")]) == 2
+    assert "fichier vide" in capsys.readouterr().err
+    assert cli_main(["import", "template", "lots", "--output", str(tmp_path / "lots.xlsx")]) == 0
+    classeur = openpyxl.load_workbook(tmp_path / "lots.xlsx")
+    classeur["lots"].append(["LL260301-G002", "LL", "LL-G002", "MULARD", "01/03/2026", "11/03/2026", 950, 9, 4.05])
+    classeur.save(tmp_path / "lots.xlsx")
+    rapport = importer_fichier(engine, "lots", tmp_path / "lots.xlsx")
+    assert (rapport.nb_inseres, rapport.nb_rejetes) == (1, 0)
+    assert any("« documentation »" in a for a in rapport.avertissements)
+
+
+# Malformed-file corpus: file -> (kind, expected). A string = the whole file is refused with that
+# message; a dict = {line: part of the reason} of the rejected lines (the other lines are stored).
+CAS = {
+    "vide.csv": ("lots", "fichier vide"),
+    "en_tete_seul.csv": ("lots", "qu'un en-tête"),
+    "binaire.csv": ("lots", "contenu binaire"),
+    "lots_utf16.csv": ("lots", "UTF-16"),
+    "lots_colonne_manquante.csv": ("lots", "« poids_entree_moyen_kg »"),
+    "lots_entete_mal_orthographie.csv": ("lots", "la colonne « Date debu » du fichier ressemble : vouliez-vous dire "
+                                                  "« date_debut » ?"),
+    "lots_tronque.csv": ("lots", "ligne 3 (5 champs)"),
+    "lots_doublon.csv": ("lots", {2: "doublon dans le fichier : code_lot LL260201-G001 aussi ligne(s) 4",
+                                  4: "aussi ligne(s) 2"}),
+    "lots_dates_invalides.csv": ("lots", {2: "période inversée", 3: "date_debut dans le futur",
+                                          4: "« 32/01/2026 » n'est pas une date"}),
+    "doses_nombres_invalides.csv": ("doses", {3: "« abc » n'est pas un nombre", 4: "« 2O5 » n'est pas un nombre"}),
+    "doses_negatives.csv": ("doses", {2: "dose_g = -5 hors de la plage", 4: "dose_g = 1200 hors de la plage"}),
+    "doses_lot_inconnu.csv": ("doses", {3: "lot inconnu « LL999999-G999 »"}),
+    "gaveurs_site_inconnu.csv": ("gaveurs", {3: "site inconnu « ZZ »"}),
+    "gaveurs_latin1_point_virgule.csv": ("gaveurs", {}),
+    "lots_feuilles_multiples.xlsx": ("lots", {}),
+}
+
+
+def test_corpus_is_complete():
+    assert sorted(p.name for p in CORPUS.iterdir()) == sorted(CAS)
+
+
+@pytest.mark.parametrize("nom", sorted(CAS))
+def test_malformed_file_gives_the_right_message_and_writes_nothing_wrong(engine, nom):
+    _charger_base(engine)
+    genre, attendu = CAS[nom]
+    avant, historique = _empreinte(engine), _historique(engine)
+    if isinstance(attendu, str):
+        with pytest.raises(ImportFileError, match=re.escape(attendu)):
+            importer_fichier(engine, genre, CORPUS / nom)
+        assert _empreinte(engine) == avant
+        assert _historique(engine)[len(historique):] == [("refuse", genre, 0, 0, 0, 0, 0)]
+        return
+    rapport = importer_fichier(engine, genre, CORPUS / nom)
+    assert {ligne for ligne, _ in rapport.erreurs} == set(attendu), rapport.texte()
+    for ligne, raison in rapport.erreurs:
+        assert attendu[ligne] in raison
+    assert rapport.nb_inseres == rapport.nb_lus - len(attendu)
+    quarantaine = db.read_df(engine, "SELECT ligne, raison, donnees FROM imports_quarantaine WHERE import_id = :i "
+                                     "ORDER BY ligne", {"i": rapport.import_id})
+    assert list(quarantaine["ligne"]) == sorted(attendu)
+    assert list(quarantaine["raison"]) == [r for _, r in rapport.erreurs]
+    assert (rapport.code_sortie == 1) == bool(attendu)
+
+
+def test_latin1_semicolon_decimal_comma_file_keeps_accents_and_decimals(engine):
+    rapport = importer_fichier(engine, "gaveurs", CORPUS / "gaveurs_latin1_point_virgule.csv")
+    assert any("Latin-1" in a or "Windows-1252" in a for a in rapport.avertissements)
+    gaveurs = db.read_df(engine, "SELECT code, nom, distance_km::float AS d, actif FROM gaveurs ORDER BY code")
+    assert list(gaveurs["nom"]) == ["Pédebernade Hélène", "Dartiguelongue Éric"]
+    assert list(gaveurs["d"]) == [12.5, 7.3] and list(gaveurs["actif"]) == [True, False]
+
+
+def test_excel_with_extra_sheets_reads_the_sheet_named_after_the_kind(engine):
+    _charger_base(engine)
+    rapport = importer_fichier(engine, "lots", CORPUS / "lots_feuilles_multiples.xlsx")
+    assert rapport.nb_inseres == 2
+    assert any("« notes », « graphique »" in a for a in rapport.avertissements)
+    lots = db.read_df(engine, "SELECT code_lot, debut, nb_morts FROM lots_gavage WHERE code_lot LIKE 'LL2602%' "
+                              "ORDER BY code_lot")
+    assert list(lots["debut"]) == [date(2026, 2, 1), date(2026, 2, 3)] and list(lots["nb_morts"]) == [10, 0]
+
+
+def test_site_option_restricts_the_rows(engine):
+    _charger_base(engine)
+    doses = [["LL260105-G001", "1", "1", "", "205", ""]]
+    rapport = importer(engine, "doses", remplir("doses", doses), "doses.csv", site="LS")
+    ligne = len(modele_csv("doses").splitlines()) + 1  # the template's comment lines count
+    assert rapport.erreurs == [(ligne, "lot du site LL alors que l'import est limité au site LS")]
+    with pytest.raises(ImportFileError, match="site inconnu « XX »"):
+        importer(engine, "doses", remplir("doses", doses), "doses.csv", site="XX")
+
+
+_COMPTEUR = itertools.count()
+_VALEURS = {
+    "code_lot": st.sampled_from(["A", "B", "C", "D", ""]),
+    "site": st.sampled_from(["LL", "LL", "", "ZZ", "ll", "LS"]),
+    "code_gaveur": st.sampled_from(["LL-G001", "LL-G002", "XX-G9", ""]),
+    "souche": st.sampled_from(["MULARD", "barbarie", "OIE", ""]),
+    "date_debut": st.sampled_from(["05/01/2026", "2026-01-06", "32/01/2026", "", "2031-01-01", "hier"]),
+    "date_fin": st.sampled_from(["15/01/2026", "2026-01-16", "2026-03-01", "", "01/01/2026"]),
+    "nb_canards_entres": st.sampled_from(["1200", "0", "-3", "abc", "1 200", "6000", "12,5", ""]),
+    "nb_morts": st.sampled_from(["", "24", "5000", "x"]),
+    "poids_entree_moyen_kg": st.sampled_from(["4,15", "4.2", "9", "x", ""]),
+}
+_TEXTE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rangs=st.lists(st.fixed_dictionaries({k: st.one_of(v, _TEXTE) if k != "code_lot" else v
+                                              for k, v in _VALEURS.items()}), min_size=1, max_size=12))
+def test_random_rows_are_stored_or_quarantined_never_both_never_neither(engine, rangs):
+    if not _historique(engine):
+        _charger_base(engine)
+    prefixe = f"H{next(_COMPTEUR)}-"
+    buf = io.StringIO()
+    ecrivain = csv.writer(buf, delimiter=";", lineterminator="\n")
+    ecrivain.writerow(list(_VALEURS))
+    for rang in rangs:
+        code = rang["code_lot"]
+        ecrivain.writerow([prefixe + code if code else ""] + [rang[k] for k in list(_VALEURS)[1:]])
+    try:
+        rapport = importer(engine, "lots", buf.getvalue().encode(), "aleatoire.csv")
+    except ImportFileError as exc:  # only whole-file reasons are allowed to refuse the file
+        assert "champs" in str(exc) or "guillemet" in str(exc), str(exc)
+        return
+    rejetees = {ligne for ligne, _ in rapport.erreurs}
+    assert rapport.nb_lus == len(rangs)
+    assert rapport.nb_inseres + rapport.nb_mis_a_jour + rapport.nb_inchanges + len(rejetees) == len(rangs)
+    stockes = set(db.read_df(engine, "SELECT code_lot FROM lots_gavage WHERE code_lot LIKE :p",
+                             {"p": prefixe + "%"})["code_lot"])
+    acceptes = {prefixe + r["code_lot"] for i, r in enumerate(rangs) if i + 2 not in rejetees}
+    refuses = {prefixe + r["code_lot"] for i, r in enumerate(rangs) if i + 2 in rejetees}
+    assert acceptes == stockes  # every accepted line is stored
+    assert not (refuses - acceptes) & stockes  # a rejected line's lot is not stored by it
+    quarantaine = db.read_df(engine, "SELECT count(*) AS n FROM imports_quarantaine WHERE import_id = :i",
+                             {"i": rapport.import_id})["n"].iloc[0]
+    assert quarantaine == len(rejetees)
