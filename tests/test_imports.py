@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import itertools
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -284,3 +285,47 @@ def test_random_rows_are_stored_or_quarantined_never_both_never_neither(engine, 
     quarantaine = db.read_df(engine, "SELECT count(*) AS n FROM imports_quarantaine WHERE import_id = :i",
                              {"i": rapport.import_id})["n"].iloc[0]
     assert quarantaine == len(rejetees)
+
+
+def _envoi(nom: str, contenu: bytes) -> tuple[dict, ...]:
+    return ({"name": nom, "type": "text/csv", "size": len(contenu), "content": memoryview(contenu),
+             "last_modified": datetime(2026, 11, 25, tzinfo=UTC)},)
+
+
+def test_upload_widget_runs_the_same_import_and_reports_in_french(engine):
+    from euralis_lib.imports.widget import ImportWidget
+
+    _charger_base(engine)
+    ecran = ImportWidget(engine)
+    ecran.lancer()
+    assert "Choisissez d'abord un fichier" in html.unescape(ecran.rapport.value)
+    ecran.fichier.value = _envoi("doses_negatives.csv", (CORPUS / "doses_negatives.csv").read_bytes())
+    ecran.genre.value, ecran.site.value = "doses", "LL"
+    avant = _empreinte(engine)
+    ecran.lancer()
+    assert "SIMULATION" in ecran.rapport.value and "hors de la plage autorisée" in ecran.rapport.value
+    assert _empreinte(engine) == avant
+    ecran.simulation.value = False
+    ecran.lancer()
+    assert "Comment corriger" in ecran.rapport.value and "import n°" in ecran.rapport.value
+    assert db.read_df(engine, "SELECT count(*) AS n FROM doses_gavage")["n"].iloc[0] == 1
+    ecran.fichier.value = _envoi("vide.csv", b"")
+    ecran.lancer()
+    assert "Fichier refusé" in ecran.rapport.value and "fichier vide" in ecran.rapport.value
+
+
+def test_import_into_simulated_data_numbers_new_rows_after_existing_ids(sim_db_url):
+    engine = db.get_engine(sim_db_url)
+    max_lot = db.read_df(engine, "SELECT max(lot_id) AS m FROM lots_gavage")["m"].iloc[0]
+    gaveurs = [["MT-G901", "Nouveau Gaveur", "MT", "20", ""]]
+    lots = [["MT260601-G901", "MT", "MT-G901", "MULARD", "01/06/2026", "11/06/2026", "1000", "20", "4,2"]]
+    assert importer(engine, "gaveurs", remplir("gaveurs", gaveurs), "g.csv").nb_inseres == 1
+    assert importer(engine, "lots", remplir("lots", lots), "l.csv").nb_inseres == 1
+    abattage = [["MT260601-G901", "12/06/2026", "980", "600", "70", "8500", "", "", "", "", "", "", "", "", ""]]
+    assert importer(engine, "abattages", remplir("abattages", abattage), "a.csv").nb_inseres == 1
+    features = queries.lot_features(engine, sites=["MT"], debut=date(2026, 6, 1), fin=date(2026, 6, 30))
+    nouveau = features[features["code_lot"] == "MT260601-G901"].iloc[0]
+    assert nouveau["lot_id"] == max_lot + 1 and nouveau["itm"] == pytest.approx(8500 / 588, abs=0.01)
+    perf = queries.gaveur_performances(engine, sites=["MT"], debut=date(2026, 6, 1), fin=date(2026, 6, 30))
+    assert "MT-G901" in set(perf["code"])
+    engine.dispose()

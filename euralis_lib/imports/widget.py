@@ -1,0 +1,74 @@
+"""Upload widget for supervisors: choose a file, its kind, a site, simulate or import; French report.
+
+It calls :func:`euralis_lib.imports.load.importer`, the same function as the command line. The
+history records the operating-system user running the dashboards server.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+import ipywidgets as w
+from sqlalchemy.engine import Engine
+
+from euralis_lib import db
+from euralis_lib.config import SITES
+from euralis_lib.dashboards import common
+from euralis_lib.exceptions import EuralisError, ImportFileError
+from euralis_lib.imports.formats import FORMATS, GENRES
+from euralis_lib.imports.load import importer
+
+log = logging.getLogger(__name__)
+
+
+class ImportWidget(w.VBox):
+    """File upload, kind, site, dry-run checkbox, « Importer » button and the report."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.fichier = w.FileUpload(accept=".csv,.txt,.xlsx", multiple=False, description="Fichier")
+        self.genre = w.Dropdown(options=[(FORMATS[g].titre, g) for g in GENRES], value="lots", description="Type")
+        self.site = w.Dropdown(options=[("(colonne site du fichier)", None), *((s, s) for s in SITES)], value=None,
+                               description="Site")
+        self.simulation = w.Checkbox(value=True, description="Simulation (vérifier sans rien écrire)", indent=False)
+        self.bouton = w.Button(description="Importer", icon="upload", button_style="primary")
+        self.rapport = w.HTML()
+        self.bouton.on_click(lambda _b: self.lancer())
+        aide = w.HTML('<div class="euralis-source">Ordre : gaveurs → lots → doses → abattages. Modèles de '
+                      "fichiers : <code>python -m euralis_lib import template TYPE</code>.</div>")
+        super().__init__([w.HBox([self.fichier, self.genre, self.site]), w.HBox([self.simulation, self.bouton]),
+                          aide, self.rapport])
+
+    def lancer(self) -> None:
+        """Import the uploaded file and show the report (or a French error message)."""
+        if not self.fichier.value:
+            self.rapport.value = _message("Choisissez d'abord un fichier.", "erreur")
+            return
+        envoi = self.fichier.value[0]
+        self.rapport.value = _message(f"Import de {envoi['name']} en cours…", "info")
+        try:
+            self.engine = self.engine or db.get_engine()
+            resultat = importer(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
+                                site=self.site.value, dry_run=self.simulation.value)
+        except ImportFileError as exc:
+            self.rapport.value = _message(f"Fichier refusé, rien n'a été importé : {exc}", "erreur")
+            return
+        except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
+            log.warning("import of %s failed: %s", envoi["name"], exc, exc_info=not isinstance(exc, EuralisError))
+            self.rapport.value = _message(common.french_error(exc), "erreur")
+            return
+        self.rapport.value = resultat.html()
+
+
+def _message(texte: str, genre: str) -> str:
+    return f'<div class="euralis-message {genre}">{html.escape(texte)}</div>'
+
+
+def page(engine: Engine | None = None) -> ImportWidget:
+    """Display the navigation bar and the upload widget (app page ``import.ipynb``)."""
+    from IPython.display import display
+
+    widget = ImportWidget(engine)
+    display(w.VBox([common.nav_bar("import"), widget]))
+    return widget
