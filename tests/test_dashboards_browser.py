@@ -156,6 +156,21 @@ def test_navigation_bar_leads_to_sites_de_production(server, page):
     assert page.locator(".euralis-nav a.actif", has_text="Sites de Production").count() == 1
     assert page.locator("table.euralis").first.is_visible()
     page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
+    # Drill-down: a click on a site's bar shows its gaveurs, a click on a gaveur's bar his lots.
+    _click_first_bar(page, "Production par site")
+    page.get_by_text("Gaveurs du site").wait_for(timeout=60_000)
+    _click_first_bar(page, "Gaveurs du site")
+    page.get_by_text("Lots du gaveur").wait_for(timeout=60_000)
+
+
+def _click_first_bar(page, titre: str) -> None:
+    """Click (like a user, with the mouse) the first bar of the plotly chart titled ``titre``."""
+    graphe = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text=titre))
+    barre = graphe.locator("g.point path").first
+    barre.wait_for(state="visible", timeout=60_000)
+    barre.scroll_into_view_if_needed()
+    boite = barre.bounding_box()
+    page.mouse.click(boite["x"] + boite["width"] / 2, boite["y"] + boite["height"] / 2)
 
 
 def test_site_filter_changes_a_kpi_value(server, page):
