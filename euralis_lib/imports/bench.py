@@ -1,0 +1,130 @@
+"""Import throughput: a CSV of ``rows`` feeding records through :func:`importer` (read, validate, COPY
+into staging, upsert), its re-import (all unchanged), and ``psql \\copy`` of the same file into a
+similar staging table, on a private throw-away cluster (never the user's data).
+
+``python -m euralis_lib.imports.bench [--rows 1000000]``; :func:`bench_import` can be wired into
+``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg2
+import sqlalchemy as sa
+
+from euralis_lib import db, embedded, migrations, simulator
+from euralis_lib.imports.load import importer_fichier
+
+REPAS_PAR_LOT = 22
+STAGING_PSQL = ("CREATE TEMP TABLE stg_doses (code_lot text, jour smallint, repas smallint, horodatage timestamp, "
+                "dose_g numeric(6, 1), dose_theorique_g numeric(6, 1))")
+
+
+def psql_path() -> Path:
+    """The psql client shipped in the pgserver wheel."""
+    import pgserver
+
+    return Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def fichiers_bench(dossier: Path, rows: int) -> tuple[Path, Path, Path]:
+    """Write gaveurs, lots and doses CSV files (comma separator, dot decimals: what psql reads too)."""
+    nb_lots = -(-rows // REPAS_PAR_LOT)
+    (dossier / "gaveurs.csv").write_text("code_gaveur,nom,site,distance_km\nLL-B001,Bench,LL,10\n")
+    debut0 = date(2024, 1, 1)
+    debuts = [debut0 + timedelta(days=int(i % 600)) for i in range(nb_lots)]
+    lots = pd.DataFrame({"code_lot": [f"B{i:07d}" for i in range(nb_lots)], "site": "LL", "code_gaveur": "LL-B001",
+                         "souche": "MULARD", "date_debut": debuts, "date_fin": [d + timedelta(days=10) for d in debuts],
+                         "nb_canards_entres": 1000, "nb_morts": 20, "poids_entree_moyen_kg": 4.2})
+    lots.to_csv(dossier / "lots.csv", index=False)
+    lot = np.repeat(np.arange(nb_lots), REPAS_PAR_LOT)[:rows]
+    repas = np.tile(np.arange(1, REPAS_PAR_LOT + 1), nb_lots)[:rows]
+    jour = (repas - 1) // 2 + 1
+    heure = pd.to_timedelta(np.where(repas % 2 == 1, 6, 18), unit="h")
+    jour_lot = pd.to_datetime(np.array(debuts, dtype="datetime64[D]")[lot])
+    horodatage = jour_lot + pd.to_timedelta(jour - 1, unit="D") + heure
+    theorique = np.round(200 + 250 * (repas - 1) / (REPAS_PAR_LOT - 1), 0)
+    doses = pd.DataFrame({"code_lot": np.array(lots["code_lot"])[lot], "jour": jour, "repas": repas,
+                          "horodatage": horodatage.strftime("%Y-%m-%d %H:%M:%S"),
+                          "dose_g": theorique + (np.arange(rows) % 7) - 3, "dose_theorique_g": theorique})
+    doses.to_csv(dossier / "doses.csv", index=False)
+    return dossier / "gaveurs.csv", dossier / "lots.csv", dossier / "doses.csv"
+
+
+def bench_import(socket_dir: Path, rows: int = 1_000_000) -> dict[str, float]:
+    """Time the import of ``rows`` feeding records and ``psql \\copy`` of the same file (new database)."""
+    nom = "bench_import"
+    admin = psycopg2.connect(dbname="postgres", user="postgres", host=str(socket_dir))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{nom}"')
+        cur.execute(f'CREATE DATABASE "{nom}"')
+    admin.close()
+    engine = db.get_engine(f"postgresql+psycopg2://postgres@/{nom}?host={socket_dir}")
+    dossier = Path(tempfile.mkdtemp(prefix="eurbi-"))
+    try:
+        migrations.apply_migrations(engine)
+        with db.connect(engine, transaction=True) as conn:
+            for table, df in (("sites", simulator.SITES), ("souches", simulator.SOUCHES)):
+                db.copy_dataframe(conn, table, df)
+        gaveurs, lots, doses = fichiers_bench(dossier, rows)
+        importer_fichier(engine, "gaveurs", gaveurs)
+        rapport_lots = importer_fichier(engine, "lots", lots)
+        t0 = time.perf_counter()
+        premier = importer_fichier(engine, "doses", doses)
+        t1 = time.perf_counter()
+        second = importer_fichier(engine, "doses", doses)
+        t2 = time.perf_counter()
+        subprocess.run([str(psql_path()), "-h", str(socket_dir), "-U", "postgres", "-d", nom, "-q", "-v",
+                        "ON_ERROR_STOP=1", "-c", STAGING_PSQL, "-c",
+                        f"\\copy stg_doses FROM '{doses}' WITH (FORMAT csv, HEADER)"], check=True)
+        t3 = time.perf_counter()
+        with db.connect(engine) as conn:
+            stockes = conn.execute(sa.text("SELECT count(*) FROM doses_gavage")).scalar_one()
+        if premier.nb_inseres != rows or stockes != rows or second.nb_inchanges != rows:
+            raise RuntimeError(f"bench import incomplete: {premier.texte()}\n{second.texte()}")
+        return {"rows": rows, "lots": rapport_lots.nb_inseres, "taille_mo": doses.stat().st_size / 1e6,
+                "import_s": t1 - t0, "reimport_s": t2 - t1, "psql_copy_s": t3 - t2,
+                "import_rows_s": rows / (t1 - t0), "reimport_rows_s": rows / (t2 - t1),
+                "psql_copy_rows_s": rows / (t3 - t2)}
+    finally:
+        engine.dispose()
+        shutil.rmtree(dossier, ignore_errors=True)
+
+
+def format_result(r: dict[str, float]) -> str:
+    """One Markdown table of the figures."""
+    return ("| feeding rows | file MB | import s (rows/s) | re-import, all unchanged s (rows/s) | "
+            "psql \\copy to staging s (rows/s) |\n|---|---|---|---|---|\n"
+            f"| {r['rows']:,} | {r['taille_mo']:.0f} | {r['import_s']:.1f} ({r['import_rows_s']:,.0f}) | "
+            f"{r['reimport_s']:.1f} ({r['reimport_rows_s']:,.0f}) | {r['psql_copy_s']:.2f} "
+            f"({r['psql_copy_rows_s']:,.0f}) |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the import benchmark on a private cluster and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m euralis_lib.imports.bench")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="eurb-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        embedded.start(base / "pgdata")
+        print(format_result(bench_import(embedded.status(base / "pgdata").socket_dir, args.rows)))
+    finally:
+        embedded.stop(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
