@@ -329,3 +329,14 @@ def test_import_into_simulated_data_numbers_new_rows_after_existing_ids(sim_db_u
     perf = queries.gaveur_performances(engine, sites=["MT"], debut=date(2026, 6, 1), fin=date(2026, 6, 30))
     assert "MT-G901" in set(perf["code"])
     engine.dispose()
+
+
+@pytest.mark.parametrize("contenu, lignes", [
+    (b"a;b\r\n1;2\r\n\r\n   \r\n;\r\n3;4\r\n", [2, 6]),
+    (b"# doc\n# exemple : 1;2\na,b\n1,2\n\n3,4\n", [4, 6]),
+    (b'a;b\n1;"x\ny"\n\n"3";4\n', [2, 5]),
+])
+def test_line_numbers_are_the_ones_a_user_sees(contenu, lignes):
+    from euralis_lib.imports.reading import lire
+
+    assert list(lire(contenu, "f.csv", "lots").donnees.index) == lignes

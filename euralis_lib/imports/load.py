@@ -162,6 +162,18 @@ def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     return [f"Ce fichier (même contenu) a déjà été importé le {quand} (import n° {precedent.import_id})."]
 
 
+def _pour_copy(df: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as UTC texts formatted by numpy (pandas' CSV writer is slow on them); the session
+    time zone is set to UTC for the COPY."""
+    sortie = df
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            naif = df[col].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+            texte = np.datetime_as_string(naif, unit="us")
+            sortie = sortie.assign(**{col: np.where(texte == "NaT", "", texte)})
+    return sortie
+
+
 def _ecrire(conn: Connection, ecritures: list[Ecriture]) -> tuple[int, int]:
     """COPY each table's rows into a staging table and upsert them; counts of file rows inserted / updated.
 
@@ -171,6 +183,7 @@ def _ecrire(conn: Connection, ecritures: list[Ecriture]) -> tuple[int, int]:
     inseres: set = set()
     modifies: set = set()
     total_ins = total_maj = 0
+    conn.execute(sa.text("SET LOCAL timezone = 'UTC'"))
     for rang, e in enumerate(ecritures):
         if e.df.empty:
             continue
@@ -179,7 +192,7 @@ def _ecrire(conn: Connection, ecritures: list[Ecriture]) -> tuple[int, int]:
         liste = ", ".join(cols)
         conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
         conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {liste} FROM {e.table} WITH NO DATA"))
-        copy_dataframe(conn, stg, e.df, cols)
+        copy_dataframe(conn, stg, _pour_copy(e.df), cols)
         maj = ", ".join(f"{c} = EXCLUDED.{c}" for c in e.mises_a_jour)
         diff = (f"({', '.join('t.' + c for c in e.mises_a_jour)}) IS DISTINCT FROM "
                 f"({', '.join('EXCLUDED.' + c for c in e.mises_a_jour)})")
@@ -219,12 +232,12 @@ def _quarantaine(conn: Connection, import_id: int, nom_fichier: str, fichier: re
 
 def _verifier_sites(df: pd.DataFrame, erreurs: Erreurs, site: str | None, connus: set[str]) -> None:
     inconnu = df["site"].notna() & ~df["site"].isin(list(connus))
-    erreurs.ajouter_masque(df, inconnu, "site inconnu « " + df["site"].astype(str) + " » (sites connus : "
+    erreurs.ajouter_masque(df, inconnu, lambda k: "site inconnu « " + df["site"][k].astype(str) + " » (sites connus : "
                            + ", ".join(sorted(connus)) + ")")
     if site is not None:
         erreurs.ajouter_masque(df, df["site"].notna() & (df["site"] != site),
-                               "ligne du site " + df["site"].astype(str) + f" alors que l'import est limité au "
-                               f"site {site}")
+                               lambda k: "ligne du site " + df["site"][k].astype(str)
+                               + f" alors que l'import est limité au site {site}")
 
 
 def _nouveaux_ids(conn: Connection, table: str, colonne_id: str, existants: pd.Series) -> pd.Series:
@@ -249,7 +262,7 @@ def _preparer_gaveurs(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: 
                         {"c": df["code_gaveur"].dropna().unique().tolist()})
     m = df.merge(existants, on="code_gaveur", how="left").set_index(df.index)
     erreurs.ajouter_masque(m, m["site_code"].notna() & (m["site_code"] != m["site"]),
-                           "le gaveur existe déjà sur le site " + m["site_code"].astype(str)
+                           lambda k: "le gaveur existe déjà sur le site " + m["site_code"][k].astype(str)
                            + " : un import ne change pas un gaveur de site")
     ok = _sans(m, erreurs, copies)
     sortie = pd.DataFrame({
@@ -264,7 +277,7 @@ def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Err
     _verifier_sites(df, erreurs, site, connus)
     souches = set(read_df(conn, "SELECT code FROM souches")["code"])
     erreurs.ajouter_masque(df, df["souche"].notna() & ~df["souche"].str.upper().isin(list(souches)),
-                           "souche inconnue « " + df["souche"].astype(str) + f" » (souches connues : "
+                           lambda k: "souche inconnue « " + df["souche"][k].astype(str) + f" » (souches connues : "
                            f"{', '.join(sorted(souches))})")
     copies = validate.doublons(fmt, df, erreurs)
     gaveurs = read_df(conn, "SELECT gaveur_id, code AS code_gaveur, site_code AS site_gaveur FROM gaveurs "
@@ -273,12 +286,12 @@ def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Err
                    {"c": df["code_lot"].dropna().unique().tolist()})
     m = df.merge(gaveurs, on="code_gaveur", how="left").merge(lots, on="code_lot", how="left").set_index(df.index)
     erreurs.ajouter_masque(m, m["code_gaveur"].notna() & m["gaveur_id"].isna(),
-                           "gaveur inconnu « " + m["code_gaveur"].astype(str) + " »")
+                           lambda k: "gaveur inconnu « " + m["code_gaveur"][k].astype(str) + " »")
     erreurs.ajouter_masque(m, m["site_gaveur"].notna() & (m["site_gaveur"] != m["site"]),
-                           "le gaveur est rattaché au site " + m["site_gaveur"].astype(str) + ", pas "
-                           + m["site"].astype(str))
+                           lambda k: "le gaveur est rattaché au site " + m["site_gaveur"][k].astype(str)
+                           + ", pas " + m["site"][k].astype(str))
     erreurs.ajouter_masque(m, m["site_lot"].notna() & (m["site_lot"] != m["site"]),
-                           "le lot existe déjà sur le site " + m["site_lot"].astype(str))
+                           lambda k: "le lot existe déjà sur le site " + m["site_lot"][k].astype(str))
     ok = _sans(m, erreurs, copies)
     sortie = pd.DataFrame({
         "lot_id": _nouveaux_ids(conn, "lots_gavage", "lot_id", ok["lot_id"]), "code_lot": ok["code_lot"],
@@ -301,18 +314,18 @@ def _lots_connus(conn: Connection, df: pd.DataFrame, erreurs: Erreurs, site: str
     lots["fin"] = pd.to_datetime(lots["fin"])
     m = df.merge(lots, on="code_lot", how="left").set_index(df.index)
     erreurs.ajouter_masque(m, m["code_lot"].notna() & m["lot_id"].isna(),
-                           "lot inconnu « " + m["code_lot"].astype(str) + " »")
+                           lambda k: "lot inconnu « " + m["code_lot"][k].astype(str) + " »")
     if site is not None:
         erreurs.ajouter_masque(m, m["site_code"].notna() & (m["site_code"] != site),
-                               "lot du site " + m["site_code"].astype(str) + f" alors que l'import est limité au "
-                               f"site {site}")
+                               lambda k: "lot du site " + m["site_code"][k].astype(str)
+                               + f" alors que l'import est limité au site {site}")
     return m
 
 
 def _verifier_jour(m: pd.DataFrame, erreurs: Erreurs) -> None:
     duree = (m["fin"] - m["debut"]).dt.days + 1
-    erreurs.ajouter_masque(m, m["jour"] > duree, "jour " + m["jour"].astype("Int64").astype(str)
-                           + " au-delà de la durée du lot (" + duree.astype("Int64").astype(str) + " jours)")
+    erreurs.ajouter_masque(m, m["jour"] > duree, lambda k: "jour " + m["jour"][k].astype("Int64").astype(str)
+                           + " au-delà de la durée du lot (" + duree[k].astype("Int64").astype(str) + " jours)")
 
 
 def _heure_repas(m: pd.DataFrame, repas: pd.Series) -> pd.Series:
@@ -380,8 +393,8 @@ def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs
     erreurs.ajouter_masque(m, m["date_abattage"] < m["debut"], "date_abattage avant le début du lot")
     vivants = m["nb_canards_entres"] - m["nb_morts"]
     erreurs.ajouter_masque(m, m["nb_canards_abattus"] > vivants,
-                           "plus de canards abattus que de canards vivants en fin de gavage ("
-                           + vivants.astype("Int64").astype(str) + ")")
+                           lambda k: "plus de canards abattus que de canards vivants en fin de gavage ("
+                           + vivants[k].astype("Int64").astype(str) + ")")
     copies = validate.doublons(fmt, df, erreurs)
     ok = _sans(m, erreurs, copies)
     abattages = pd.DataFrame({

@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+import numpy as np
 import pandas as pd
 
 from euralis_lib.exceptions import ImportFileError
@@ -85,6 +86,48 @@ def _lire_csv(contenu: bytes, nom_fichier: str) -> FichierLu:
     entete = lignes[debut]
     sep = max(SEPARATEURS, key=entete.count)
     noms = next(csv.reader([entete], delimiter=sep))
+    if '"' not in texte:
+        records = _lire_csv_rapide(lignes, debut, sep, len(noms), nom_fichier)
+    else:
+        records = _lire_csv_guillemets(lignes, debut, sep, len(noms), nom_fichier)
+    donnees, entetes = _nommer(records, noms, nom_fichier)
+    fichier = FichierLu(donnees, entetes, "csv", encodage=encodage, separateur=sep)
+    if encodage != "utf-8":
+        fichier.avertissements.append(f"Fichier lu en {'Windows-1252' if encodage == 'cp1252' else 'Latin-1'} "
+                                      "(pas en UTF-8) : vérifiez les accents des noms.")
+    return fichier
+
+
+def _lire_csv_rapide(lignes: list[str], debut: int, sep: str, largeur: int, nom_fichier: str) -> pd.DataFrame:
+    """No quote in the file: one record per line, pandas reads the body directly (large files).
+
+    pandas refuses lines with too many fields; lines with too few come back with empty trailing
+    fields, so only rows whose last field is empty are checked against their raw line.
+    """
+    corps = lignes[debut + 1:]
+    noms = [f"c{i}" for i in range(largeur)]
+    try:
+        brut = pd.read_csv(io.StringIO("\n".join(corps)), sep=sep, dtype=str, keep_default_na=False, header=None,
+                           names=noms, skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        trouve = re.search(r"line (\d+), saw (\d+)", str(exc))
+        if not trouve:
+            raise ImportFileError(f"{nom_fichier} : CSV illisible ({str(exc).strip()}).") from exc
+        _refuser_lignes_inegales(nom_fichier, largeur, [(debut + 1 + int(trouve.group(1)), int(trouve.group(2)))])
+    brut.index = pd.RangeIndex(debut + 2, debut + 2 + len(brut))
+    candidates = brut.index[(brut[noms[-1]] == "").to_numpy()]
+    if not len(candidates):
+        return brut
+    brutes = pd.Series(np.asarray(corps, dtype=object)[candidates - debut - 2], index=candidates, dtype=object)
+    vides = brutes.str.replace(sep, "", regex=False).str.strip() == ""
+    nb_champs = brutes.str.count(re.escape(sep)) + 1
+    mauvaises = nb_champs[~vides & (nb_champs != largeur)]
+    _refuser_lignes_inegales(nom_fichier, largeur, [(int(n), int(k)) for n, k in mauvaises.items()])
+    return brut.drop(index=candidates[vides.to_numpy()])
+
+
+def _lire_csv_guillemets(lignes: list[str], debut: int, sep: str, largeur: int, nom_fichier: str) -> pd.DataFrame:
+    """Quoted fields: separators are counted per line with the csv module (exact line numbers)."""
     corps = pd.Series(lignes[debut + 1:], dtype=object)
     numeros = pd.RangeIndex(debut + 2, debut + 2 + len(corps))
     corps.index = numeros
@@ -93,19 +136,14 @@ def _lire_csv(contenu: bytes, nom_fichier: str) -> FichierLu:
         records = _lire_csv_lent(lignes, debut, sep)  # a quoted field spans several lines
     else:
         nb_sep = remplies.str.count(re.escape(sep))
-        suspectes = remplies[nb_sep != len(noms) - 1]
+        suspectes = remplies[nb_sep != largeur - 1]
         mauvaises = [(int(n), len(next(csv.reader([ligne], delimiter=sep)))) for n, ligne in suspectes.items()]
-        _refuser_lignes_inegales(nom_fichier, len(noms), [m for m in mauvaises if m[1] != len(noms)])
-        brut = pd.read_csv(io.StringIO("\n".join([entete, *remplies])), sep=sep, dtype=str, keep_default_na=False,
-                           header=0, names=[f"c{i}" for i in range(len(noms))], skip_blank_lines=False)
+        _refuser_lignes_inegales(nom_fichier, largeur, [m for m in mauvaises if m[1] != largeur])
+        brut = pd.read_csv(io.StringIO("\n".join(remplies)), sep=sep, dtype=str, keep_default_na=False,
+                           header=None, names=[f"c{i}" for i in range(largeur)], skip_blank_lines=False)
         brut.index = remplies.index
         records = brut
-    donnees, entetes = _nommer(records, noms, nom_fichier)
-    fichier = FichierLu(donnees, entetes, "csv", encodage=encodage, separateur=sep)
-    if encodage != "utf-8":
-        fichier.avertissements.append(f"Fichier lu en {'Windows-1252' if encodage == 'cp1252' else 'Latin-1'} "
-                                      "(pas en UTF-8) : vérifiez les accents des noms.")
-    return fichier
+    return records
 
 
 def _lire_csv_lent(lignes: list[str], debut: int, sep: str) -> pd.DataFrame:
@@ -125,7 +163,7 @@ def _lire_csv_lent(lignes: list[str], debut: int, sep: str) -> pd.DataFrame:
                                   "le fichier est probablement tronqué.") from exc
         if not any(v.strip() for v in rang):
             continue
-        numero = premiere + ligne_avant + 1
+        numero = premiere + ligne_avant
         if len(rang) != len(noms):
             mauvaises.append((numero, len(rang)))
         rangs.append(rang)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -40,11 +41,13 @@ class Erreurs:
             if texte not in self.par_ligne[int(ligne)]:
                 self.par_ligne[int(ligne)].append(texte)
 
-    def ajouter_masque(self, df: pd.DataFrame, masque: pd.Series, raison: str | pd.Series) -> None:
-        """Add ``raison`` to the lines of ``df`` where ``masque`` is true."""
+    def ajouter_masque(self, df: pd.DataFrame, masque: pd.Series,
+                       raison: str | Callable[[pd.Series], pd.Series]) -> None:
+        """Add ``raison`` to the lines of ``df`` where ``masque`` is true; a callable ``raison`` builds the
+        per-line texts from the mask (called only when some line matches: cheap on large files)."""
         masque = masque.fillna(False).astype(bool)
         if masque.any():
-            self.ajouter(df.index[masque.to_numpy()], raison if isinstance(raison, str) else raison[masque])
+            self.ajouter(df.index[masque.to_numpy()], raison if isinstance(raison, str) else raison(masque))
 
     def lignes(self) -> set[int]:
         """Rejected line numbers."""
@@ -86,40 +89,61 @@ def verifier_colonnes(fmt: Format, fichier: FichierLu, site_fixe: bool) -> list[
     return avertissements
 
 
-def _nombres(brut: pd.Series) -> pd.Series:
-    valeurs = pd.to_numeric(brut, errors="coerce")
-    reste = valeurs.isna() & (brut != "")
+def _vides(brut: pd.Series, echec: pd.Series) -> pd.Series:
+    """Blank cells among the ``echec`` ones (only those are stripped: fast on large files)."""
+    vide = pd.Series(False, index=brut.index)
+    if echec.any():
+        vide[echec] = (brut[echec].str.strip() == "").to_numpy()
+    return vide
+
+
+def _nombres(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers (French decimal comma and thousands spaces accepted) and the blank cells."""
+    valeurs = pd.to_numeric(brut, errors="coerce").astype(float)
+    vide = _vides(brut, valeurs.isna())
+    reste = valeurs.isna() & ~vide
     if reste.any():
-        nettoye = (brut[reste].str.replace(r"[\s\u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False))
-        valeurs = valeurs.astype(float)
-        valeurs[reste] = pd.to_numeric(nettoye, errors="coerce")
-    return valeurs.astype(float)
+        nettoye = brut[reste].str.replace(r"[\s\u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
+        valeurs[reste] = pd.to_numeric(nettoye, errors="coerce").astype(float)
+    return valeurs, vide
 
 
-def _dates(brut: pd.Series) -> pd.Series:
+def _essayer(brut: pd.Series, valeurs: pd.Series, reste: pd.Series, formats: tuple[str, ...],
+             **options: object) -> None:
+    """Parse the ``reste`` cells of ``brut`` into ``valeurs`` with each format in turn."""
+    for fmt_date in formats:
+        if not reste.any():
+            return
+        essai = pd.to_datetime(brut[reste].str.strip(), format=fmt_date, errors="coerce", **options)
+        valeurs[reste] = essai
+        reste = reste & valeurs.isna()
+
+
+def _dates(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates (AAAA-MM-JJ, JJ/MM/AAAA, ISO with a time) and the blank cells."""
     valeurs = pd.to_datetime(brut, format="%Y-%m-%d", errors="coerce")
-    for fmt_date in ("%d/%m/%Y", "ISO8601"):
-        reste = valeurs.isna() & (brut != "")
-        if reste.any():
-            valeurs[reste] = pd.to_datetime(brut[reste], format=fmt_date, errors="coerce")
-    return valeurs.dt.normalize()
+    vide = _vides(brut, valeurs.isna())
+    _essayer(brut, valeurs, valeurs.isna() & ~vide, ("%Y-%m-%d", "%d/%m/%Y", "ISO8601"))
+    return valeurs.dt.normalize(), vide
 
 
-def _horodatages(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Timestamps in UTC; naive texts are Paris time. Also returns the lines whose hour does not exist."""
-    avec_decalage = brut.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True)
-    naif = pd.Series(pd.NaT, index=brut.index, dtype="datetime64[ns]")
-    for fmt_h in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "ISO8601"):
-        reste = naif.isna() & (brut != "") & ~avec_decalage
-        if reste.any():
-            naif[reste] = pd.to_datetime(brut[reste], format=fmt_h, errors="coerce")
-    local = naif.dt.tz_localize(FUSEAU, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-    inexistante = local.isna() & naif.notna()
-    resultat = local
+def _horodatages(brut: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Timestamps in UTC (texts without offset are Paris time), the blank cells and the cells whose
+    Paris hour does not exist or is ambiguous (daylight saving change)."""
+    naif = pd.to_datetime(brut, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    vide = _vides(brut, naif.isna())
+    reste = naif.isna() & ~vide
+    avec_decalage = pd.Series(False, index=brut.index)
+    if reste.any():
+        avec_decalage[reste] = brut[reste].str.strip().str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True).to_numpy()
+    _essayer(brut, naif, reste & ~avec_decalage,
+             ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "ISO8601"))
+    resultat = naif.dt.tz_localize(FUSEAU, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    inexistante = resultat.isna() & naif.notna()
     if avec_decalage.any():
-        resultat = resultat.copy()
-        resultat[avec_decalage] = pd.to_datetime(brut[avec_decalage], format="ISO8601", utc=True, errors="coerce")
-    return resultat, inexistante
+        resultat[avec_decalage] = pd.to_datetime(brut[avec_decalage].str.strip(), format="ISO8601", utc=True,
+                                                 errors="coerce")
+    return resultat, vide, inexistante
 
 
 def convertir(fmt: Format, brut: pd.DataFrame, erreurs: Erreurs, site_fixe: bool = False) -> pd.DataFrame:
@@ -129,43 +153,44 @@ def convertir(fmt: Format, brut: pd.DataFrame, erreurs: Erreurs, site_fixe: bool
     """
     sortie = pd.DataFrame(index=brut.index)
     for col in fmt.colonnes:
-        texte = (brut[col.nom].astype(str).str.strip() if col.nom in brut
-                 else pd.Series("", index=brut.index, dtype=object))
-        vide = texte == ""
-        if col.obligatoire and col.nom in brut and not (site_fixe and col.nom == "site"):
-            erreurs.ajouter_masque(brut, vide, f"{col.nom} : valeur manquante")
-        if col.type == "texte":
-            valeurs = texte.where(~vide)
-            if col.nom == "site":
-                valeurs = valeurs.str.upper()
-            mal = pd.Series(False, index=brut.index)
+        texte = brut[col.nom] if col.nom in brut else pd.Series("", index=brut.index, dtype=object)
+
+        def cite(masque: pd.Series, attendu: str, texte: pd.Series = texte, nom: str = col.nom) -> pd.Series:
+            return "« " + texte[masque].astype(str) + f" » n'est pas {attendu} (colonne {nom})"
+
+        inexistante = pd.Series(False, index=brut.index)
+        if col.type in ("texte", "booleen"):
+            texte = texte.str.strip()
+            vide = texte == ""
+            if col.type == "texte":
+                valeurs = texte.where(~vide)
+                attendu = ""
+                if col.nom == "site":
+                    valeurs = valeurs.str.upper()
+            else:
+                bas = texte.str.lower()
+                valeurs = pd.Series(np.where(bas.isin(_VRAI), True, np.where(bas.isin(_FAUX), False, None)),
+                                    index=brut.index, dtype=object)
+                attendu = "oui/non"
         elif col.type in ("entier", "decimal"):
-            valeurs = _nombres(texte.where(~vide, ""))
-            mal = valeurs.isna() & ~vide
+            valeurs, vide = _nombres(texte)
             if col.type == "entier":
                 non_entier = valeurs.notna() & (valeurs != np.floor(valeurs.fillna(0)))
                 erreurs.ajouter_masque(brut, non_entier, f"{col.nom} : nombre entier attendu")
-            nature = "un nombre entier" if col.type == "entier" else "un nombre"
-            erreurs.ajouter_masque(brut, mal, "« " + texte + f" » n'est pas {nature} (colonne {col.nom})")
-            mal = pd.Series(False, index=brut.index)
+            attendu = "un nombre entier" if col.type == "entier" else "un nombre"
         elif col.type == "date":
-            valeurs = _dates(texte)
-            mal = valeurs.isna() & ~vide
-            erreurs.ajouter_masque(brut, mal, "« " + texte + f" » n'est pas une date AAAA-MM-JJ ou JJ/MM/AAAA "
-                                   f"(colonne {col.nom})")
-        elif col.type == "horodatage":
-            valeurs, inexistante = _horodatages(texte)
+            valeurs, vide = _dates(texte)
+            attendu = "une date AAAA-MM-JJ ou JJ/MM/AAAA"
+        else:  # horodatage
+            valeurs, vide, inexistante = _horodatages(texte)
             erreurs.ajouter_masque(brut, inexistante, f"{col.nom} : heure inexistante ou ambiguë au changement "
                                    "d'heure : ajoutez le décalage (+01:00 ou +02:00)")
-            mal = valeurs.isna() & ~vide & ~inexistante
-            erreurs.ajouter_masque(brut, mal, "« " + texte + f" » n'est pas une date et heure "
-                                   f"JJ/MM/AAAA HH:MM (colonne {col.nom})")
-        else:  # booleen
-            bas = texte.str.lower()
-            valeurs = pd.Series(np.where(bas.isin(_VRAI), True, np.where(bas.isin(_FAUX), False, None)),
-                                index=brut.index, dtype=object)
-            mal = valeurs.isna() & ~vide
-            erreurs.ajouter_masque(brut, mal, "« " + texte + f" » n'est pas oui/non (colonne {col.nom})")
+            attendu = "une date et heure JJ/MM/AAAA HH:MM"
+        if col.obligatoire and col.nom in brut and not (site_fixe and col.nom == "site"):
+            erreurs.ajouter_masque(brut, vide, f"{col.nom} : valeur manquante")
+        if attendu:
+            erreurs.ajouter_masque(brut, valeurs.isna() & ~vide & ~inexistante,
+                                   lambda m, attendu=attendu, cite=cite: cite(m, attendu))
         sortie[col.nom] = valeurs
     return sortie
 
@@ -217,7 +242,7 @@ def verifier_coherence(fmt: Format, df: pd.DataFrame, erreurs: Erreurs, aujourd_
         itm = df["mais_total_kg"] / foie_kg.where(foie_kg > 0)
         erreurs.ajouter_masque(
             df, (itm < ITM_PLAUSIBLE[0]) | (itm > ITM_PLAUSIBLE[1]),
-            "ITM = " + itm.round(1).astype(str) + f" hors de la plage plausible {ITM_PLAUSIBLE[0]:g}–"
+            lambda m: "ITM = " + itm[m].round(1).astype(str) + f" hors de la plage plausible {ITM_PLAUSIBLE[0]:g}–"
             f"{ITM_PLAUSIBLE[1]:g} : vérifiez mais_total_kg (kg) et poids_foie_moyen_g (g)")
         total = pd.Series(0.0, index=df.index)
         for code in GRADES:
