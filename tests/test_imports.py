@@ -179,6 +179,8 @@ CAS = {
     "doses_nombres_invalides.csv": ("doses", {3: "« abc » n'est pas un nombre", 4: "« 2O5 » n'est pas un nombre"}),
     "doses_negatives.csv": ("doses", {2: "dose_g = -5 hors de la plage", 4: "dose_g = 1200 hors de la plage"}),
     "doses_lot_inconnu.csv": ("doses", {3: "lot inconnu « LL999999-G999 »"}),
+    "doses_repas_jour_incoherents.csv": ("doses", {3: "repas 5 incompatible avec le jour 1",
+                                                   5: "au-delà de la durée du lot (11 jours)"}),
     "gaveurs_site_inconnu.csv": ("gaveurs", {3: "site inconnu « ZZ »"}),
     "gaveurs_latin1_point_virgule.csv": ("gaveurs", {}),
     "lots_feuilles_multiples.xlsx": ("lots", {}),

@@ -348,6 +348,11 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     if connu.any():
         derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
     donne = m["horodatage"].notna()
+    erreurs.ajouter_masque(m, ~donne & connu & ((m["repas"] + 1) // 2 != m["jour"]),
+                           lambda k: "repas " + m["repas"][k].astype("Int64").astype(str)
+                           + " incompatible avec le jour " + m["jour"][k].astype("Int64").astype(str)
+                           + " (2 repas par jour) : corrigez-le ou "
+                           "donnez l'horodatage du repas")
     m["horodatage"] = m["horodatage"].where(donne, derive)
     jour_local = m["horodatage"].dt.tz_convert(FUSEAU).dt.tz_localize(None).dt.normalize()
     erreurs.ajouter_masque(m, donne & connu & ((jour_local < m["debut"]) | (jour_local > m["fin"])),
