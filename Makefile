@@ -29,6 +29,11 @@ test: install browser
 bench: install
 	$(PY) -m euralis_lib bench
 
+## make bench-import: 1 M feeding rows through the import vs psql \copy (not a test).
+.PHONY: bench-import
+bench-import: install
+	$(PY) -m euralis_lib.imports.bench --rows 1000000
+
 pipeline: install
 	$(PY) -m euralis_lib pipeline
 

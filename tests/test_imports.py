@@ -65,8 +65,8 @@ def test_round_trip_every_kind_reaches_the_queries(engine):
     rapport = importer(engine, "doses", remplir("doses", _doses("LL260105-G001", 11)), "doses.csv")
     assert (rapport.nb_inseres, rapport.nb_rejetes) == (22, 0), rapport.texte()
     jours = [["LL260110-G002", str(j), f"{400 + 10 * j}", f"{400 + 10 * j}"] for j in range(1, 12)]
-    rapport = importer(engine, "doses_jour", remplir("doses_jour", jours), "doses_jour.csv")
-    assert (rapport.nb_inseres, rapport.nb_rejetes) == (11, 0), rapport.texte()
+    rapport = importer(engine, "doses", remplir("doses_jour", jours), "doses_jour.csv")  # layout detected
+    assert (rapport.genre, rapport.nb_inseres, rapport.nb_rejetes) == ("doses_jour", 11, 0), rapport.texte()
     abattages = [["LL260105-G001", "16/01/2026", "1176", "612,4", "72,5", "10150", "22,1",
                   "700", "430,5", "400", "240", "", "", "", ""]]
     rapport = importer(engine, "abattages", remplir("abattages", abattages), "abattages.csv")
