@@ -342,3 +342,13 @@ def test_line_numbers_are_the_ones_a_user_sees(contenu, lignes):
     from euralis_lib.imports.reading import lire
 
     assert list(lire(contenu, "f.csv", "lots").donnees.index) == lignes
+
+
+def test_every_template_example_row_is_a_valid_row(engine):
+    _charger_base(engine)
+    for genre in ("gaveurs", "lots", "doses", "doses_jour", "abattages"):
+        modele = modele_csv(genre)
+        exemple = next(ligne for ligne in modele.splitlines() if ligne.startswith("# Exemple de ligne : "))
+        contenu = (modele + exemple.removeprefix("# Exemple de ligne : ") + "\n").encode()
+        rapport = importer(engine, genre, contenu, f"{genre}.csv")
+        assert rapport.nb_lus == 1 and rapport.erreurs == [], rapport.texte()

@@ -69,6 +69,8 @@ class Format:
         return next(c for c in self.colonnes if c.nom == nom)
 
 
+_EXEMPLES_GRADES = {"extra": ("700", "430,5"), "premier_choix": ("400", "240"), "second_choix": ("60", "33"),
+                    "declasse": ("15", "7,5")}
 _SITE = Colonne("site", "texte", True, "Code du site (LL, LS, MT). Facultatif avec l'option --site.", "LL",
                 motif=r"^[A-Z]{2}$")
 _CODE_LOT = Colonne("code_lot", "texte", True, "Code du lot de gavage, unique dans la coopérative.",
@@ -130,12 +132,13 @@ FORMATS: dict[str, Format] = {f.genre: f for f in (
                 300, 1500, "g"),
         Colonne("sigma_g", "decimal", True, "Écart-type des poids de foie du lot.", "72,5", 0, 600, "g"),
         Colonne("mais_total_kg", "decimal", True, "Maïs consommé par le lot pendant le gavage.", "10150", 0,
-                1e9, "kg"),
+                unite="kg"),
         Colonne("taux_fonte_pct", "decimal", False, "Taux de fonte à la cuisson.", "22,1", 0, 100, "%"),
         *(c for code, nom in GRADES.items() for c in (
-            Colonne(f"nb_{code}", "entier", False, f"Foies classés « {nom} ».", "700", 0, 5000, "foies"),
-            Colonne(f"poids_{code}_kg", "decimal", False, f"Poids des foies classés « {nom} ».", "430,5", 0, 1e6,
-                    "kg"),
+            Colonne(f"nb_{code}", "entier", False, f"Foies classés « {nom} ».", _EXEMPLES_GRADES[code][0], 0,
+                    5000, "foies"),
+            Colonne(f"poids_{code}_kg", "decimal", False, f"Poids des foies classés « {nom} ».",
+                    _EXEMPLES_GRADES[code][1], 0, unite="kg"),
         )),
     )),
 )}
