@@ -37,6 +37,10 @@ bench-import: install
 pipeline: install
 	$(PY) -m euralis_lib pipeline
 
+## make schedule: the scheduler daemon in the foreground (scheduler/schedule.yml), logs on stdout.
+schedule: install
+	$(PY) -m scheduler daemon
+
 lab: install
 	$(PY) -m euralis_lib db start
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks

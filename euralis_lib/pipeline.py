@@ -23,7 +23,8 @@ from euralis_lib.exceptions import EuralisError
 from euralis_lib.jobs import JobParameterError
 
 JOBS: dict[str, Path] = {name: config.NOTEBOOKS_DIR / "jobs" / f"{name}.ipynb"
-                         for name in ("entrainement", "previsions", "clustering", "anomalies", "planning", "finance")}
+                         for name in ("refresh_performances", "entrainement", "previsions", "clustering", "anomalies",
+                                      "planning", "finance")}
 _JSON_TYPES = (str, int, float, bool, list, dict, type(None))
 
 

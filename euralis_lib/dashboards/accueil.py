@@ -18,6 +18,8 @@ DESCRIPTIONS = {
     "qualite": "ITM et sigma par site et souche, lots anormaux.",
     "abattages": "Plan d'abattage, capacité utilisée, hongrois contre glouton.",
     "finance": "Chiffre d'affaires, coûts et marges par site et par mois.",
+    "import": "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport et quarantaine.",
+    "ops": "Jobs planifiés, prochains runs, durées et échecs.",
 }
 
 

@@ -36,6 +36,8 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("qualite", "Qualité"),
     ("abattages", "Abattages"),
     ("finance", "Finance"),
+    ("import", "Import"),
+    ("ops", "Ops"),
 )
 # French column headers for tables and exports (columns not listed keep their name).
 COLONNES = {

@@ -1,0 +1,69 @@
+"""Operations view of the job runs: recent runs, failures, and the schedule's next runs.
+
+Used by ``python -m scheduler list`` and the Ops dashboard page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from euralis_lib.db import read_df
+
+if TYPE_CHECKING:
+    from scheduler.config import Schedule
+
+
+def recent_runs(engine: Engine, limit: int = 100, job: str | None = None) -> pd.DataFrame:
+    """The latest runs (newest first) with their duration in seconds, status, error and report."""
+    return read_df(engine, """
+        SELECT run_id, job, declencheur, statut, debut, fin,
+               round(extract(epoch FROM (coalesce(fin, clock_timestamp()) - debut))::numeric, 1)::float AS duree_s,
+               hote, erreur, rapport_path
+        FROM job_runs WHERE (CAST(:job AS text) IS NULL OR job = :job)
+        ORDER BY run_id DESC LIMIT :limit""", {"job": job, "limit": int(limit)})
+
+
+def last_runs(engine: Engine) -> pd.DataFrame:
+    """Per job: the last run (any status but skipped) and the last successful one."""
+    return read_df(engine, """
+        SELECT j.job, d.run_id AS dernier_run, d.statut AS dernier_statut, d.debut AS dernier_debut,
+               d.duree_s AS derniere_duree_s, s.fin AS dernier_succes
+        FROM (SELECT DISTINCT job FROM job_runs) j
+        LEFT JOIN LATERAL (
+            SELECT run_id, statut, debut,
+                   round(extract(epoch FROM (fin - debut))::numeric, 1)::float AS duree_s
+            FROM job_runs r WHERE r.job = j.job AND r.statut <> 'skipped' ORDER BY run_id DESC LIMIT 1) d ON true
+        LEFT JOIN LATERAL (
+            SELECT fin FROM job_runs r WHERE r.job = j.job AND r.statut = 'success' ORDER BY run_id DESC LIMIT 1
+        ) s ON true
+        ORDER BY j.job""")
+
+
+def failures(engine: Engine, days: int = 7) -> pd.DataFrame:
+    """Failed and abandoned runs of the last ``days`` days, newest first."""
+    return read_df(engine, """
+        SELECT run_id, job, statut, debut, erreur, rapport_path FROM job_runs
+        WHERE statut IN ('failed', 'abandoned') AND debut >= clock_timestamp() - make_interval(days => :days)
+        ORDER BY run_id DESC""", {"days": int(days)})
+
+
+def schedule_table(schedule: Schedule, engine: Engine, now: datetime) -> pd.DataFrame:
+    """One row per scheduled job: cron, next run, and its last run's status, date and duration."""
+    derniers = last_runs(engine).set_index("job")
+    rows = []
+    for entry in schedule.entries.values():
+        dernier = derniers.loc[entry.name] if entry.name in derniers.index else None
+        prochain = entry.next_fire(now)
+        rows.append({
+            "job": entry.name, "cron": entry.cron,
+            "prochain_run": prochain.strftime("%d/%m/%Y %H:%M:%S") if prochain else "—",
+            "dernier_statut": dernier["dernier_statut"] if dernier is not None else "jamais lancé",
+            "dernier_run": (pd.Timestamp(dernier["dernier_debut"]).tz_convert(now.tzinfo).strftime("%d/%m/%Y %H:%M")
+                            if dernier is not None and pd.notna(dernier["dernier_debut"]) else "—"),
+            "duree_s": dernier["derniere_duree_s"] if dernier is not None else None,
+        })
+    return pd.DataFrame(rows)

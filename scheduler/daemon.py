@@ -1,0 +1,84 @@
+"""The scheduler daemon (``python -m scheduler daemon`` / ``make schedule``), built on APScheduler.
+
+At start-up: the schedule is validated, runs left ``running`` by a dead process are marked
+``abandoned``, old reports are deleted, and each job whose last fire time falls within the grace
+period without a run is run once (missed-run policy). Then APScheduler fires the cron triggers;
+a job never overlaps itself in one process (``max_instances=1``) nor across processes (advisory
+lock). Retention runs again every day at 03:30. SIGTERM or Ctrl-C stops it; a run interrupted that
+way is marked ``abandoned`` at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Engine
+
+from euralis_lib import db, migrations
+from scheduler import runner
+from scheduler.config import Schedule
+
+log = logging.getLogger("euralis.scheduler")
+
+
+def startup(schedule: Schedule, engine: Engine, now: datetime | None = None) -> list:
+    """Start-up duties; returns the missed runs (entry, fire time) that are due once."""
+    migrations.apply_migrations(engine)
+    abandoned = runner.mark_abandoned(engine)
+    if abandoned:
+        log.warning("marked %d run(s) abandoned: %s", len(abandoned), ", ".join(map(str, abandoned)))
+    runner.purge_reports(schedule.reports_retention_days)
+    now = now or schedule.now()
+    missed = runner.missed_runs(schedule, engine, now)
+    for entry, fire in missed:
+        log.info("%s: missed its run of %s (within the %s grace period): running it once now",
+                 entry.name, fire.isoformat(timespec="minutes"), schedule.missed_run_grace)
+    return missed
+
+
+def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, workers: int = 2) -> BlockingScheduler:
+    """An APScheduler with one cron job per entry and the daily reports retention."""
+    sched = BlockingScheduler(
+        timezone=schedule.timezone, executors={"default": ThreadPoolExecutor(workers)},
+        job_defaults={"coalesce": True, "max_instances": 1,
+                      "misfire_grace_time": max(1, int(schedule.missed_run_grace.total_seconds()))})
+    for entry in schedule.entries.values():
+        sched.add_job(runner.run_entry, entry.trigger, args=(schedule, entry, engine), kwargs={"stop": stop},
+                      id=entry.name, name=entry.name)
+    sched.add_job(runner.purge_reports, CronTrigger(hour=3, minute=30, timezone=schedule.timezone),
+                  args=(schedule.reports_retention_days,), id="_retention_rapports", name="reports retention")
+    return sched
+
+
+def run_daemon(schedule: Schedule, engine: Engine | None = None) -> int:
+    """Run the scheduler in the foreground until SIGTERM / Ctrl-C."""
+    engine = engine or db.get_engine()
+    stop = threading.Event()
+    missed = startup(schedule, engine)
+    sched = build_scheduler(schedule, engine, stop)
+    for entry, _fire in missed:
+        sched.add_job(runner.run_entry, args=(schedule, entry, engine), kwargs={"stop": stop},
+                      id=f"_rattrapage_{entry.name}", name=f"{entry.name} (missed run)")
+
+    def arreter(signum, _frame) -> None:
+        log.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
+        stop.set()
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, arreter)
+    log.info("scheduler started with %s (%d jobs, time zone %s)", schedule.path, len(schedule.entries),
+             schedule.timezone)
+    for job in sched.get_jobs():
+        log.info("  %-22s %s", job.name, job.trigger)
+    try:
+        sched.start()
+    except KeyboardInterrupt:
+        stop.set()
+    log.info("scheduler stopped")
+    return 0
