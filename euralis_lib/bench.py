@@ -50,6 +50,46 @@ def bench_jobs(engine) -> dict[str, float]:
     return timings
 
 
+def bench_scheduler_overhead(engine, url: str, repeat: int = 3) -> dict[str, tuple[float, float]]:
+    """Median wall time (s) of the ``finance`` notebook run by papermill directly vs as a scheduled run
+    (advisory lock, job_runs rows, report + HTML export); reports go to a temporary folder."""
+    import os
+
+    import papermill
+
+    from scheduler import runner
+    from scheduler.config import load_schedule
+
+    schedule = load_schedule()
+    entry = schedule.entry("finance")
+    saved = {k: os.environ.get(k) for k in ("EURALIS_DATABASE_URL", "EURALIS_REPORTS_DIR")}
+    tmp = Path(tempfile.mkdtemp(prefix="eurb-reports-"))
+    os.environ.update(EURALIS_DATABASE_URL=url, EURALIS_REPORTS_DIR=str(tmp))
+    try:
+        direct, planifie = [], []
+        for i in range(repeat + 1):  # the first round warms the caches and is not counted
+            t0 = time.perf_counter()
+            papermill.execute_notebook(str(entry.notebook), str(tmp / f"direct-{i}.ipynb"), kernel_name="python3",
+                                       progress_bar=False, cwd=str(entry.notebook.parent))
+            t1 = time.perf_counter()
+            outcome = runner.run_entry(schedule, entry, engine)
+            t2 = time.perf_counter()
+            if outcome.statut != "success":
+                raise RuntimeError(f"scheduled finance run failed: {outcome.message}")
+            if i:
+                direct.append(t1 - t0)
+                planifie.append(t2 - t1)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"papermill direct": (statistics.median(direct), max(direct)),
+            "scheduled run": (statistics.median(planifie), max(planifie))}
+
+
 def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = False) -> dict:
     """Simulate and load ``years`` of data into a new database, then time the data-layer queries."""
     name = f"bench_{years}y"
@@ -81,6 +121,8 @@ def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = Fals
         result[label] = time_calls(fn, repeat if label.startswith(("dashboard", "kpis")) else max(3, repeat // 6))
     if jobs:
         result["jobs_s"] = bench_jobs(engine)
+        result["scheduler_s"] = bench_scheduler_overhead(
+            engine, f"postgresql+psycopg2://postgres@/{name}?host={cluster_socket}")
     engine.dispose()
     return result
 
@@ -99,6 +141,11 @@ def format_table(results: list[dict]) -> str:
         if "jobs_s" in r:
             parts = ", ".join(f"{job} {sec:.1f} s" for job, sec in r["jobs_s"].items())
             lines.append(f"\njob wall time at {r['years']} year(s): {parts} (total {sum(r['jobs_s'].values()):.1f} s)")
+        if "scheduler_s" in r:
+            (d, dmax), (p, pmax) = r["scheduler_s"]["papermill direct"], r["scheduler_s"]["scheduled run"]
+            lines.append(f"\nfinance notebook at {r['years']} year(s): papermill directly {d:.1f} s (max {dmax:.1f}), "
+                         f"as a scheduled run {p:.1f} s (max {pmax:.1f}): overhead {p - d:+.1f} s "
+                         "(lock, job_runs rows, report and HTML export)")
     return "\n".join(lines)
 
 
