@@ -352,3 +352,21 @@ def test_every_template_example_row_is_a_valid_row(engine):
         contenu = (modele + exemple.removeprefix("# Exemple de ligne : ") + "\n").encode()
         rapport = importer(engine, genre, contenu, f"{genre}.csv")
         assert rapport.nb_lus == 1 and rapport.erreurs == [], rapport.texte()
+
+
+_MORCEAUX = st.sampled_from(["code_lot", "site", "code_gaveur", "date_debut", "jour", "repas", "dose_g", ";", ",",
+                             "\t", '"', "\n", "\r\n", "#", "", "LL", "4,2", "12", "05/01/2026", "é", "\ufeff", " "])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(morceaux=st.lists(st.one_of(_MORCEAUX, _TEXTE), max_size=60), latin1=st.booleans())
+def test_arbitrary_text_files_give_a_report_or_a_clear_refusal(engine, morceaux, latin1):
+    texte = "".join(morceaux)
+    contenu = texte.encode("latin-1", errors="replace") if latin1 else texte.encode("utf-8")
+    for genre in ("lots", "doses"):
+        try:
+            rapport = importer(engine, genre, contenu, "quelconque.csv", dry_run=True)
+        except ImportFileError as exc:
+            assert str(exc)
+            continue
+        assert rapport.nb_inseres + rapport.nb_mis_a_jour + rapport.nb_inchanges + rapport.nb_rejetes == rapport.nb_lus

@@ -96,15 +96,17 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
     df = validate.convertir(fmt, fichier.donnees, erreurs, site_fixe=site is not None)
     if site is not None and "site" in df:
         df["site"] = df["site"].fillna(site)
-    validate.verifier_plages(fmt, df, erreurs)
-    validate.verifier_coherence(fmt, df, erreurs)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf are reported per row
+        validate.verifier_plages(fmt, df, erreurs)
+        validate.verifier_coherence(fmt, df, erreurs)
 
     with connect(engine) as conn:
         transaction = conn.begin()
         try:
             rapport.avertissements += _deja_importe(conn, empreinte)
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))  # one import at a time
-            preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
             import_id = conn.execute(sa.text(
                 "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut) "
                 "VALUES (:u, :f, :h, :t, :g, :s, 'succes') RETURNING import_id"),
@@ -230,6 +232,11 @@ def _quarantaine(conn: Connection, import_id: int, nom_fichier: str, fichier: re
     copy_dataframe(conn, "imports_quarantaine", df)
 
 
+def _nombre(valeurs: pd.Series) -> pd.Series:
+    """Numbers as texts for messages (12, 4.5, inf: never fails)."""
+    return valeurs.map(lambda x: f"{x:g}")
+
+
 def _verifier_sites(df: pd.DataFrame, erreurs: Erreurs, site: str | None, connus: set[str]) -> None:
     inconnu = df["site"].notna() & ~df["site"].isin(list(connus))
     erreurs.ajouter_masque(df, inconnu, lambda k: "site inconnu « " + df["site"][k].astype(str) + " » (sites connus : "
@@ -324,8 +331,8 @@ def _lots_connus(conn: Connection, df: pd.DataFrame, erreurs: Erreurs, site: str
 
 def _verifier_jour(m: pd.DataFrame, erreurs: Erreurs) -> None:
     duree = (m["fin"] - m["debut"]).dt.days + 1
-    erreurs.ajouter_masque(m, m["jour"] > duree, lambda k: "jour " + m["jour"][k].astype("Int64").astype(str)
-                           + " au-delà de la durée du lot (" + duree[k].astype("Int64").astype(str) + " jours)")
+    erreurs.ajouter_masque(m, m["jour"] > duree, lambda k: "jour " + _nombre(m["jour"][k])
+                           + " au-delà de la durée du lot (" + _nombre(duree[k]) + " jours)")
 
 
 def _heure_repas(m: pd.DataFrame, repas: pd.Series) -> pd.Series:
@@ -344,13 +351,13 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     m = _lots_connus(conn, df, erreurs, site)
     _verifier_jour(m, erreurs)
     connu = m["lot_id"].notna() & m["jour"].notna() & m["repas"].notna()
-    derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[ns, UTC]")
+    derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[us, UTC]")
     if connu.any():
         derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
     donne = m["horodatage"].notna()
     erreurs.ajouter_masque(m, ~donne & connu & ((m["repas"] + 1) // 2 != m["jour"]),
-                           lambda k: "repas " + m["repas"][k].astype("Int64").astype(str)
-                           + " incompatible avec le jour " + m["jour"][k].astype("Int64").astype(str)
+                           lambda k: "repas " + _nombre(m["repas"][k])
+                           + " incompatible avec le jour " + _nombre(m["jour"][k])
                            + " (2 repas par jour) : corrigez-le ou "
                            "donnez l'horodatage du repas")
     m["horodatage"] = m["horodatage"].where(donne, derive)
@@ -379,7 +386,7 @@ def _preparer_doses_jour(conn: Connection, fmt: Format, df: pd.DataFrame, erreur
     for impair in (True, False):
         repas = 2 * ok["jour"] - (1 if impair else 0)
         parts.append(pd.DataFrame({
-            "horodatage": _heure_repas(ok, repas) if len(ok) else pd.Series(dtype="datetime64[ns, UTC]"),
+            "horodatage": _heure_repas(ok, repas) if len(ok) else pd.Series(dtype="datetime64[us, UTC]"),
             "lot_id": ok["lot_id"].astype("int64"), "jour": ok["jour"].astype("int64"),
             "repas": repas.astype("int64"), "dose_g": (ok["dose_jour_g"] / 2).round(1),
             "dose_theorique_g": (ok["dose_theorique_jour_g"] / 2).round(1)}))
@@ -399,7 +406,7 @@ def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs
     vivants = m["nb_canards_entres"] - m["nb_morts"]
     erreurs.ajouter_masque(m, m["nb_canards_abattus"] > vivants,
                            lambda k: "plus de canards abattus que de canards vivants en fin de gavage ("
-                           + vivants[k].astype("Int64").astype(str) + ")")
+                           + _nombre(vivants[k]) + ")")
     copies = validate.doublons(fmt, df, erreurs)
     ok = _sans(m, erreurs, copies)
     abattages = pd.DataFrame({

@@ -22,6 +22,7 @@ from euralis_lib.imports.formats import GRADES, Colonne, Format
 from euralis_lib.imports.reading import FichierLu
 
 FUSEAU = "Europe/Paris"
+_UNITE = "datetime64[us]"  # microseconds: any year a user can type fits (nanoseconds stop in 2262)
 _VRAI = {"oui", "o", "vrai", "true", "1", "yes", "y", "x"}
 _FAUX = {"non", "n", "faux", "false", "0", "no"}
 # Corn per kg of liver (domain: about 12-16); outside 5-30 the columns are in the wrong units.
@@ -114,14 +115,28 @@ def _essayer(brut: pd.Series, valeurs: pd.Series, reste: pd.Series, formats: tup
     for fmt_date in formats:
         if not reste.any():
             return
-        essai = pd.to_datetime(brut[reste].str.strip(), format=fmt_date, errors="coerce", **options)
-        valeurs[reste] = essai
+        textes = brut[reste].str.strip()
+        try:
+            essai = pd.to_datetime(textes, format=fmt_date, errors="coerce", **options)
+        except ValueError:  # texts with and without offsets mixed: one by one (a few leftover cells)
+            essai = pd.Series([_un_instant(t, fmt_date) for t in textes], index=textes.index, dtype=_UNITE)
+        if isinstance(essai.dtype, pd.DatetimeTZDtype):  # an offset where none is expected: Paris wall time
+            essai = essai.dt.tz_convert(FUSEAU).dt.tz_localize(None)
+        valeurs[reste] = essai.astype(_UNITE)
         reste = reste & valeurs.isna()
+
+
+def _un_instant(texte: str, fmt_date: str) -> pd.Timestamp:
+    """One text parsed alone; an offset becomes Paris wall time; NaT when unreadable."""
+    instant = pd.to_datetime(texte, format=fmt_date, errors="coerce")
+    if instant is not pd.NaT and instant.tzinfo is not None:
+        instant = instant.tz_convert(FUSEAU).tz_localize(None)
+    return instant
 
 
 def _dates(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates (AAAA-MM-JJ, JJ/MM/AAAA, ISO with a time) and the blank cells."""
-    valeurs = pd.to_datetime(brut, format="%Y-%m-%d", errors="coerce")
+    valeurs = pd.to_datetime(brut, format="%Y-%m-%d", errors="coerce").astype(_UNITE)
     vide = _vides(brut, valeurs.isna())
     _essayer(brut, valeurs, valeurs.isna() & ~vide, ("%Y-%m-%d", "%d/%m/%Y", "ISO8601"))
     return valeurs.dt.normalize(), vide
@@ -130,7 +145,7 @@ def _dates(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
 def _horodatages(brut: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Timestamps in UTC (texts without offset are Paris time), the blank cells and the cells whose
     Paris hour does not exist or is ambiguous (daylight saving change)."""
-    naif = pd.to_datetime(brut, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    naif = pd.to_datetime(brut, format="%Y-%m-%d %H:%M:%S", errors="coerce").astype(_UNITE)
     vide = _vides(brut, naif.isna())
     reste = naif.isna() & ~vide
     avec_decalage = pd.Series(False, index=brut.index)
@@ -142,7 +157,7 @@ def _horodatages(brut: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     inexistante = resultat.isna() & naif.notna()
     if avec_decalage.any():
         resultat[avec_decalage] = pd.to_datetime(brut[avec_decalage].str.strip(), format="ISO8601", utc=True,
-                                                 errors="coerce")
+                                                 errors="coerce").astype("datetime64[us, UTC]")
     return resultat, vide, inexistante
 
 
