@@ -89,3 +89,12 @@ def finance(monthly: pd.DataFrame) -> go.Figure:
                  color_discrete_map=SITE_COLORS,
                  labels={"mois": "Mois", "marge_eur": "Marge (€)", "site_code": "Site"})
     return _style(fig, "Marge mensuelle par site")
+
+
+def performances_mensuelles(perf: pd.DataFrame) -> go.Figure:
+    """Monthly liver production per site from the ``performances_sites`` view, ITM in the tooltip."""
+    fig = px.line(perf, x="mois", y="production_foie_kg", color="site_code", markers=True,
+                  color_discrete_map=SITE_COLORS, hover_data=["itm_moyen", "sigma_moyen_g", "mortalite_pct"],
+                  labels={"mois": "Mois", "production_foie_kg": "Production (kg de foie)", "site_code": "Site",
+                          "itm_moyen": "ITM", "sigma_moyen_g": "Sigma (g)", "mortalite_pct": "Mortalité (%)"})
+    return _style(fig, "Production mensuelle par site (vue performances_sites)")

@@ -198,6 +198,34 @@ def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
     assert page.get_by_text("Hongrois contre glouton").is_visible()
 
 
+def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_db, tmp_path):
+    from euralis_lib import db
+    from euralis_lib.imports.formats import modele_csv
+
+    cluster, name = dash_db
+    fichier = tmp_path / "gaveurs_navigateur.csv"
+    fichier.write_text(modele_csv("gaveurs") + "LL-G999;Test Navigateur;LL;10,5;oui\n", encoding="utf-8")
+    engine = db.get_engine(cluster.url(name))
+
+    def present() -> bool:
+        return db.read_df(engine, "SELECT 1 FROM gaveurs WHERE code = 'LL-G999'").shape[0] == 1
+
+    _open(page, server, "import")
+    with page.expect_file_chooser() as choix:  # the widget's <input type=file> is never in the DOM
+        page.locator(".widget-upload").click()
+    choix.value.set_files(str(fichier))
+    page.locator(".widget-upload", has_text="(1)").wait_for()
+    page.locator(".widget-dropdown", has_text="Type").locator("select").select_option(label="Gaveurs")
+    page.get_by_role("button", name="Importer").click()  # « Simulation » is ticked by default
+    page.get_by_text("SIMULATION (--dry-run) : rien n'a été écrit").wait_for(timeout=60_000)
+    assert not present()
+    page.get_by_label("Simulation (vérifier sans rien écrire)").uncheck()
+    page.get_by_role("button", name="Importer").click()
+    page.get_by_text("Import « gaveurs » de gaveurs_navigateur.csv (import n°").wait_for(timeout=60_000)
+    page.screenshot(path=str(_screenshots() / "import_rapport.png"), full_page=True)
+    assert present()
+
+
 def test_database_down_shows_the_french_message(server, page, dash_db):
     """Runs last in the module: drops the module's database under the open page."""
     _open(page, server, "tableau_de_bord")

@@ -17,6 +17,8 @@ _CONSEILS = (
     ("futur", "Vérifiez l'année de la date."),
 )
 
+_STATUTS = {"succes": "réussi", "partiel": "partiel, des lignes sont rejetées"}
+
 
 @dataclass
 class ImportReport:
@@ -73,7 +75,8 @@ class ImportReport:
         mode = "SIMULATION (--dry-run) : rien n'a été écrit. " if self.dry_run else ""
         numero = f" (import n° {self.import_id})" if self.import_id is not None else ""
         site = f", site {self.site}" if self.site else ""
-        return f"{mode}Import « {self.genre} » de {self.fichier}{site}{numero} : {self.statut}, {self.duree_s:.1f} s"
+        statut = _STATUTS[self.statut]
+        return f"{mode}Import « {self.genre} » de {self.fichier}{site}{numero} : {statut}, {self.duree_s:.1f} s"
 
     def texte(self) -> str:
         """The report as plain text (command line)."""

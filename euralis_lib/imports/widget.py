@@ -29,7 +29,7 @@ class ImportWidget(w.VBox):
         self.engine = engine
         self.fichier = w.FileUpload(accept=".csv,.txt,.xlsx", multiple=False, description="Fichier")
         self.genre = w.Dropdown(options=[(FORMATS[g].titre, g) for g in GENRES], value="lots", description="Type")
-        self.site = w.Dropdown(options=[("(colonne site du fichier)", None), *((s, s) for s in SITES)], value=None,
+        self.site = w.Dropdown(options=[("(colonne site du fichier)", ""), *((s, s) for s in SITES)], value="",
                                description="Site")
         self.simulation = w.Checkbox(value=True, description="Simulation (vérifier sans rien écrire)", indent=False)
         self.bouton = w.Button(description="Importer", icon="upload", button_style="primary")
@@ -50,7 +50,7 @@ class ImportWidget(w.VBox):
         try:
             self.engine = self.engine or db.get_engine()
             resultat = importer(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
-                                site=self.site.value, dry_run=self.simulation.value)
+                                site=self.site.value or None, dry_run=self.simulation.value)
         except ImportFileError as exc:
             self.rapport.value = _message(f"Fichier refusé, rien n'a été importé : {exc}", "erreur")
             return
