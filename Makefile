@@ -46,7 +46,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 
 lint: install
-	$(VENV)/bin/ruff check euralis_lib scheduler tests
+	$(VENV)/bin/ruff check .
 
 db-start db-stop db-status: install
 	$(PY) -m euralis_lib db $(subst db-,,$@)

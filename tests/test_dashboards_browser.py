@@ -7,6 +7,7 @@ on the same server) goes to ``reports/screenshots/timings.json`` — measured, n
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -196,6 +197,17 @@ def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
         " && e.innerText !== v)", arg=avant, timeout=120_000)
     assert source.first.inner_text() != avant, "the page still shows the previous plan"
     assert page.get_by_text("Hongrois contre glouton").is_visible()
+
+
+def test_finance_table_exports_a_pdf_on_demand(server, page):
+    _open(page, server, "finance")
+    page.get_by_role("button", name="PDF").first.click()
+    lien = page.locator('a[download="finance.pdf"]')
+    lien.wait_for(timeout=60_000)
+    entete, contenu = lien.get_attribute("href").split(",", 1)
+    assert entete == "data:application/pdf;base64"
+    assert base64.b64decode(contenu).startswith(b"%PDF")
+    assert page.locator('a[download="finance.csv"]').count() == 1
 
 
 def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_db, tmp_path):

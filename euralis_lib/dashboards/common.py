@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, queries
+from euralis_lib import db, exports, queries
 from euralis_lib.config import SITES
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
 
@@ -162,16 +161,33 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200) -> w.HTML:
     return w.HTML(f'<div style="max-height:420px; overflow:auto">{corps}</div>{suite}')
 
 
-def export_links(df: pd.DataFrame, nom: str) -> w.HTML:
-    """Download links (CSV and Excel) for a table, embedded as data URIs."""
+def export_links(df: pd.DataFrame, nom: str) -> w.HBox:
+    """Download links (CSV and Excel) for a table, embedded as data URIs, and a PDF built on demand."""
     df = df.rename(columns=COLONNES)
-    csv = base64.b64encode(df.to_csv(index=False, sep=";", decimal=",").encode("utf-8-sig")).decode()
-    buf = io.BytesIO()
-    df.to_excel(buf, index=False)
-    xlsx = base64.b64encode(buf.getvalue()).decode()
+    csv = base64.b64encode(exports.csv_bytes(df)).decode()
+    xlsx = base64.b64encode(exports.excel_bytes(df)).decode()
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp; '
-                  f'<a download="{nom}.xlsx" href="data:{mime};base64,{xlsx}">⬇ Excel</a>')
+    liens = w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp; '
+                   f'<a download="{nom}.xlsx" href="data:{mime};base64,{xlsx}">⬇ Excel</a> &nbsp;')
+    bouton = w.Button(description="PDF", icon="file-pdf", tooltip="Préparer le PDF du tableau",
+                      layout=w.Layout(width="auto"))
+    pdf = w.HTML()
+
+    def preparer(_b: w.Button) -> None:
+        bouton.disabled = True
+        pdf.value = '<span class="euralis-source">PDF en préparation…</span>'
+        try:
+            contenu = base64.b64encode(exports.pdf_bytes(df, nom.replace("_", " ").capitalize())).decode()
+        except Exception as exc:  # noqa: BLE001 — a French message, the traceback in the server log
+            log.warning("PDF export of %s failed", nom, exc_info=True)
+            pdf.value = message(f"Le PDF n'a pas pu être préparé : {exc}", "erreur").value
+            bouton.disabled = False
+            return
+        pdf.value = f'<a download="{nom}.pdf" href="data:application/pdf;base64,{contenu}">⬇ PDF</a>'
+        bouton.layout.display = "none"
+
+    bouton.on_click(preparer)
+    return w.HBox([liens, bouton, pdf], layout=w.Layout(align_items="center"))
 
 
 def figure(fig: go.Figure) -> go.FigureWidget:
