@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg2
 
-from euralis_lib import config, db, embedded, migrations, queries, simulator
+from euralis_lib import config, db, embedded, exports, migrations, queries, simulator
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -117,6 +117,8 @@ def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = Fals
         "finance_indicateurs": lambda: queries.finance_indicateurs(engine),
         "lot_features": lambda: queries.lot_features(engine),
     }
+    lots = queries.lot_features(engine)
+    calls["pdf_export_all_lots"] = lambda: exports.pdf_bytes(lots, "Lots de gavage")
     for label, fn in calls.items():
         result[label] = time_calls(fn, repeat if label.startswith(("dashboard", "kpis")) else max(3, repeat // 6))
     if jobs:
