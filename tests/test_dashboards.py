@@ -10,6 +10,7 @@ from datetime import date
 
 import ipywidgets as w
 import numpy as np
+import pandas as pd
 import pytest
 
 from euralis_lib import db, planning, queries, results
@@ -90,3 +91,22 @@ def test_capacity_use_never_exceeds_the_slaughterhouse_capacity(sim_db_url):
     assert cellules == len(util)  # one cell per slaughterhouse and day, never a sum over days
     couts = abattages.couts(plan).set_index("Méthode")
     assert couts.loc["Algorithme hongrois", "Coût total (€)"] <= couts.loc["Glouton", "Coût total (€)"] + 1e-6
+
+
+def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(shared_sim_url):
+    from euralis_lib.dashboards import finance
+
+    engine = db.get_engine(shared_sim_url)
+    texte = _texte(finance.build(engine, PERIODE))  # live computation: no finance run in this database
+    par_mois = queries.finance_indicateurs(engine, PERIODE.sites, PERIODE.debut, PERIODE.fin)
+    avant = queries.finance_indicateurs(engine, PERIODE.sites, date(2025, 12, 31), date(2026, 3, 31))
+    attendu = common.tendance(par_mois["marge_eur"].sum(), avant["marge_eur"].sum())
+    assert common.format_nombre(par_mois["marge_eur"].sum()) in texte
+    assert f"{attendu:+.1f} % vs période précédente".replace(".", ",") in texte
+    assert "Chiffre d'affaires (€)" in texte and "revenu_eur" not in texte  # French column headers
+    # a period whose previous period of the same length starts before the first slaughter: partial sum, no trend
+    debut_donnees = queries.finance_indicateurs(engine, PERIODE.sites)["mois"].min()
+    periode = Filtres((debut_donnees + pd.DateOffset(months=6)).date(), PERIODE.fin, PERIODE.sites)
+    prec = periode.precedent()
+    assert not queries.finance_indicateurs(engine, PERIODE.sites, prec.debut, prec.fin).empty  # partly covered
+    assert _texte(finance.build(engine, periode)).count("période précédente : n/d") == 3

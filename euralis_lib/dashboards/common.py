@@ -47,7 +47,8 @@ COLONNES = {
     "sigma_g": "Sigma (g)", "debut": "Début", "fin": "Fin", "score": "Score", "critique": "Critique",
     "explication": "Explication", "date_abattage": "Jour d'abattage", "nb_canards": "Canards", "cout": "Coût (€)",
     "place": "Placé", "chargement": "Chargement", "raison": "Raison", "site_lot": "Site du lot", "lot_id": "N° lot",
-    "mois": "Mois",
+    "mois": "Mois", "nb_canards_abattus": "Canards abattus", "revenu_eur": "Chiffre d'affaires (€)",
+    "couts_eur": "Coûts (€)", "marge_eur": "Marge (€)",
     "production_kg": "Production (kg)", "date": "Date",
 }
 AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez la période."

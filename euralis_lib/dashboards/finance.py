@@ -3,37 +3,49 @@
 from __future__ import annotations
 
 import ipywidgets as w
+import pandas as pd
 from sqlalchemy.engine import Engine
 
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Filtres
 
+INDICATEURS = ["revenu_eur", "couts_eur", "marge_eur"]
 COLONNES = ["site_code", "mois", "nb_lots", "nb_canards", "revenu_eur", "couts_eur", "marge_eur"]
 
 
+def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.DataFrame:
+    """Monthly indicators of the selected sites and period: the finance run's snapshot, else computed live."""
+    if res.empty:
+        return queries.finance_indicateurs(engine, filtres.sites, filtres.debut, filtres.fin)
+    data = res.data
+    mois = data["mois"].dt.date
+    return data[data["site_code"].isin(filtres.sites) & (mois >= filtres.debut.replace(day=1))
+                & (mois <= filtres.fin)]
+
+
 def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
-    """Monthly margin chart and table from the latest finance run, filtered by site and period."""
+    """Margin cards (with their trend), monthly margin chart and table from the latest finance run."""
     common.require_sites(filtres)
     res = results.finance(engine)
     if res.empty:
         enfants: list[w.Widget] = [common.message("Aucun indicateur financier archivé : lancez le job finance. "
                                                   "Calcul direct avec les prix actuels ci-dessous.")]
-        data = queries.finance_indicateurs(engine, filtres.sites, filtres.debut, filtres.fin)
         origine = common.source("calcul direct depuis la base (prix_parametres), non archivé")
     else:
-        data = res.data
-        mois = data["mois"].dt.date
-        data = data[data["site_code"].isin(filtres.sites) & (mois >= filtres.debut.replace(day=1))
-                    & (mois <= filtres.fin)]
         enfants, origine = [], common.source(res.source())
+    data = _indicateurs(engine, res, filtres)
     if data.empty:
         raise common.EmptySelectionError("Aucun abattage sur la période et les sites choisis : élargissez la période.")
-    totaux = data[["revenu_eur", "couts_eur", "marge_eur"]].sum()
-    cartes = [common.kpi_card("Chiffre d'affaires", totaux["revenu_eur"], unite="€"),
-              common.kpi_card("Coûts", totaux["couts_eur"], unite="€"),
-              common.kpi_card("Marge", totaux["marge_eur"], unite="€")]
-    table = data[COLONNES].round(2)
+    avant = _indicateurs(engine, res, filtres.precedent())
+    totaux = data[INDICATEURS].sum()
+    # a trend only when the previous period is covered as fully as this one (not at the start of the data)
+    complet = avant["mois"].nunique() >= data["mois"].nunique()
+    precedents = avant[INDICATEURS].sum() if complet else dict.fromkeys(INDICATEURS)
+    cartes = [common.kpi_card(label, totaux[col], precedents[col], unite="€", hausse_favorable=bon)
+              for label, col, bon in (("Chiffre d'affaires", "revenu_eur", True), ("Coûts", "couts_eur", False),
+                                      ("Marge", "marge_eur", True))]
+    table = data[COLONNES].round(dict.fromkeys(INDICATEURS, 2))
     return enfants + [w.HBox(cartes), origine, common.figure(plots.finance(data)), common.table_html(table),
                       common.export_links(table, "finance")]
 
