@@ -8,11 +8,24 @@ import plotly.graph_objects as go
 
 SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 20, "t": 50, "b": 40}, "height": 380}
+_JOUR_MS = 86_400_000
+# Dates written the French way without a locale bundle in the browser: days, then months.
+_DATES_FR = [{"dtickrange": [None, 28 * _JOUR_MS], "value": "%d/%m/%Y"},
+             {"dtickrange": [28 * _JOUR_MS, None], "value": "%m/%Y"}]
+
+
+def francais(fig: go.Figure) -> go.Figure:
+    """French number separators (decimal comma, thin-space thousands) and dd/mm/yyyy dates on time axes."""
+    fig.update_layout(separators=",\u202f")
+    if any(getattr(trace, "x", None) is not None and pd.api.types.is_datetime64_any_dtype(pd.Series(trace.x))
+           for trace in fig.data):
+        fig.update_xaxes(tickformatstops=_DATES_FR, hoverformat="%d/%m/%Y")
+    return fig
 
 
 def _style(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(title=title, **_LAYOUT)
-    return fig
+    return francais(fig)
 
 
 def production(daily: pd.DataFrame, freq: str = "W") -> go.Figure:

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, exports, queries
+from euralis_lib import db, exports, plots, queries
 from euralis_lib.config import SITES
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
 
@@ -192,8 +192,8 @@ def export_links(df: pd.DataFrame, nom: str) -> w.HBox:
 
 
 def figure(fig: go.Figure) -> go.FigureWidget:
-    """An interactive plotly widget (zoom, pan, tooltips, click events)."""
-    return go.FigureWidget(fig)
+    """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates."""
+    return go.FigureWidget(plots.francais(fig))
 
 
 def require_sites(filtres: Filtres) -> None:
