@@ -34,11 +34,16 @@ def excel_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def format_nombre(valeur: float, decimales: int = 0, milliers: str = "\u202f") -> str:
+    """French number formatting: ``milliers`` (a thin space) between thousands, comma decimals."""
+    return f"{valeur:,.{decimales}f}".replace(",", milliers).replace(".", ",")
+
+
 def _cellule(valeur: object) -> str:
     if valeur is None or (isinstance(valeur, float) and math.isnan(valeur)):
         return ""
     if isinstance(valeur, float):
-        return f"{valeur:,.2f}".replace(",", " ").replace(".", ",")
+        return format_nombre(valeur, 2, milliers=" ")  # the PDF core fonts have no thin space
     if isinstance(valeur, pd.Timestamp | datetime):
         return valeur.strftime("%d/%m/%Y %H:%M") if (valeur.hour or valeur.minute) else valeur.strftime("%d/%m/%Y")
     texte = str(valeur)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from euralis_lib import db, exports, plots, queries
 from euralis_lib.config import SITES
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
+from euralis_lib.exports import format_nombre
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,6 @@ def nav_bar(actuelle: str) -> w.HTML:
     return w.HTML(f'{_CSS}<div class="euralis-nav">{liens}</div>')
 
 
-def format_nombre(valeur: float, decimales: int = 0) -> str:
-    """French number formatting: thin spaces for thousands, comma decimals."""
-    texte = f"{valeur:,.{decimales}f}".replace(",", "\u202f").replace(".", ",")
-    return texte
-
-
 def tendance(actuel: float, precedent: float) -> float | None:
     """Change in percent vs the previous period (None when the previous value is zero)."""
     if not precedent:
@@ -156,7 +151,7 @@ def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: s
 def table_html(df: pd.DataFrame, max_lignes: int = 200) -> w.HTML:
     """A compact HTML table (first ``max_lignes`` rows)."""
     corps = df.head(max_lignes).rename(columns=COLONNES).to_html(index=False, classes="euralis", border=0, na_rep="–",
-                                        float_format=lambda x: f"{x:,.2f}".replace(",", "\u202f").replace(".", ","))
+                                        float_format=lambda x: format_nombre(x, 2))
     suite = (f"<div class='euralis-source'>{len(df)} lignes, {max_lignes} affichées</div>"
              if len(df) > max_lignes else "")
     return w.HTML(f'<div style="max-height:420px; overflow:auto">{corps}</div>{suite}')

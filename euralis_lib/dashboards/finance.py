@@ -10,8 +10,10 @@ from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Filtres
 
-INDICATEURS = ["revenu_eur", "couts_eur", "marge_eur"]
-COLONNES = ["site_code", "mois", "nb_lots", "nb_canards", "revenu_eur", "couts_eur", "marge_eur"]
+# (card label, column, is a rise good news)
+CARTES = (("Chiffre d'affaires", "revenu_eur", True), ("Coûts", "couts_eur", False), ("Marge", "marge_eur", True))
+INDICATEURS = [col for _, col, _ in CARTES]
+COLONNES = ["site_code", "mois", "nb_lots", "nb_canards", *INDICATEURS]
 
 
 def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.DataFrame:
@@ -43,8 +45,7 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
     complet = avant["mois"].nunique() >= data["mois"].nunique()
     precedents = avant[INDICATEURS].sum() if complet else dict.fromkeys(INDICATEURS)
     cartes = [common.kpi_card(label, totaux[col], precedents[col], unite="€", hausse_favorable=bon)
-              for label, col, bon in (("Chiffre d'affaires", "revenu_eur", True), ("Coûts", "couts_eur", False),
-                                      ("Marge", "marge_eur", True))]
+              for label, col, bon in CARTES]
     table = data[COLONNES].round(dict.fromkeys(INDICATEURS, 2))
     return enfants + [w.HBox(cartes), origine, common.figure(plots.finance(data)), common.table_html(table),
                       common.export_links(table, "finance")]
