@@ -48,9 +48,7 @@ def check_port_free(host: str, port: int) -> None:
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks."""
     return [sys.executable, "-m", "voila", str(apps_dir), "--no-browser", f"--port={port}", f"--Voila.ip={host}",
-            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}",
-            # kernels talk to Voilà over unix sockets, not loopback TCP ports (nothing to scan, no warning)
-            "--KernelManager.transport=ipc"]
+            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
