@@ -18,7 +18,8 @@ from euralis_lib import config
 from euralis_lib.exceptions import EuralisError
 
 # Modules adding their own subcommands with ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["euralis_lib.pipeline", "euralis_lib.serve", "euralis_lib.imports.cli"]
+COMMAND_MODULES: list[str] = ["euralis_lib.pipeline", "euralis_lib.serve", "euralis_lib.imports.cli",
+                               "euralis_lib.backup"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:

@@ -37,3 +37,8 @@ def external_database_url() -> str | None:
 def reports_dir() -> Path:
     """Where executed notebooks and exports go (``EURALIS_REPORTS_DIR`` overrides)."""
     return Path(os.environ.get("EURALIS_REPORTS_DIR", REPORTS_DIR)).resolve()
+
+
+def backup_dir() -> Path:
+    """Where backups go (``EURALIS_BACKUP_DIR`` overrides; put it on another disk in production)."""
+    return Path(os.environ.get("EURALIS_BACKUP_DIR", home_dir() / "backups")).resolve()

@@ -45,7 +45,7 @@ def _runs(engine, job: str) -> list[sa.Row]:
 def test_default_schedule_is_valid_and_follows_the_issue():
     schedule = load_schedule(DEFAULT_SCHEDULE)
     assert set(schedule.entries) == {"refresh_performances", "entrainement", "anomalies", "previsions", "clustering",
-                                     "planning", "finance"}
+                                     "planning", "finance", "backup"}
     now = schedule.now().replace(year=2026, month=11, day=25, hour=0, minute=30, second=0, microsecond=0)
     assert schedule.entry("entrainement").next_fire(now).strftime("%H:%M") == "02:00"
     assert schedule.entry("refresh_performances").next_fire(now).strftime("%H:%M") == "01:00"

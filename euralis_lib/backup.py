@@ -1,0 +1,495 @@
+"""Backups: a custom-format ``pg_dump`` made with the server's own client binaries, its sha256 and a manifest.
+
+Each backup is a folder ``euralis-<UTC time>/`` in the backup folder (``EURALIS_BACKUP_DIR``, default
+``.euralis/backups``) holding ``euralis.dump``, ``euralis.dump.sha256`` (``sha256sum`` format) and
+``manifest.json`` (time, server version, schema version, rows and a content checksum per table). It
+is written as a hidden ``.partial-…`` folder and renamed when complete, so a failed backup (disk
+full, folder not writable, server gone) never leaves a folder that looks valid. The manifest's
+figures and the dump come from one snapshot (``pg_export_snapshot``), so they agree while jobs write.
+Retention keeps the newest backup of each of the last N days and of each of the last M ISO weeks.
+Verifying and restoring live in :mod:`euralis_lib.restore`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg2
+from psycopg2 import sql as psql
+from psycopg2.extensions import make_dsn
+from sqlalchemy.engine import make_url
+
+from euralis_lib import config, db
+from euralis_lib.exceptions import EuralisError
+
+DUMP = "euralis.dump"
+MANIFEST = "manifest.json"
+VERIFICATION = "verification.json"
+MANIFEST_FORMAT = 1
+_NAME = re.compile(r"^euralis-(\d{8}T\d{6}Z)(?:-\d+)?$")
+_PARTIAL = re.compile(r"^\.partial-\d{8}T\d{6}Z-(\d+)$")
+_STALE_PARTIAL = timedelta(hours=24)
+# Session settings under which a row's text, hence the content checksum, is reproducible.
+STABLE_TEXT = ("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
+               "SET extra_float_digits = 1; SET bytea_output = 'hex'")
+
+
+class BackupError(EuralisError):
+    """A backup, verification or restore was refused or failed; the message says what is left as it was."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A database URL split for libpq clients: a connection string without the password, and the password."""
+
+    url: str
+
+    @property
+    def database(self) -> str:
+        """The database the URL names."""
+        return make_url(self.url).database or ""
+
+    @property
+    def label(self) -> str:
+        """``user@host:port/database`` for messages; never the password."""
+        user = make_url(self.url).username
+        return f"{user + '@' if user else ''}{db.describe_url(self.url)}"
+
+    def dsn(self, database: str | None = None) -> str:
+        """libpq connection string (no password) for ``database`` (default: the URL's)."""
+        parsed = make_url(self.url)
+        params: dict[str, Any] = {k: (v[0] if isinstance(v, tuple) else v) for k, v in parsed.query.items()}
+        if parsed.host:
+            params["host"] = parsed.host
+        params.update(port=parsed.port, user=parsed.username, dbname=database or parsed.database)
+        return make_dsn(**{k: v for k, v in params.items() if v is not None})
+
+    def env(self) -> dict[str, str]:
+        """Environment for the client binaries: the password goes through ``PGPASSWORD``, never the command line."""
+        env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+        password = make_url(self.url).password
+        if password:
+            env["PGPASSWORD"] = str(password)
+        env.setdefault("PGCONNECT_TIMEOUT", "10")
+        return env
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password masked (client tools never print it; this makes sure)."""
+        password = make_url(self.url).password
+        return text.replace(str(password), "***") if password else text
+
+    def connect(self, database: str | None = None, autocommit: bool = False) -> psycopg2.extensions.connection:
+        """A psycopg2 connection; an unreachable server becomes one clear line naming host and user."""
+        try:
+            conn = psycopg2.connect(self.dsn(database), password=make_url(self.url).password, connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            raise db.unavailable(make_url(self.url).set(database=database or self.database)
+                                 .render_as_string(hide_password=True), exc) from exc
+        conn.autocommit = autocommit
+        return conn
+
+
+@dataclass(frozen=True)
+class ClientTools:
+    """A folder holding ``pg_dump`` and ``pg_restore`` of one PostgreSQL major version."""
+
+    bin_dir: Path
+    version: str
+    major: int
+
+    def command(self, tool: str, *args: str) -> list[str]:
+        """The command line of ``tool`` (pg_dump, pg_restore) with ``args``."""
+        return [str(self.bin_dir / tool), *args]
+
+    def run(self, server: Server, tool: str, *args: str, what: str) -> str:
+        """Run a client tool; a failure raises :class:`BackupError` ``what: <its last error lines>``."""
+        proc = subprocess.run(self.command(tool, *args), env=server.env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BackupError(f"{what}: {tool} {self.version} failed: {server.scrub(tail(proc.stderr))}")
+        return proc.stdout
+
+
+def tail(stderr: str, lines: int = 3) -> str:
+    """The last meaningful lines of a tool's error output, on one line."""
+    kept = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return " / ".join(kept[-lines:]) or "no error message"
+
+
+def _candidate_dirs() -> list[Path]:
+    if os.environ.get("EURALIS_PG_BIN"):
+        return [Path(os.environ["EURALIS_PG_BIN"])]
+    dirs = []
+    try:
+        from pgserver._commands import POSTGRES_BIN_PATH  # the embedded server's own binaries
+
+        dirs.append(Path(POSTGRES_BIN_PATH))
+    except ImportError:
+        pass
+    dirs += sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    found = shutil.which("pg_dump")
+    if found:
+        dirs.append(Path(found).parent)
+    return dirs
+
+
+def _tools_in(bin_dir: Path) -> ClientTools | None:
+    if not all(os.access(bin_dir / tool, os.X_OK) for tool in ("pg_dump", "pg_restore")):
+        return None
+    try:
+        out = subprocess.run([str(bin_dir / "pg_dump"), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"\b(\d+)(\.\d+)?", out.stdout)
+    return ClientTools(bin_dir, match.group(0), int(match.group(1))) if match else None
+
+
+def client_tools(server_major: int) -> ClientTools:
+    """``pg_dump``/``pg_restore`` whose major version is the server's, else the closest newer one.
+
+    Looked for in ``EURALIS_PG_BIN`` alone when set, else the embedded server's wheel, then
+    ``/usr/lib/postgresql/*/bin`` and ``PATH``. An older ``pg_dump`` refuses a newer server.
+    """
+    found = [t for t in map(_tools_in, _candidate_dirs()) if t is not None]
+    usable = [t for t in found if t.major >= server_major]
+    if not usable:
+        seen = ", ".join(f"{t.version} ({t.bin_dir})" for t in found) or "none"
+        raise BackupError(
+            f"no pg_dump/pg_restore of major version {server_major} or newer for this PostgreSQL {server_major} "
+            f"server (found: {seen}). Install postgresql-client-{server_major} (or newer) or set EURALIS_PG_BIN "
+            "to the bin folder holding them.")
+    return min(usable, key=lambda t: t.major)
+
+
+def server_major(conn: psycopg2.extensions.connection) -> tuple[str, int]:
+    """(version text, major version) of the server behind ``conn``."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int")
+        version, num = cur.fetchone()
+    return version, num // 10_000
+
+
+def table_figures(cur: psycopg2.extensions.cursor) -> dict[str, dict[str, Any]]:
+    """Rows and an order-independent content checksum (sum of row-text hashes) of every table of ``public``."""
+    cur.execute(STABLE_TEXT)
+    cur.execute("""SELECT c.relname FROM pg_class c
+                   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'm')
+                     AND NOT c.relispartition AND (c.relkind <> 'm' OR c.relispopulated) ORDER BY 1""")
+    figures = {}
+    for (name,) in cur.fetchall():
+        cur.execute(psql.SQL("SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0)::text FROM public.{} t")
+                    .format(psql.Identifier(name)))
+        rows, checksum = cur.fetchone()
+        figures[name] = {"rows": int(rows), "checksum": checksum}
+    return figures
+
+
+def schema_version(cur: psycopg2.extensions.cursor) -> dict[str, str] | None:
+    """The last applied migration (``{"version": "090", "file": "090_timescale.sql"}``), None before any."""
+    cur.execute("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute("SELECT version, nom FROM schema_migrations ORDER BY version DESC LIMIT 1")
+    row = cur.fetchone()
+    return {"version": row[0], "file": row[1]} if row else None
+
+
+def has_timescaledb(cur: psycopg2.extensions.cursor) -> bool:
+    """True when the database uses the timescaledb extension (restores then need its pre/post steps)."""
+    cur.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+    return bool(cur.fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One complete backup folder, its manifest and (once verified) its verification record."""
+
+    path: Path
+    manifest: dict[str, Any]
+    verification: dict[str, Any] | None
+
+    @property
+    def dump(self) -> Path:
+        """The dump file."""
+        return self.path / self.manifest["dump"]["file"]
+
+    @property
+    def created_at(self) -> datetime:
+        """When the snapshot was taken (UTC)."""
+        return datetime.fromisoformat(self.manifest["created_at"])
+
+    @property
+    def verified(self) -> bool:
+        """True when a verification restored it and found every table as in the manifest."""
+        return bool(self.verification and self.verification.get("ok"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write and fsync ``text`` (the caller renames the folder or file once everything is on disk)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_error(exc: OSError, dest: Path) -> BackupError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = "no space left on the device of" if exc.errno != errno.EFBIG else "file size limit reached in"
+        return BackupError(f"{what} the backup folder {dest} ({exc.strerror}). Nothing was kept from this attempt; "
+                           "earlier backups are untouched.")
+    return BackupError(f"cannot write the backup in {dest}: {exc.strerror or exc}. Nothing was kept from this attempt; "
+                       "earlier backups are untouched.")
+
+
+def _purge_partials(dest: Path) -> None:
+    """Remove ``.partial-…`` folders left by a backup process that died (or older than a day)."""
+    for folder in dest.glob(".partial-*"):
+        match = _PARTIAL.match(folder.name)
+        if not match:
+            continue
+        pid = int(match.group(1))
+        age = time.time() - folder.stat().st_mtime
+        alive = pid != os.getpid() and Path(f"/proc/{pid}").exists()
+        if not alive or age > _STALE_PARTIAL.total_seconds():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _dump(server: Server, partial: Path) -> dict[str, Any]:
+    """Run pg_dump on an exported snapshot and collect the manifest's figures in that same snapshot."""
+    with closing(server.connect(autocommit=True)) as conn:
+        version, major = server_major(conn)
+        tools = client_tools(major)
+        conn.autocommit = False
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+            proc = subprocess.Popen(
+                tools.command("pg_dump", "--format=custom", "--no-password", f"--snapshot={snapshot}",
+                              f"--file={partial / DUMP}", f"--dbname={server.dsn()}"),
+                env=server.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                figures = {"tables": table_figures(cur), "schema": schema_version(cur),
+                           "timescaledb": has_timescaledb(cur)}
+            finally:
+                _, err = proc.communicate()  # the snapshot must stay open until pg_dump is done
+        conn.rollback()
+    if proc.returncode != 0:
+        raise BackupError(f"pg_dump {tools.version} failed on {server.label}: {server.scrub(tail(err))}. Nothing was "
+                          "kept from this attempt; earlier backups are untouched.")
+    return {"server_version": version, "server_major": major, "pg_dump": f"{tools.version} ({tools.bin_dir})",
+            **figures}
+
+
+def create_backup(url: str | None = None, dest: Path | str | None = None) -> Backup:
+    """Dump the database to a new backup folder in ``dest`` (default :func:`config.backup_dir`)."""
+    server = Server(url or db.database_url())
+    dest = Path(dest or config.backup_dir()).resolve()
+    started = time.perf_counter()
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = f"{now:%Y%m%dT%H%M%SZ}"
+    partial = dest / f".partial-{stamp}-{os.getpid()}"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        _purge_partials(dest)
+        partial.mkdir()
+    except OSError as exc:
+        raise _os_error(exc, dest) from exc
+    try:
+        figures = _dump(server, partial)
+        dump = partial / DUMP
+        digest, size = sha256_file(dump), dump.stat().st_size
+        write_file(partial / f"{DUMP}.sha256", f"{digest}  {DUMP}\n")
+        manifest = {"format": MANIFEST_FORMAT, "created_at": now.isoformat(), "database": server.label,
+                    "server_version": figures["server_version"], "pg_dump": figures["pg_dump"],
+                    "schema_version": (figures["schema"] or {}).get("version"),
+                    "schema_migration": (figures["schema"] or {}).get("file"),
+                    "timescaledb": figures["timescaledb"],
+                    "dump": {"file": DUMP, "bytes": size, "sha256": digest},
+                    "duration_s": round(time.perf_counter() - started, 2), "tables": figures["tables"]}
+        write_file(partial / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        _fsync(dump)
+        _fsync(partial)
+        final, n = dest / f"euralis-{stamp}", 1
+        while final.exists():
+            n += 1
+            final = dest / f"euralis-{stamp}-{n}"
+        partial.rename(final)
+        _fsync(dest)
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _os_error(exc, dest) from exc
+        raise
+    return Backup(final, manifest, None)
+
+
+def read_backup(folder: Path) -> Backup | None:
+    """The backup in ``folder``, or None when it is not a complete backup folder."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        datetime.fromisoformat(manifest["created_at"])
+        if not isinstance(manifest["dump"]["file"], str):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        verification = json.loads((folder / VERIFICATION).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        verification = None
+    return Backup(folder, manifest, verification)
+
+
+def list_backups(dest: Path | str | None = None) -> list[Backup]:
+    """Complete backups in ``dest``, newest first (partial folders and other files are ignored)."""
+    dest = Path(dest or config.backup_dir())
+    if not dest.is_dir():
+        return []
+    found = [b for f in dest.iterdir() if f.is_dir() and _NAME.match(f.name) and (b := read_backup(f))]
+    return sorted(found, key=lambda b: (b.created_at, b.path.name), reverse=True)
+
+
+def apply_retention(dest: Path | str | None, daily: int, weekly: int) -> list[Path]:
+    """Keep the newest backup of each of the last ``daily`` days and ``weekly`` ISO weeks (UTC) and the
+    newest verified one; delete the other backups. Returns the folders deleted."""
+    if daily < 1 or weekly < 0:
+        raise BackupError(f"retention keeps at least 1 daily backup and 0 or more weekly ones, not {daily}/{weekly}")
+    backups = list_backups(dest)
+    keep, days, weeks = set(), [], []
+    for b in backups:
+        day, week = b.created_at.date(), b.created_at.isocalendar()[:2]
+        if day not in days and len(days) < daily:
+            days.append(day)
+            keep.add(b.path)
+        if week not in weeks and len(weeks) < weekly:
+            weeks.append(week)
+            keep.add(b.path)
+    newest_verified = next((b for b in backups if b.verified), None)
+    keep.update(b.path for b in backups[:1] + ([newest_verified] if newest_verified else []))
+    deleted = [b.path for b in backups if b.path not in keep]
+    for folder in deleted:
+        shutil.rmtree(folder)
+    return deleted
+
+
+def run_job(*, dossier: str | None = None, quotidiennes: int = 7, hebdomadaires: int = 4, verifier: bool = True,
+            run_id: int | None = None, url: str | None = None) -> dict[str, Any]:
+    """The scheduled backup: back up, verify (restore into a scratch database), apply retention.
+
+    Raises :class:`BackupError` when any step fails (the scheduler then retries and alerts). With a
+    ``run_id`` the run is marked successful with its figures.
+    """
+    from euralis_lib import restore, runs
+
+    url = url or db.database_url()
+    backup = create_backup(url, dossier)
+    figures: dict[str, Any] = {"sauvegarde": str(backup.path), "octets": backup.manifest["dump"]["bytes"],
+                               "duree_sauvegarde_s": backup.manifest["duration_s"],
+                               "version_schema": backup.manifest["schema_version"]}
+    if verifier:
+        result = restore.verify(backup.path, url)
+        if not result.ok:
+            raise BackupError(f"backup {backup.path.name} failed its verification: {'; '.join(result.problems)}")
+        figures["duree_verification_s"] = result.duration_s
+    figures["supprimees"] = [p.name for p in apply_retention(backup.path.parent, quotidiennes, hebdomadaires)]
+    if run_id is not None:
+        with db.connect(db.get_engine(url), transaction=True) as conn:
+            runs.complete_run(conn, run_id, figures)
+    return figures
+
+
+def describe(backup: Backup) -> str:
+    """One line per backup for people: name, size, schema, verification."""
+    m, v = backup.manifest, backup.verification
+    check = ("not verified" if v is None else
+             f"verified {v['verified_at'][:16]}Z: {'ok' if v['ok'] else 'FAILED (' + '; '.join(v['problems']) + ')'}")
+    return (f"{backup.path.name}  {m['dump']['bytes'] / 1e6:8.1f} MB  PostgreSQL {m['server_version']}, "
+            f"schema {m['schema_version']}  {check}")
+
+
+def backups_table(dest: Path | str | None = None) -> pd.DataFrame:
+    """The backups of ``dest``, newest first, with French column names (job report and Ops page)."""
+    rows = [{"Sauvegarde": b.path.name, "Date": b.created_at,
+             "Taille (Mo)": round(b.manifest["dump"]["bytes"] / 1e6, 1), "Schéma": b.manifest["schema_version"],
+             "PostgreSQL": b.manifest["server_version"],
+             "Vérifiée le": datetime.fromisoformat(b.verification["verified_at"]) if b.verification else None,
+             "Vérification": ("non vérifiée" if b.verification is None else "réussie" if b.verified else
+                              "ÉCHEC : " + "; ".join(b.verification.get("problems", [])))}
+            for b in list_backups(dest)]
+    return pd.DataFrame(rows, columns=["Sauvegarde", "Date", "Taille (Mo)", "Schéma", "PostgreSQL", "Vérifiée le",
+                                       "Vérification"])
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from euralis_lib import restore
+
+    if args.backup_action == "verify":
+        result = restore.verify(Path(args.file))
+        print(result.describe())
+        return 0 if result.ok else 1
+    if args.backup_action == "list":
+        backups = list_backups(args.to)
+        print("\n".join(map(describe, backups)) if backups else f"no backup in {args.to or config.backup_dir()}")
+        return 0
+    backup = create_backup(dest=args.to)
+    print(f"backup written: {backup.path} ({backup.manifest['dump']['bytes'] / 1e6:.1f} MB in "
+          f"{backup.manifest['duration_s']:.1f} s, schema {backup.manifest['schema_version']})")
+    if args.verify:
+        result = restore.verify(backup.path)
+        print(result.describe())
+        if not result.ok:
+            return 1
+    if args.keep_daily is not None:
+        for folder in apply_retention(backup.path.parent, args.keep_daily, args.keep_weekly):
+            print(f"retention: deleted {folder.name}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``backup [--to DIR] [--verify] [--keep-daily N --keep-weekly M]``, ``backup verify FILE``,
+    ``backup list`` and ``restore FILE --yes`` to the CLI."""
+    from euralis_lib import restore
+
+    p = subparsers.add_parser("backup", help="back up the database (custom-format dump, checksum, manifest)")
+    p.add_argument("--to", type=Path, default=None, help="backup folder (default: EURALIS_BACKUP_DIR or "
+                                                          ".euralis/backups)")
+    p.add_argument("--verify", action="store_true", help="then restore it into a scratch database and compare")
+    p.add_argument("--keep-daily", type=int, default=None, help="then apply retention: newest of the last N days")
+    p.add_argument("--keep-weekly", type=int, default=4, help="… and of the last M weeks (with --keep-daily)")
+    actions = p.add_subparsers(dest="backup_action")
+    v = actions.add_parser("verify", help="restore a backup into a scratch database and compare with its manifest")
+    v.add_argument("file", help="backup folder or its euralis.dump")
+    listing = actions.add_parser("list", help="backups in the folder, newest first, with their verification")
+    listing.add_argument("--to", type=Path, default=argparse.SUPPRESS, help="backup folder")
+    p.set_defaults(func=_cmd_backup)
+    restore.register(subparsers)
