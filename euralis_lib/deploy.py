@@ -1,0 +1,105 @@
+"""Server deployment files rendered from the templates of ``deploy/``: two systemd units and the nginx site.
+
+Templates hold ``@NAME@`` placeholders; :func:`render` refuses a missing value and a placeholder left
+unfilled, so a typo never reaches systemd or nginx. ``python -m euralis_lib deploy --out DIR …`` writes
+the rendered files for an installation (runbook: ``deploy/README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from euralis_lib import config
+from euralis_lib.exceptions import EuralisError
+
+DEPLOY_DIR = config.PROJECT_ROOT / "deploy"
+TEMPLATES = {"euralis-dashboards.service": "systemd/euralis-dashboards.service",
+             "euralis-scheduler.service": "systemd/euralis-scheduler.service",
+             "euralis.conf": "nginx/euralis.conf"}
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+
+
+class DeployError(EuralisError):
+    """A deployment template cannot be rendered (a placeholder has no value)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how the workbench is installed on the server."""
+
+    install_dir: Path = config.PROJECT_ROOT
+    user: str = "euralis"
+    env_file: Path = Path("/etc/euralis/euralis.env")
+    server_name: str = "_"
+    listen_address: str = ""  # empty: every interface; "127.0.0.1" for a local test
+    http_port: int = 80
+    https_port: int = 443
+    voila_port: int = 8866
+    cert: Path = Path("/etc/ssl/certs/euralis.pem")
+    key: Path = Path("/etc/ssl/private/euralis.key")
+    log_dir: Path = Path("/var/log/nginx")
+
+    def values(self) -> dict[str, str]:
+        """Placeholder values."""
+        return {"INSTALL_DIR": str(self.install_dir), "USER": self.user, "ENV_FILE": str(self.env_file),
+                "SERVER_NAME": self.server_name, "LISTEN": f"{self.listen_address}:" if self.listen_address else "",
+                "HTTP_PORT": str(self.http_port), "HTTPS_PORT": str(self.https_port),
+                "HTTPS_SUFFIX": "" if self.https_port == 443 else f":{self.https_port}",
+                "VOILA_PORT": str(self.voila_port), "CERT": str(self.cert), "KEY": str(self.key),
+                "LOG_DIR": str(self.log_dir)}
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``@NAME@`` placeholders; DeployError naming any placeholder without a value."""
+    missing = sorted({name for name in _PLACEHOLDER.findall(template) if name not in values})
+    if missing:
+        raise DeployError(f"no value for {', '.join(missing)} in the deployment template")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def render_all(settings: Settings) -> dict[str, str]:
+    """Every deployment file, rendered: ``{file name: text}``."""
+    values = settings.values()
+    return {name: render((DEPLOY_DIR / rel).read_text(encoding="utf-8"), values) for name, rel in TEMPLATES.items()}
+
+
+def write(settings: Settings, out: Path) -> list[Path]:
+    """Write the rendered files into ``out`` (created if needed); returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all(settings).items():
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    return written
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    settings = Settings(install_dir=args.install_dir.resolve(), user=args.user, env_file=args.env_file,
+                        server_name=args.server_name, http_port=args.http_port, https_port=args.https_port,
+                        voila_port=args.voila_port, cert=args.cert, key=args.key, log_dir=args.log_dir)
+    for path in write(settings, args.out):
+        print(path)
+    print("next: see deploy/README.md (copy the units to /etc/systemd/system, the site to /etc/nginx/sites-available)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``deploy --out DIR [--server-name …]`` to the CLI."""
+    d = Settings()
+    p = subparsers.add_parser("deploy", help="render the systemd units and nginx site of deploy/ for a server")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the rendered files into")
+    p.add_argument("--install-dir", type=Path, default=d.install_dir, help="where the project is installed")
+    p.add_argument("--user", default=d.user, help="system user running the services")
+    p.add_argument("--env-file", type=Path, default=d.env_file, help="EnvironmentFile of the units")
+    p.add_argument("--server-name", default=d.server_name, help="nginx server_name (the public host name)")
+    p.add_argument("--http-port", type=int, default=d.http_port)
+    p.add_argument("--https-port", type=int, default=d.https_port)
+    p.add_argument("--voila-port", type=int, default=d.voila_port, help="Voilà's port on 127.0.0.1")
+    p.add_argument("--cert", type=Path, default=d.cert, help="TLS certificate (full chain, PEM)")
+    p.add_argument("--key", type=Path, default=d.key, help="TLS private key (PEM)")
+    p.add_argument("--log-dir", type=Path, default=d.log_dir, help="nginx log folder")
+    p.set_defaults(func=_cmd_deploy)
