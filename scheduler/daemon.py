@@ -4,7 +4,8 @@ At start-up: the schedule is validated, runs left ``running`` by a dead process 
 ``abandoned``, old reports are deleted, and each job whose last fire time falls within the grace
 period without a run is run once (missed-run policy). Then APScheduler fires the cron triggers;
 a job never overlaps itself in one process (``max_instances=1``) nor across processes (advisory
-lock). Retention runs again every day at 03:30. SIGTERM or Ctrl-C stops it; a run interrupted that
+lock). Retention runs again every day at 03:30. Prometheus metrics are served on 127.0.0.1 (see
+``euralis_lib.metrics``). SIGTERM or Ctrl-C stops it; a run interrupted that
 way is marked ``abandoned`` at the next start.
 """
 
@@ -20,7 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, migrations
+from euralis_lib import db, metrics, migrations
 from scheduler import runner
 from scheduler.config import Schedule
 
@@ -61,6 +62,7 @@ def run_daemon(schedule: Schedule, engine: Engine | None = None) -> int:
     engine = engine or db.get_engine()
     stop = threading.Event()
     missed = startup(schedule, engine)
+    metriques = metrics.serve(engine)  # Prometheus on 127.0.0.1:EURALIS_METRICS_PORT (0 = off)
     sched = build_scheduler(schedule, engine, stop)
     for entry, _fire in missed:
         sched.add_job(runner.run_entry, args=(schedule, entry, engine), kwargs={"stop": stop},
@@ -80,5 +82,8 @@ def run_daemon(schedule: Schedule, engine: Engine | None = None) -> int:
         sched.start()
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if metriques is not None:
+            metriques.shutdown()
     log.info("scheduler stopped")
     return 0

@@ -66,6 +66,7 @@ _CSS = """<style>
 .euralis-message {padding:10px 14px; border-radius:6px; margin:6px 0; font-size:14px;}
 .euralis-message.erreur {background:#fdecea; color:#8a1c1c; border:1px solid #f5c2c0;}
 .euralis-message.info {background:#eef4fb; color:#1f4e79; border:1px solid #c6dbef;}
+.euralis-message.avertissement {background:#fff8e1; color:#7a5a00; border:1px solid #f3d98b;}
 .euralis-source {font-size:12px; color:#666; font-style:italic;}
 table.euralis {border-collapse:collapse; font-size:13px;}
 table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:right;}
@@ -107,7 +108,7 @@ def french_error(exc: BaseException) -> str:
 
 
 def message(texte: str, genre: str = "info") -> w.HTML:
-    """A French message box (``genre`` 'info' or 'erreur')."""
+    """A French message box (``genre`` 'info', 'avertissement' or 'erreur')."""
     return w.HTML(f'<div class="euralis-message {genre}">{html.escape(texte)}</div>')
 
 

@@ -1,6 +1,9 @@
-"""Ops: the scheduled jobs and their next runs, recent runs with durations, failures."""
+"""Ops: the scheduled jobs and their next runs, the last backup and its verification, recent runs with durations,
+failures."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ipywidgets as w
 import pandas as pd
@@ -8,7 +11,7 @@ import plotly.express as px
 from IPython.display import display
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, ops
+from euralis_lib import backup, config, db, exports, ops
 from euralis_lib.dashboards import common
 
 STATUTS = {"success": "réussi", "failed": "échec", "abandoned": "abandonné", "skipped": "ignoré (déjà en cours)",
@@ -28,6 +31,26 @@ def _local(df: pd.DataFrame, tz: str) -> pd.DataFrame:
     return out
 
 
+def sauvegardes(tz: str, dossier: Path | None = None) -> list[w.Widget]:
+    """The newest backup and its verification, then the backups kept (read from the backup folder)."""
+    dossier = dossier or config.backup_dir()
+    table = backup.backups_table(dossier)
+    titre = w.HTML("<h3>Sauvegardes</h3>")
+    if table.empty:
+        return [titre, common.message(f"Aucune sauvegarde dans {dossier} : le job « backup » du planificateur en fait "
+                                      "une chaque nuit (ou « python -m euralis_lib backup --verify »).",
+                                      "avertissement")]
+    for col in ("Date", "Vérifiée le"):
+        table[col] = pd.to_datetime(table[col], utc=True).dt.tz_convert(tz).dt.strftime("%d/%m/%Y %H:%M")
+    d = table.iloc[0]
+    verification = d["Vérification"] + (f" le {d['Vérifiée le']}" if isinstance(d["Vérifiée le"], str) else "")
+    texte = (f"Dernière sauvegarde : {d['Date']} ({d['Sauvegarde']}, {exports.format_nombre(d['Taille (Mo)'], 1)} Mo, "
+             f"schéma {d['Schéma']}) — vérification : {verification}.")
+    genre = ("info" if d["Vérification"] == "réussie" else
+             "avertissement" if d["Vérification"] == "non vérifiée" else "erreur")
+    return [titre, common.message(texte, genre), common.table_html(table)]
+
+
 def build(engine: Engine) -> list[w.Widget]:
     """Schedule with next runs, failures of the last 7 days, recent runs and their durations."""
     from scheduler.config import load_schedule
@@ -44,6 +67,7 @@ def build(engine: Engine) -> list[w.Widget]:
         plan["dernier_statut"] = plan["dernier_statut"].map(STATUTS).fillna(plan["dernier_statut"])
         enfants += [w.HTML(f"<h3>Planification ({schedule.timezone})</h3>"),
                     common.table_html(plan.rename(columns=COLONNES))]
+    enfants += sauvegardes(tz)
     echecs = ops.failures(engine, days=7)
     enfants.append(w.HTML("<h3>Échecs des 7 derniers jours</h3>"))
     if echecs.empty:
