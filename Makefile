@@ -34,6 +34,11 @@ bench: install
 bench-import: install
 	$(PY) -m euralis_lib.imports.bench --rows 1000000
 
+## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
+.PHONY: bench-backup
+bench-backup: install
+	$(PY) -m euralis_lib.bench_backup --years 3 10
+
 pipeline: install
 	$(PY) -m euralis_lib pipeline
 

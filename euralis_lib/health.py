@@ -49,7 +49,7 @@ class Thresholds:
     """When a check turns warning or critical."""
 
     backup_warning: timedelta = timedelta(hours=26)
-    backup_critical: timedelta = timedelta(hours=74)
+    backup_critical: timedelta = timedelta(hours=78)
     disk_warning_pct: float = 10.0
     disk_critical_pct: float = 5.0
     late_runs_warning: int = 2  # scheduled fire times since the last success
