@@ -11,7 +11,8 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -151,25 +152,35 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def throwaway_cluster(prefix: str = "eurb-") -> Iterator[Path]:
+    """A private PostgreSQL cluster under /tmp for a benchmark; yields its socket folder, deleted after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        embedded.start(base / "pgdata")
+        yield embedded.status(base / "pgdata").socket_dir
+    finally:
+        embedded.stop(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def write_report(table: str, name: str) -> Path:
+    """Print a result table and write it to ``reports/<name>-<date>.md``."""
+    print(table)
+    out = config.reports_dir() / f"{name}-{date.today().isoformat()}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n")
+    print(f"written to {out}")
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark at each scale and print the table."""
-    base = Path(tempfile.mkdtemp(prefix="eurb-", dir="/tmp"))
-    base.chmod(0o755)
-    pgdata = base / "pgdata"
-    try:
-        embedded.start(pgdata)
-        socket = embedded.status(pgdata).socket_dir
+    with throwaway_cluster() as socket:
         results = []
         for years in args.years:
             print(f"benchmarking {years} simulated year(s)...", flush=True)
             results.append(bench_scale(socket, years, args.repeat, jobs=years in args.jobs_at))
-        table = format_table(results)
-        print(table)
-        out = config.reports_dir() / f"bench-{date.today().isoformat()}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table + "\n")
-        print(f"written to {out}")
-    finally:
-        embedded.stop(pgdata)
-        shutil.rmtree(base, ignore_errors=True)
+        write_report(format_table(results), "bench")
     return 0

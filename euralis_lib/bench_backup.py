@@ -9,7 +9,6 @@ manifest) and restored (new database, migrations, switch). Prints a table, also 
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from datetime import date
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from euralis_lib import backup, config, db, embedded, migrations, restore, simulator
+from euralis_lib import backup, db, migrations, restore, simulator
+from euralis_lib.bench import throwaway_cluster, write_report
 
 
 def bench_scale(socket_dir: Path, years: int, work: Path) -> dict:
@@ -65,24 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m euralis_lib.bench_backup", description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, nargs="+", default=[3, 10])
     args = parser.parse_args(argv)
-    base = Path(tempfile.mkdtemp(prefix="eurbb-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
-        embedded.start(base / "pgdata")
-        socket_dir = embedded.status(base / "pgdata").socket_dir
+    with throwaway_cluster("eurbb-") as socket_dir, tempfile.TemporaryDirectory(prefix="eurbb-") as work:
         results = []
         for years in args.years:
             print(f"benchmarking backups at {years} simulated year(s)...", flush=True)
-            results.append(bench_scale(socket_dir, years, base / "backups"))
-        table = format_table(results)
-        print(table)
-        out = config.reports_dir() / f"bench-backup-{date.today().isoformat()}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table + "\n")
-        print(f"written to {out}")
-    finally:
-        embedded.stop(base / "pgdata")
-        shutil.rmtree(base, ignore_errors=True)
+            results.append(bench_scale(socket_dir, years, Path(work)))
+        write_report(format_table(results), "bench-backup")
     return 0
 
 
