@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -95,6 +97,32 @@ def test_verify_restores_into_a_scratch_database_and_records_the_outcome(pg_clus
     assert relu.verified and relu.verification["server"].startswith("postgres@")
     table = backup.backups_table(tmp_path)
     assert table.loc[0, "Vérification"] == "réussie" and table.loc[0, "Sauvegarde"] == fait.path.name
+
+
+def test_manifest_matches_the_dump_while_a_writer_inserts_rows(sim_db_url, tmp_path):
+    """The manifest is counted in the dump's own snapshot: rows written during the backup are in neither."""
+    arret, ecrits = threading.Event(), []
+
+    def ecrire() -> None:
+        with closing(psycopg2.connect(Server(sim_db_url).dsn())) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            while not arret.is_set():
+                cur.execute("INSERT INTO job_runs (job, statut) VALUES ('charge', 'success')")
+                ecrits.append(1)
+
+    ecrivain = threading.Thread(target=ecrire)
+    ecrivain.start()
+    try:
+        while len(ecrits) < 50:  # the writer is under way before the backup starts
+            time.sleep(0.01)
+        fait = backup.create_backup(sim_db_url, tmp_path)
+    finally:
+        arret.set()
+        ecrivain.join()
+    pendant = fait.manifest["tables"]["job_runs"]["rows"]
+    assert 50 <= pendant < len(ecrits)  # some rows, not all: the writer ran during the backup
+    resultat = restore.verify(fait.path, sim_db_url)
+    assert resultat.ok, resultat.describe()
 
 
 def _copy(fait: backup.Backup, dest: Path) -> backup.Backup:
