@@ -33,16 +33,13 @@ from euralis_lib.backup import (
     VERIFICATION,
     Backup,
     BackupError,
-    ClientTools,
-    Server,
-    client_tools,
     read_backup,
-    server_major,
     sha256_file,
     table_figures,
     write_file,
 )
 from euralis_lib.exceptions import EuralisError
+from euralis_lib.pgclient import ClientToolError, ClientTools, Server, client_tools, server_major
 
 MAINTENANCE_DATABASES = ("postgres", "template1")
 SWITCH_TIMEOUT_S = 30
@@ -94,14 +91,13 @@ def compare(expected: dict[str, dict], found: dict[str, dict]) -> list[str]:
 
 
 def _admin(server: Server) -> psycopg2.extensions.connection:
-    """An autocommit connection to a maintenance database of the same server."""
-    for name in MAINTENANCE_DATABASES:
-        try:
-            return server.connect(name, autocommit=True)
-        except db.DatabaseUnavailableError as exc:
-            if name == MAINTENANCE_DATABASES[-1] or ("does not exist" not in str(exc) and "permission" not in str(exc)):
-                raise
-    raise AssertionError("unreachable")
+    """An autocommit connection to a maintenance database of the same server (postgres, else template1)."""
+    try:
+        return server.connect(MAINTENANCE_DATABASES[0], autocommit=True)
+    except db.DatabaseUnavailableError as exc:
+        if "does not exist" not in str(exc) and "permission" not in str(exc):
+            raise
+    return server.connect(MAINTENANCE_DATABASES[1], autocommit=True)
 
 
 def _new_name(base: str, kind: str) -> str:
@@ -179,7 +175,7 @@ def verify(path: Path | str, url: str | None = None) -> Verification:
         tools = create_database(server, scratch)
         try:
             problems = restore_into(server, tools, backup, scratch)
-        except BackupError as exc:
+        except (BackupError, ClientToolError) as exc:
             problems = [str(exc)]
         finally:
             drop_database(server, scratch)

@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from euralis_lib import backup, config, db, migrations, restore
-from euralis_lib.backup import BackupError, Server
+from euralis_lib.backup import BackupError
+from euralis_lib.pgclient import ClientToolError, Server, client_tools
 from scheduler import runner
 from scheduler.config import load_schedule
 
@@ -211,14 +212,14 @@ def test_backup_folder_not_writable_is_a_clear_error(empty_db_url, tmp_path):
 def test_client_tools_are_the_servers_own_major_or_the_closest_newer(monkeypatch):
     from pgserver._commands import POSTGRES_BIN_PATH
 
-    assert backup.client_tools(16).bin_dir == Path(POSTGRES_BIN_PATH)
+    assert client_tools(16).bin_dir == Path(POSTGRES_BIN_PATH)
     debian = Path("/usr/lib/postgresql/15/bin")
     if not (debian / "pg_dump").exists():
         pytest.skip("Debian postgresql-client-15 absent")
-    assert backup.client_tools(15).bin_dir == debian  # same major rather than the newer embedded 16
+    assert client_tools(15).bin_dir == debian  # same major rather than the newer embedded 16
     monkeypatch.setenv("EURALIS_PG_BIN", str(debian))
-    with pytest.raises(BackupError, match=r"no pg_dump/pg_restore of major version 16 .*found: 15\.\d+ "):
-        backup.client_tools(16)
+    with pytest.raises(ClientToolError, match=r"no pg_dump/pg_restore of major version 16 .*found: 15\.\d+ "):
+        client_tools(16)
 
 
 def test_retention_keeps_newest_per_day_and_week_and_the_last_verified(empty_db_url, tmp_path):
