@@ -271,29 +271,27 @@ def apply_retention(dest: Path | str | None, daily: int, weekly: int) -> list[Pa
     return deleted
 
 
-def run_job(*, dossier: str | None = None, quotidiennes: int = 7, hebdomadaires: int = 4, verifier: bool = True,
-            run_id: int | None = None, url: str | None = None) -> dict[str, Any]:
-    """The scheduled backup: back up, verify (restore into a scratch database), apply retention.
+def backup_and_verify(url: str | None, dossier: Path | str | None, quotidiennes: int, hebdomadaires: int,
+                      verifier: bool) -> dict[str, Any]:
+    """Back up, verify (restore into a scratch database), apply retention; the figures of the job's run.
 
-    Raises :class:`BackupError` when any step fails (the scheduler then retries and alerts). With a
-    ``run_id`` the run is marked successful with its figures.
+    Raises :class:`BackupError` when a step fails (the scheduler then retries and alerts); the earlier
+    backups are kept.
     """
-    from euralis_lib import restore, runs
+    from euralis_lib import restore
 
     url = url or db.database_url()
-    backup = create_backup(url, dossier)
-    figures: dict[str, Any] = {"sauvegarde": str(backup.path), "octets": backup.manifest["dump"]["bytes"],
-                               "duree_sauvegarde_s": backup.manifest["duration_s"],
-                               "version_schema": backup.manifest["schema_version"]}
+    fait = create_backup(url, dossier)
+    figures: dict[str, Any] = {"sauvegarde": fait.path.name, "dossier": str(fait.path.parent),
+                               "octets": fait.manifest["dump"]["bytes"],
+                               "duree_sauvegarde_s": fait.manifest["duration_s"],
+                               "version_schema": fait.manifest["schema_version"]}
     if verifier:
-        result = restore.verify(backup.path, url)
+        result = restore.verify(fait.path, url)
         if not result.ok:
-            raise BackupError(f"backup {backup.path.name} failed its verification: {'; '.join(result.problems)}")
+            raise BackupError(f"backup {fait.path.name} failed its verification: {'; '.join(result.problems)}")
         figures["duree_verification_s"] = result.duration_s
-    figures["supprimees"] = [p.name for p in apply_retention(backup.path.parent, quotidiennes, hebdomadaires)]
-    if run_id is not None:
-        with db.connect(db.get_engine(url), transaction=True) as conn:
-            runs.complete_run(conn, run_id, figures)
+    figures["supprimees"] = [p.name for p in apply_retention(fait.path.parent, quotidiennes, hebdomadaires)]
     return figures
 
 

@@ -7,6 +7,7 @@ runs in its own throw-away database on a private cluster, never the user's data.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -16,9 +17,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-import psycopg2
-
-from euralis_lib import config, db, embedded, exports, migrations, queries, simulator
+from euralis_lib import config, db, embedded, exports, jobs, migrations, queries, simulator
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -39,30 +38,25 @@ def time_calls(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def bench_jobs(engine) -> dict[str, float]:
-    """Wall time (s) of each job function (no notebook overhead) on the loaded database."""
-    from euralis_lib import anomalies, clustering, finance, forecasting, planning, regression
-
+    """Wall time (s) of each registered job run in-process (no notebook overhead) on the loaded database."""
     timings = {}
-    for name, module in (("entrainement", regression), ("previsions", forecasting), ("clustering", clustering),
-                         ("anomalies", anomalies), ("planning", planning), ("finance", finance)):
+    for name in jobs.JOBS:
         t0 = time.perf_counter()
-        module.run(engine)
+        jobs.run_job(name, engine, declencheur="bench")
         timings[name] = time.perf_counter() - t0
     return timings
 
 
 def bench_scheduler_overhead(engine, url: str, repeat: int = 3) -> dict[str, tuple[float, float]]:
-    """Median wall time (s) of the ``finance`` notebook run by papermill directly vs as a scheduled run
-    (advisory lock, job_runs rows, report + HTML export); reports go to a temporary folder."""
+    """Median wall time (s) of the ``finance`` notebook run by papermill directly vs through the runner the
+    scheduler uses (advisory lock, job_runs rows, report + HTML export); reports go to a temporary folder."""
     import os
 
     import papermill
 
-    from scheduler import runner
-    from scheduler.config import load_schedule
+    from euralis_lib import pipeline
 
-    schedule = load_schedule()
-    entry = schedule.entry("finance")
+    notebook = jobs.get("finance").notebook
     saved = {k: os.environ.get(k) for k in ("EURALIS_DATABASE_URL", "EURALIS_REPORTS_DIR")}
     tmp = Path(tempfile.mkdtemp(prefix="eurb-reports-"))
     os.environ.update(EURALIS_DATABASE_URL=url, EURALIS_REPORTS_DIR=str(tmp))
@@ -70,13 +64,11 @@ def bench_scheduler_overhead(engine, url: str, repeat: int = 3) -> dict[str, tup
         direct, planifie = [], []
         for i in range(repeat + 1):  # the first round warms the caches and is not counted
             t0 = time.perf_counter()
-            papermill.execute_notebook(str(entry.notebook), str(tmp / f"direct-{i}.ipynb"), kernel_name="python3",
-                                       progress_bar=False, cwd=str(entry.notebook.parent))
+            papermill.execute_notebook(str(notebook), str(tmp / f"direct-{i}.ipynb"), kernel_name="python3",
+                                       progress_bar=False, cwd=str(notebook.parent), parameters={"database_url": url})
             t1 = time.perf_counter()
-            outcome = runner.run_entry(schedule, entry, engine)
+            pipeline.execute_job("finance", engine=engine, declencheur="bench", progress=False)
             t2 = time.perf_counter()
-            if outcome.statut != "success":
-                raise RuntimeError(f"scheduled finance run failed: {outcome.message}")
             if i:
                 direct.append(t1 - t0)
                 planifie.append(t2 - t1)
@@ -91,16 +83,10 @@ def bench_scheduler_overhead(engine, url: str, repeat: int = 3) -> dict[str, tup
             "scheduled run": (statistics.median(planifie), max(planifie))}
 
 
-def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = False) -> dict:
+def bench_scale(cluster_socket: Path, years: int, repeat: int, with_jobs: bool = False) -> dict:
     """Simulate and load ``years`` of data into a new database, then time the data-layer queries."""
-    name = f"bench_{years}y"
-    conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(cluster_socket))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    engine = db.get_engine(f"postgresql+psycopg2://postgres@/{name}?host={cluster_socket}")
+    url = embedded.fresh_database(cluster_socket, f"bench_{years}y")
+    engine = db.get_engine(url)
     migrations.apply_migrations(engine)
     t0 = time.perf_counter()
     data = simulator.simulate(years=years, seed=42, end=date(2026, 11, 1))
@@ -122,10 +108,9 @@ def bench_scale(cluster_socket: Path, years: int, repeat: int, jobs: bool = Fals
     calls["pdf_export_all_lots"] = lambda: exports.pdf_bytes(lots, "Lots de gavage")
     for label, fn in calls.items():
         result[label] = time_calls(fn, repeat if label.startswith(("dashboard", "kpis")) else max(3, repeat // 6))
-    if jobs:
+    if with_jobs:
         result["jobs_s"] = bench_jobs(engine)
-        result["scheduler_s"] = bench_scheduler_overhead(
-            engine, f"postgresql+psycopg2://postgres@/{name}?host={cluster_socket}")
+        result["scheduler_s"] = bench_scheduler_overhead(engine, url)
     engine.dispose()
     return result
 
@@ -154,13 +139,19 @@ def format_table(results: list[dict]) -> str:
 
 @contextmanager
 def throwaway_cluster(prefix: str = "eurb-") -> Iterator[Path]:
-    """A private PostgreSQL cluster under /tmp for a benchmark; yields its socket folder, deleted after."""
+    """A private PostgreSQL cluster under /tmp for a benchmark; yields its socket folder, deleted after.
+
+    Backups made meanwhile (the ``backup`` job among the jobs) go to a folder of the cluster, never to the
+    user's backup folder, whose retention they would otherwise upset."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)
+    saved = os.environ.get("EURALIS_BACKUP_DIR")
+    os.environ["EURALIS_BACKUP_DIR"] = str(base / "backups")
     try:
         embedded.start(base / "pgdata")
         yield embedded.status(base / "pgdata").socket_dir
     finally:
+        os.environ.pop("EURALIS_BACKUP_DIR") if saved is None else os.environ.update(EURALIS_BACKUP_DIR=saved)
         embedded.stop(base / "pgdata")
         shutil.rmtree(base, ignore_errors=True)
 
@@ -181,6 +172,6 @@ def main(args: argparse.Namespace) -> int:
         results = []
         for years in args.years:
             print(f"benchmarking {years} simulated year(s)...", flush=True)
-            results.append(bench_scale(socket, years, args.repeat, jobs=years in args.jobs_at))
+            results.append(bench_scale(socket, years, args.repeat, with_jobs=years in args.jobs_at))
         write_report(format_table(results), "bench")
     return 0

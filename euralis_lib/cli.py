@@ -115,11 +115,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _cmd_kpis(argparse.Namespace(site=None, debut=None, fin=None))
     code = 0
     if args.pipeline:
-        from euralis_lib import pipeline, runs
+        from euralis_lib import jobs, pipeline, runs
 
         # Once after loading data: jobs that never succeeded on this database. Refreshing is the
         # scheduler's work (or `make pipeline`), so a second `make run` stays fast.
-        missing = [job for job in pipeline.JOBS if runs.latest_run(engine, job) is None]
+        missing = [job for job in jobs.JOBS if runs.latest_run(engine, job) is None]
         if missing:
             try:
                 pipeline.run_pipeline(only=missing)

@@ -158,6 +158,26 @@ def _ensure_database(socket_dir: Path | None) -> None:
         conn.close()
 
 
+def fresh_database(socket_dir: Path, name: str) -> str:
+    """Drop (if present) and create database ``name`` on a running embedded cluster; its SQLAlchemy URL.
+
+    For throw-away databases (benchmarks): never call it on the user's database.
+    """
+    import psycopg2
+
+    if name == EMBEDDED_DATABASE:
+        raise EmbeddedServerError(f"refusing to recreate the working database {name!r}")
+    conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(socket_dir))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return f"postgresql+psycopg2://postgres@/{name}?host={socket_dir}"
+
+
 def stop(pgdata: Path) -> bool:
     """Stop the cluster if it runs (fast shutdown: open sessions are ended). True if it was running."""
     current = status(pgdata)

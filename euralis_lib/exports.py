@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import datetime
 
 import matplotlib
 import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+
+from euralis_lib import formatting
 
 LIGNES_PAR_PAGE = 32
 _A4_PAYSAGE = (11.69, 8.27)
@@ -34,19 +35,8 @@ def excel_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def format_nombre(valeur: float, decimales: int = 0, milliers: str = "\u202f") -> str:
-    """French number formatting: ``milliers`` (a thin space) between thousands, comma decimals."""
-    return f"{valeur:,.{decimales}f}".replace(",", milliers).replace(".", ",")
-
-
 def _cellule(valeur: object) -> str:
-    if valeur is None or (isinstance(valeur, float) and math.isnan(valeur)):
-        return ""
-    if isinstance(valeur, float):
-        return format_nombre(valeur, 2, milliers=" ")  # the PDF core fonts have no thin space
-    if isinstance(valeur, pd.Timestamp | datetime):
-        return valeur.strftime("%d/%m/%Y %H:%M") if (valeur.hour or valeur.minute) else valeur.strftime("%d/%m/%Y")
-    texte = str(valeur)
+    texte = formatting.valeur(valeur, milliers=" ")  # the PDF core fonts have no narrow no-break space
     return texte if len(texte) <= 60 else texte[:57] + "…"
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib import backup, config, db, migrations, ops
 from euralis_lib.exceptions import EuralisError
+from euralis_lib.schedule import load_schedule
 
 OK, WARNING, CRITICAL = 0, 1, 2
 NAMES = ("OK", "WARNING", "CRITICAL")
@@ -80,8 +81,6 @@ def check_migrations(engine: Engine) -> Check:
 
 def check_jobs(engine: Engine, now: datetime, limits: Thresholds) -> list[Check]:
     """Each scheduled job against its cron: how many fire times went by since its last success."""
-    from scheduler.config import load_schedule  # the schedule model; moves into the library with issue 11
-
     schedule = load_schedule(check_notebooks=False)
     derniers = ops.last_runs(engine).set_index("job")
     checks = []

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from euralis_lib.db import read_df
 
 if TYPE_CHECKING:
-    from scheduler.config import Schedule
+    from euralis_lib.schedule import Schedule
 
 
 def recent_runs(engine: Engine, limit: int = 100, job: str | None = None) -> pd.DataFrame:
@@ -52,18 +52,16 @@ def failures(engine: Engine, days: int = 7) -> pd.DataFrame:
 
 
 def schedule_table(schedule: Schedule, engine: Engine, now: datetime) -> pd.DataFrame:
-    """One row per scheduled job: cron, next run, and its last run's status, date and duration."""
+    """One row per scheduled job: cron, next run, and its last run's status, start and duration (instants
+    time-zone aware; :mod:`euralis_lib.formatting` shows them in Europe/Paris)."""
     derniers = last_runs(engine).set_index("job")
     rows = []
     for entry in schedule.entries.values():
         dernier = derniers.loc[entry.name] if entry.name in derniers.index else None
-        prochain = entry.next_fire(now)
         rows.append({
-            "job": entry.name, "cron": entry.cron,
-            "prochain_run": prochain.strftime("%d/%m/%Y %H:%M:%S") if prochain else "—",
+            "job": entry.name, "cron": entry.cron, "prochain_run": entry.next_fire(now),
             "dernier_statut": dernier["dernier_statut"] if dernier is not None else "jamais lancé",
-            "dernier_run": (pd.Timestamp(dernier["dernier_debut"]).tz_convert(now.tzinfo).strftime("%d/%m/%Y %H:%M")
-                            if dernier is not None and pd.notna(dernier["dernier_debut"]) else "—"),
+            "dernier_run": dernier["dernier_debut"] if dernier is not None else None,
             "duree_s": dernier["derniere_duree_s"] if dernier is not None else None,
         })
     return pd.DataFrame(rows)

@@ -55,8 +55,9 @@ class Server:
         return make_dsn(**{k: v for k, v in params.items() if v is not None})
 
     def env(self) -> dict[str, str]:
-        """Environment for the client binaries: the password goes through ``PGPASSWORD``, never the command line."""
-        env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+        """Environment for the client binaries: the password goes through ``PGPASSWORD``, never the command line
+        (a URL without password keeps the ``PGPASSWORD`` inherited, as the pipeline's kernels get it)."""
+        env = dict(os.environ)
         password = make_url(self.url).password
         if password:
             env["PGPASSWORD"] = str(password)

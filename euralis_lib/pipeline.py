@@ -1,16 +1,22 @@
 """The papermill runner behind ``make pipeline``, the CLI and the scheduler.
 
-``execute_notebook`` checks parameters against the notebook's ``parameters`` cell before anything
-is written, records a run, executes the notebook with papermill (the run id injected), saves it
-under ``reports/<date>/<job>-<run id>.ipynb`` with an HTML export without code, and marks the run.
-A failure keeps the executed notebook (with the error) for debugging and leaves earlier results
-untouched.
+:func:`execute_notebook` checks parameters against the notebook's ``parameters`` cell before
+anything is written (and records them completed with the declared defaults), takes the job's lock
+for all its attempts (a job never runs twice at once), and for each attempt records a run,
+executes the notebook with papermill (``run_id`` and the password-free ``database_url`` injected;
+a password travels to the kernel as ``PGPASSWORD``, never into the saved notebook), saves it under
+``reports/<date>/<job>-<run id>.ipynb`` with an HTML export without code, and retries with backoff
+when asked. The job code in the kernel records the run's outcome; this runner only fails a run the
+kernel left ``running`` (it died, or failed before the job was called), and completes the run of a
+notebook that calls no job at all. A failure keeps the executed notebook (with the error) and
+leaves earlier results untouched.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import os
+import threading
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -18,56 +24,22 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from euralis_lib import config, db, runs
+from euralis_lib import config, db, jobs, runs
 from euralis_lib.exceptions import EuralisError
-from euralis_lib.jobs import JobParameterError
-
-JOBS: dict[str, Path] = {name: config.NOTEBOOKS_DIR / "jobs" / f"{name}.ipynb"
-                         for name in ("refresh_performances", "entrainement", "previsions", "clustering", "anomalies",
-                                      "planning", "finance")}
-_JSON_TYPES = (str, int, float, bool, list, dict, type(None))
+from euralis_lib.parameters import with_defaults
 
 
 class JobFailedError(EuralisError):
-    """A job notebook failed; ``run`` is the failed run (its report keeps the error)."""
+    """A job notebook failed after its attempts; ``tentatives`` are the failed runs (reports keep the errors)."""
 
-    def __init__(self, message: str, run: runs.Run | None) -> None:
+    def __init__(self, message: str, tentatives: list[runs.Run]) -> None:
         super().__init__(message)
-        self.run = run
+        self.tentatives = tentatives
 
-
-def notebook_defaults(notebook: Path) -> dict[str, Any]:
-    """Parameter names and default values of a notebook's ``parameters`` cell."""
-    import papermill
-
-    if not notebook.exists():
-        raise JobParameterError(f"notebook {notebook} does not exist")
-    defaults = {}
-    for name, spec in papermill.inspect_notebook(str(notebook)).items():
-        try:
-            defaults[name] = ast.literal_eval(spec["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = None
-    return defaults
-
-
-def check_parameters(job: str, notebook: Path, parameters: dict[str, Any]) -> None:
-    """Refuse unknown names and values whose type differs from the default's (int allowed for float)."""
-    defaults = notebook_defaults(notebook)
-    for name, value in parameters.items():
-        if name not in defaults:
-            raise JobParameterError(f"{job}: {notebook.name} has no parameter {name!r}; "
-                                    f"its parameters are {', '.join(defaults)}.")
-        default = defaults[name]
-        if not isinstance(value, _JSON_TYPES):
-            raise JobParameterError(f"{job}: parameter {name!r} must be plain data (text, number, list), "
-                                    f"not {type(value).__name__}.")
-        if default is None or value is None:
-            continue
-        expected = (int, float) if isinstance(default, float) else type(default)
-        if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)):
-            raise JobParameterError(f"{job}: parameter {name!r} must be {type(default).__name__} like its default "
-                                    f"{default!r}, not {type(value).__name__} ({value!r}). Nothing was run.")
+    @property
+    def run(self) -> runs.Run | None:
+        """The last failed run (None when none was recorded)."""
+        return self.tentatives[-1] if self.tentatives else None
 
 
 def _export_html(executed: Path) -> Path:
@@ -96,74 +68,102 @@ def _export_html(executed: Path) -> Path:
     return html
 
 
-def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] | None = None, *,
-                     declencheur: str = "manuel", engine: Engine | None = None, run_id: int | None = None,
-                     progress: bool = True) -> runs.Run:
-    """Execute one job notebook with papermill and record it as a run (see module docstring)."""
+def _kernel_url(engine: Engine) -> str:
+    """The database URL handed to the kernel: without its password, which goes to ``PGPASSWORD``."""
+    url = engine.url
+    if url.password:
+        os.environ["PGPASSWORD"] = str(url.password)  # inherited by kernels; never written to a notebook
+        url = url.set(password=None)
+    return url.render_as_string(hide_password=False)
+
+
+def _attempt(job: str, notebook: Path, valeurs: dict[str, Any], engine: Engine, declencheur: str,
+             progress: bool) -> runs.Run:
+    """One execution of the notebook: its run row, papermill, the report; returns the recorded run."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    notebook = Path(notebook)
-    if not notebook.is_absolute():
-        notebook = config.PROJECT_ROOT / notebook
-    parameters = dict(parameters or {})
-    check_parameters(job, notebook, parameters)
-    engine = engine or db.get_engine()
-    if run_id is None:
-        run_id = runs.start_run(engine, job, parameters, notebook=str(notebook.relative_to(config.PROJECT_ROOT))
-                                if notebook.is_relative_to(config.PROJECT_ROOT) else str(notebook),
-                                declencheur=declencheur)
+    relatif = str(notebook.relative_to(config.PROJECT_ROOT)) if notebook.is_relative_to(config.PROJECT_ROOT) \
+        else str(notebook)
+    run_id = runs.start_run(engine, job, valeurs, notebook=relatif, declencheur=declencheur)
     out_dir = config.reports_dir() / date.today().isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{job}-{run_id}.ipynb"
     try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters={**parameters, "run_id": run_id},
-                                   kernel_name="python3", progress_bar=progress, cwd=str(notebook.parent))
+        papermill.execute_notebook(str(notebook), str(executed), kernel_name="python3", progress_bar=progress,
+                                   cwd=str(notebook.parent),
+                                   parameters={**valeurs, "run_id": run_id, "database_url": _kernel_url(engine)})
     except BaseException as exc:
-        if isinstance(exc, PapermillExecutionError):
-            summary = f"{exc.ename}: {exc.evalue}".strip()
-        else:
-            summary = f"{type(exc).__name__}: {exc}".strip()
+        summary = (f"{exc.ename}: {exc.evalue}" if isinstance(exc, PapermillExecutionError)
+                   else f"{type(exc).__name__}: {exc}").strip()
         if executed.exists():
             _export_html(executed)
-        current = runs.get_run(engine, run_id)
-        if current is None or current.statut in ("running", "success"):
-            runs.fail_run(engine, run_id, summary, rapport_path=str(executed))
+        runs.fail_if_running(engine, run_id, summary)
+        recorded = runs.get_run(engine, run_id)
+        # results written, then a display cell failed: the run stands, the report says it is incomplete
+        remarque = f"rapport incomplet : {summary}" if recorded and recorded.statut == "success" else None
+        runs.set_report(engine, run_id, str(executed), remarque)
         if not isinstance(exc, Exception):
             raise
-        failed = runs.get_run(engine, run_id)
-        raise JobFailedError(f"job {job} (run {run_id}) failed: {summary}. Executed notebook kept in {executed}; "
-                             "earlier results are unchanged.", failed) from exc
-    _export_html(executed)
-    runs.set_report_path(engine, run_id, str(executed))
-    current = runs.get_run(engine, run_id)
-    if current is not None and current.statut == "running":  # a notebook that writes no results
-        with db.connect(engine, transaction=True) as conn:
-            runs.complete_run(conn, run_id, {})
+    else:
+        _export_html(executed)
+        runs.set_report(engine, run_id, str(executed))
+        current = runs.get_run(engine, run_id)
+        if current is not None and current.statut == "running":  # a notebook that calls no job function
+            with db.connect(engine, transaction=True) as conn:
+                runs.complete_run(conn, run_id, {})
     return runs.get_run(engine, run_id)
 
 
+def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] | None = None, *,
+                     declencheur: str = "manuel", engine: Engine | None = None, attempts: int = 1,
+                     backoff_s: float = 60.0, stop: threading.Event | None = None,
+                     progress: bool = True) -> runs.Run:
+    """Execute a notebook as job ``job`` (see module docstring); returns the successful run.
+
+    Raises :class:`JobParameterError` before anything is written for unknown or mistyped
+    parameters, :class:`runs.JobBusyError` (a ``skipped`` run recorded) when the job is already
+    running, :class:`JobFailedError` when every attempt failed. ``stop`` cuts a backoff wait short.
+    """
+    notebook = Path(notebook)
+    if not notebook.is_absolute():
+        notebook = config.PROJECT_ROOT / notebook
+    valeurs = with_defaults(job, notebook, parameters or {})
+    engine = engine or db.get_engine()
+    stop = stop or threading.Event()
+    tentatives: list[runs.Run] = []
+    with runs.job_lock(engine, job, parametres=valeurs, declencheur=declencheur, notebook=str(notebook)):
+        for tentative in range(1, attempts + 1):
+            run = _attempt(job, notebook, valeurs, engine, declencheur, progress)
+            if run.statut == "success":
+                return run
+            tentatives.append(run)
+            if tentative < attempts and stop.wait(backoff_s * 2 ** (tentative - 1)):
+                break
+    last = tentatives[-1]
+    raise JobFailedError(f"job {job} (run {last.run_id}) failed after {len(tentatives)} attempt(s): {last.erreur}. "
+                         f"Executed notebook kept in {last.rapport_path}; earlier results are unchanged.", tentatives)
+
+
 def execute_job(job: str, parameters: dict[str, Any] | None = None, **kw: Any) -> runs.Run:
-    """Execute the notebook of a known job (``JOBS``)."""
-    if job not in JOBS:
-        raise JobParameterError(f"unknown job {job!r}: choose among {', '.join(JOBS)}.")
-    return execute_notebook(job, JOBS[job], parameters, **kw)
+    """Execute the notebook of a registered job (:data:`euralis_lib.jobs.JOBS`)."""
+    return execute_notebook(job, jobs.get(job).notebook, parameters, **kw)
 
 
 def run_pipeline(only: Sequence[str] | None = None, parameters: dict[str, dict] | None = None,
                  declencheur: str = "manuel", engine: Engine | None = None) -> list[runs.Run]:
-    """Execute the job notebooks in turn; a failed job does not stop the others but fails the pipeline."""
-    chosen = list(only or JOBS)
-    unknown = [j for j in chosen if j not in JOBS]
-    if unknown:
-        raise JobParameterError(f"unknown job(s) {', '.join(unknown)}: choose among {', '.join(JOBS)}.")
+    """Execute the job notebooks in registry order; a failed or busy job does not stop the others but fails
+    the pipeline."""
+    chosen = list(only or jobs.JOBS)
+    for job in chosen:
+        jobs.get(job)
     engine = engine or db.get_engine()
     done, failures = [], []
     for i, job in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {job}", flush=True)
         try:
             run = execute_job(job, (parameters or {}).get(job), declencheur=declencheur, engine=engine)
-        except JobFailedError as exc:
+        except (JobFailedError, runs.JobBusyError) as exc:
             failures.append(str(exc))
             print(f"    FAILED: {exc}", flush=True)
             continue
@@ -171,7 +171,7 @@ def run_pipeline(only: Sequence[str] | None = None, parameters: dict[str, dict] 
         print(f"    ok: run {run.run_id} in {duration:.1f} s, report {run.rapport_path}", flush=True)
         done.append(run)
     if failures:
-        raise JobFailedError(f"{len(failures)} job(s) failed:\n" + "\n".join(failures), None)
+        raise JobFailedError(f"{len(failures)} job(s) failed:\n" + "\n".join(failures), [])
     return done
 
 
@@ -183,5 +183,5 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``pipeline [--only JOB ...]`` to the CLI."""
     p = subparsers.add_parser("pipeline", help="execute the job notebooks with papermill")
-    p.add_argument("--only", nargs="+", choices=list(JOBS), help="run only these jobs")
+    p.add_argument("--only", nargs="+", choices=list(jobs.JOBS), help="run only these jobs")
     p.set_defaults(func=_cmd_pipeline)

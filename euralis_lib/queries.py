@@ -1,8 +1,10 @@
 """The data layer: query functions returning DataFrames, with optional site and period filters.
 
 Every function takes an engine (or connection) first, then ``sites`` (codes, default all),
-``debut`` and ``fin`` (inclusive dates, default unbounded). Unknown site codes or an inverted period
-raise ``ValueError`` naming the valid choices. Only bound parameters reach SQL.
+``debut`` and ``fin`` (inclusive dates, default unbounded). Unknown site codes (checked against
+the ``sites`` table) or an inverted period raise ``ValueError`` naming the valid choices. Only
+bound parameters reach SQL. Reference data (sites, souches, distances between sites) is read from
+the database, seeded by the migrations.
 """
 
 from __future__ import annotations
@@ -11,25 +13,38 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib.config import SITES
-from euralis_lib.db import read_df
+from euralis_lib.db import connect, read_df
 
 Source = Engine | Connection
 KPI_COLUMNS = ("production_totale_kg", "nb_lots_actifs", "nb_gaveurs_actifs", "nb_alertes_critiques")
 _FAR_PAST, _FAR_FUTURE = date(1900, 1, 1), date(2999, 12, 31)
 
 
-def validate_filters(sites: Sequence[str] | str | None = None, debut: date | None = None,
+def _scalars(source: Source, sql: str, params: dict | None = None) -> list:
+    if isinstance(source, Engine):
+        with connect(source) as conn:
+            return list(conn.execute(sa.text(sql), params or {}).scalars())
+    return list(source.execute(sa.text(sql), params or {}).scalars())
+
+
+def site_codes(source: Source) -> list[str]:
+    """Codes of the production sites in the ``sites`` table, in order."""
+    return [str(c) for c in _scalars(source, "SELECT code FROM sites ORDER BY code")]
+
+
+def validate_filters(source: Source, sites: Sequence[str] | str | None = None, debut: date | None = None,
                      fin: date | None = None) -> dict:
     """Check and normalise the common filters into bound parameters (``sites``, ``debut``, ``fin``)."""
     if isinstance(sites, str):
         sites = [sites]
-    chosen = list(SITES) if sites is None else [str(s).upper() for s in sites]
-    unknown = sorted(set(chosen) - set(SITES))
+    connus = site_codes(source)
+    chosen = connus if sites is None else [str(s).upper() for s in sites]
+    unknown = sorted(set(chosen) - set(connus))
     if unknown:
-        raise ValueError(f"Unknown site code(s) {', '.join(unknown)}: valid choices are {', '.join(SITES)}.")
+        raise ValueError(f"Unknown site code(s) {', '.join(unknown)}: valid choices are {', '.join(connus)}.")
     for name, value in (("debut", debut), ("fin", fin)):
         if value is not None and not isinstance(value, date):
             raise ValueError(f"{name} must be a date, not {type(value).__name__} ({value!r}).")
@@ -49,6 +64,38 @@ def sites(source: Source) -> pd.DataFrame:
                count(g.gaveur_id) AS nb_gaveurs
         FROM sites s LEFT JOIN gaveurs g ON g.site_code = s.code
         GROUP BY s.code ORDER BY s.code""")
+
+
+def souches(source: Source) -> pd.DataFrame:
+    """The duck genetic lines (code, name)."""
+    return read_df(source, "SELECT code AS souche_code, nom FROM souches ORDER BY code")
+
+
+def distances_sites(source: Source) -> dict[frozenset[str], float]:
+    """Road distance (km) between two sites' slaughterhouses, keyed by the pair of site codes."""
+    df = read_df(source, "SELECT site_a, site_b, distance_km::float AS km FROM distances_sites")
+    return {frozenset({r.site_a, r.site_b}): float(r.km) for r in df.itertuples()}
+
+
+def gaveur_options(source: Source) -> pd.DataFrame:
+    """Gaveurs for filters and choices (id, code, name, site)."""
+    return read_df(source, "SELECT gaveur_id, code, nom, site_code FROM gaveurs ORDER BY site_code, code")
+
+
+def lots_to_plan(source: Source, sites: Sequence[str], debut: date, fin: date) -> pd.DataFrame:
+    """Lots whose fattening ends between ``debut`` and ``fin``, with ducks alive and gaveur distance."""
+    return read_df(source, """
+        SELECT l.lot_id, l.code_lot, l.site_code, l.fin, l.nb_canards_entres - l.nb_morts AS nb_canards,
+               g.distance_km::float AS distance_km
+        FROM lots_gavage l JOIN gaveurs g USING (gaveur_id)
+        WHERE l.site_code = ANY(:sites) AND l.fin BETWEEN :debut AND :fin
+        ORDER BY l.fin, l.lot_id""", {"sites": list(sites), "debut": debut, "fin": fin})
+
+
+def transport_price(source: Source, day: date) -> float | None:
+    """Transport price (EUR/km) in force on a day, from ``prix_parametres`` (None when undefined)."""
+    (value,) = _scalars(source, "SELECT prix_a('cout_transport_eur_km', NULL, :d)", {"d": day})
+    return None if value is None else float(value)
 
 
 def data_period(source: Source) -> tuple[date | None, date | None]:
@@ -80,7 +127,7 @@ def dashboard_kpis(source: Source, sites: Sequence[str] | str | None = None, deb
     if debut is None or fin is None:
         d0, d1 = default_period(source)
         debut, fin = debut or d0, fin or d1
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     return read_df(source, """
         WITH s AS (SELECT code FROM sites WHERE code = ANY(:sites)),
         prod AS (
@@ -109,7 +156,7 @@ def dashboard_kpis(source: Source, sites: Sequence[str] | str | None = None, deb
 def production_journaliere(source: Source, sites: Sequence[str] | str | None = None,
                            debut: date | None = None, fin: date | None = None) -> pd.DataFrame:
     """Daily liver production (kg) per site, one row per site and day (zeros where nothing was slaughtered)."""
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     df = read_df(source, """
         WITH bornes AS (
             SELECT GREATEST(min(date_abattage), CAST(:debut AS date)) AS d0,
@@ -137,7 +184,7 @@ def gaveur_performances(source: Source, sites: Sequence[str] | str | None = None
     ITM is weighted (total corn / total liver), sigma the mean of lot sigmas, mortality over all
     ducks placed. ``rang`` 1 = best (lowest) ITM of its site.
     """
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     params["gaveurs"] = [int(g) for g in gaveurs] if gaveurs is not None else None
     return read_df(source, """
         SELECT g.gaveur_id, g.code, g.nom, g.site_code,
@@ -162,7 +209,7 @@ def gaveur_performances(source: Source, sites: Sequence[str] | str | None = None
 def qualite_lots(source: Source, sites: Sequence[str] | str | None = None, debut: date | None = None,
                  fin: date | None = None) -> pd.DataFrame:
     """One row per slaughtered lot with its quality figures (ITM, sigma, liver weight, fat loss, grades)."""
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     return read_df(source, """
         SELECT l.lot_id, l.code_lot, l.site_code, l.souche_code, l.gaveur_id, a.date_abattage,
                a.itm::float AS itm, a.sigma_g::float AS sigma_g, a.poids_foie_moyen_g::float AS poids_foie_moyen_g,
@@ -181,7 +228,7 @@ def qualite_lots(source: Source, sites: Sequence[str] | str | None = None, debut
 def qualite_resume(source: Source, sites: Sequence[str] | str | None = None, debut: date | None = None,
                    fin: date | None = None) -> pd.DataFrame:
     """ITM and sigma distributions (mean and deciles) per site and souche."""
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     return read_df(source, """
         SELECT l.site_code, l.souche_code, count(*)::int AS nb_lots,
                round(avg(a.itm), 2)::float AS itm_moyen,
@@ -236,7 +283,7 @@ def finance_indicateurs(source: Source, sites: Sequence[str] | str | None = None
     """
     if niveau not in {"site", "gaveur"}:
         raise ValueError(f"niveau must be 'site' or 'gaveur', not {niveau!r}")
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     keys = ["site_code", "mois"] if niveau == "site" else ["site_code", "gaveur_id", "gaveur_nom", "mois"]
     parts = ", ".join(f"sum({c})::float AS {c}" for c in ("revenu_foie_eur", "revenu_carcasse_eur", *_COSTS))
     df = read_df(source, f"""
@@ -261,7 +308,7 @@ def lot_features(source: Source, sites: Sequence[str] | str | None = None, debut
     absolute deviation from the control curve), ``mortalite_pct``. Outcomes (``poids_foie_moyen_g``,
     ``sigma_g``, ``itm``, …) are NaN for lots not slaughtered yet.
     """
-    params = validate_filters(sites, debut, fin)
+    params = validate_filters(source, sites, debut, fin)
     return read_df(source, """
         WITH d AS (
             SELECT lot_id, dose_g, dose_theorique_g,

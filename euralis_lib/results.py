@@ -7,11 +7,12 @@ returns the run with its data so that each figure can say which run produced it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from euralis_lib import runs
+from euralis_lib import formatting, runs
 from euralis_lib.db import read_df
 
 
@@ -28,18 +29,27 @@ class Result:
         return self.run is None or self.data.empty
 
     def source(self) -> str:
-        """French caption naming the run, e.g. 'run n° 12 du 25/11/2026 02:00'."""
+        """French caption naming the run, e.g. 'run n° 12 du 25/11/2026 02:00' (Europe/Paris time)."""
         if self.run is None:
             return "aucun run"
-        when = self.run.fin or self.run.debut
-        return f"run n° {self.run.run_id} du {when:%d/%m/%Y %H:%M}"
+        return f"run n° {self.run.run_id} du {formatting.horodatage(self.run.fin or self.run.debut)}"
 
 
-def _read(engine: Engine, job: str, sql: str, run_id: int | None, params: dict | None = None) -> Result:
+def _read(engine: Engine, job: str, sql: str, run_id: int | None, params: dict | None = None,
+          dates: tuple[str, ...] = ()) -> Result:
     run = runs.get_run(engine, run_id) if run_id is not None else runs.latest_run(engine, job)
     if run is None:
         return Result(None, pd.DataFrame())
-    return Result(run, read_df(engine, sql, {"run_id": run.run_id, **(params or {})}))
+    data = read_df(engine, sql, {"run_id": run.run_id, **(params or {})})
+    for colonne in dates:
+        data[colonne] = pd.to_datetime(data[colonne])
+    return Result(run, data)
+
+
+def performances(engine: Engine, run_id: int | None = None) -> Result:
+    """Monthly performances per site: the ``performances_sites`` view as refreshed by ``refresh_performances``."""
+    return _read(engine, "refresh_performances", "SELECT * FROM performances_sites ORDER BY site_code, mois", run_id,
+                 dates=("mois",))
 
 
 def formules(engine: Engine, run_id: int | None = None) -> Result:
@@ -50,11 +60,8 @@ def formules(engine: Engine, run_id: int | None = None) -> Result:
 
 def previsions(engine: Engine, run_id: int | None = None) -> Result:
     """Forecasts per site and horizon (``previsions``)."""
-    res = _read(engine, "previsions", "SELECT * FROM previsions WHERE run_id = :run_id "
-                "ORDER BY site_code, horizon_jours, date_prevision", run_id)
-    if not res.data.empty:
-        res.data["date_prevision"] = pd.to_datetime(res.data["date_prevision"])
-    return res
+    return _read(engine, "previsions", "SELECT * FROM previsions WHERE run_id = :run_id "
+                 "ORDER BY site_code, horizon_jours, date_prevision", run_id, dates=("date_prevision",))
 
 
 def backtest(engine: Engine, run_id: int | None = None) -> Result:
@@ -102,9 +109,16 @@ def planning(engine: Engine, run_id: int | None = None) -> Result:
 
 def finance(engine: Engine, run_id: int | None = None, niveau: str = "site") -> Result:
     """Monthly revenue, costs and margins per site or gaveur (``finance``)."""
-    res = _read(engine, "finance", """
+    return _read(engine, "finance", """
         SELECT f.*, g.nom AS gaveur FROM finance_indicateurs f LEFT JOIN gaveurs g USING (gaveur_id)
-        WHERE f.run_id = :run_id AND f.niveau = :niveau ORDER BY f.site_code, f.mois""", run_id, {"niveau": niveau})
-    if not res.data.empty:
-        res.data["mois"] = pd.to_datetime(res.data["mois"])
-    return res
+        WHERE f.run_id = :run_id AND f.niveau = :niveau ORDER BY f.site_code, f.mois""", run_id, {"niveau": niveau},
+                 dates=("mois",))
+
+
+def sauvegardes(engine: Engine, run_id: int | None = None, dossier: Path | None = None) -> Result:
+    """The backups kept in the backup folder, newest first with their verification (read from the folder, where
+    they live, not from the database they protect), and the latest successful ``backup`` run."""
+    from euralis_lib import backup
+
+    run = runs.get_run(engine, run_id) if run_id is not None else runs.latest_run(engine, "backup")
+    return Result(run, backup.backups_table(dossier))

@@ -1,8 +1,13 @@
-"""The job-run table: every job execution is one row; results point to it by ``run_id``.
+"""The job-run table and the job lock: every job execution is one row; results point to it by ``run_id``.
 
-Pattern for a job: ``start_run`` (committed at once, status ``running``, so ops see it), compute
-everything in memory, then in ONE transaction write the results and ``complete_run``. On error,
-``fail_run`` marks the row; results of earlier runs stay untouched. Readers use ``latest_run``.
+Pattern for a job: take :func:`job_lock` (a PostgreSQL advisory lock per job name: every path that
+starts a job takes it, so a job never runs twice at once, on any machine using the database),
+``start_run`` (committed at once, status ``running``, so ops see it), compute everything in memory,
+then in ONE transaction write the results and ``complete_run``. On error, ``fail_run`` marks the
+row; results of earlier runs stay untouched. Whoever executes the job code (the kernel of a job
+notebook, or the process calling the job function) is the one writer of a run's status; a runner
+that launched a kernel only fails a run the kernel left ``running`` (:func:`fail_if_running`).
+Readers use ``latest_run``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import json
 import os
 import platform
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -20,10 +27,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from euralis_lib.db import connect
+from euralis_lib.exceptions import EuralisError
 
 STATUSES = ("running", "success", "failed", "abandoned", "skipped")
 _TRACKED = ("euralis-workbench", "pandas", "numpy", "scikit-learn", "scipy", "prophet",
             "pyoperon", "pysr", "papermill", "sqlalchemy")
+
+
+class JobBusyError(EuralisError):
+    """The job is already running (its lock is held); a ``skipped`` run was recorded."""
+
+    def __init__(self, message: str, run_id: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 @dataclass(frozen=True)
@@ -86,11 +102,45 @@ def fail_run(engine: Engine, run_id: int, erreur: str, *, statut: str = "failed"
             {"s": statut, "err": erreur[:4000], "rp": rapport_path, "r": run_id})
 
 
-def set_report_path(engine: Engine, run_id: int, rapport_path: str) -> None:
-    """Record where the executed notebook of a run was saved."""
+def fail_if_running(engine: Engine, run_id: int, erreur: str) -> bool:
+    """Fail a run only if it is still ``running`` (its kernel died or failed before the job code could
+    record the outcome); never rewrites an outcome the job recorded. True when it was failed here."""
     with connect(engine, transaction=True) as conn:
-        conn.execute(sa.text("UPDATE job_runs SET rapport_path = :rp WHERE run_id = :r"),
-                     {"rp": rapport_path, "r": run_id})
+        return conn.execute(sa.text(
+            "UPDATE job_runs SET statut = 'failed', fin = clock_timestamp(), erreur = :err "
+            "WHERE run_id = :r AND statut = 'running'"), {"err": erreur[:4000], "r": run_id}).rowcount == 1
+
+
+def set_report(engine: Engine, run_id: int, rapport_path: str, remarque: str | None = None) -> None:
+    """Record where the executed notebook of a run was saved (and a remark when the report itself is
+    incomplete, e.g. a display cell failed after the results were written); never touches the status."""
+    with connect(engine, transaction=True) as conn:
+        conn.execute(sa.text("UPDATE job_runs SET rapport_path = :rp, erreur = COALESCE(:rq, erreur) "
+                             "WHERE run_id = :r"), {"rp": rapport_path, "rq": remarque, "r": run_id})
+
+
+@contextmanager
+def job_lock(engine: Engine, job: str, *, parametres: dict[str, Any] | None = None,
+             declencheur: str = "manuel", notebook: str | None = None) -> Iterator[None]:
+    """Hold ``job``'s advisory lock for the block, on a dedicated connection.
+
+    If another process (or thread) holds it, a ``skipped`` run is recorded and :class:`JobBusyError`
+    raised at once, without waiting. PostgreSQL releases the lock if the holder dies.
+    """
+    key = {"k": f"euralis-job:{job}"}
+    with connect(engine) as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"), key).scalar())
+        if not got:
+            rid = start_run(engine, job, parametres, notebook=notebook, declencheur=declencheur)
+            message = (f"{job}: skipped, already running (advisory lock held); "
+                       f"this process is {socket.gethostname()}:{os.getpid()}")
+            fail_run(engine, rid, message, statut="skipped")
+            raise JobBusyError(message, rid)
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
 
 
 def _row_to_run(row: sa.Row) -> Run:

@@ -1,4 +1,4 @@
-"""Serve the supervisor dashboards (``notebooks/apps``) with Voilà on 127.0.0.1.
+"""Serve the supervisor dashboards (``notebooks/apps``) with Voilà (:mod:`euralis_lib.voila_app`) on 127.0.0.1.
 
 Kernels are preheated (a pool per notebook, rendered ahead of the request) so pages open fast;
 tracebacks are never sent to the browser. The database URL is resolved once here (embedded server
@@ -47,7 +47,8 @@ def check_port_free(host: str, port: int) -> None:
 
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks."""
-    return [sys.executable, "-m", "voila", str(apps_dir), "--no-browser", f"--port={port}", f"--Voila.ip={host}",
+    return [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
+            f"--Voila.ip={host}",
             "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
 
 

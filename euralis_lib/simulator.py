@@ -26,16 +26,8 @@ from sqlalchemy.engine import Engine
 from euralis_lib.db import connect, copy_dataframe
 from euralis_lib.exceptions import DataLoadError
 
-SITES = pd.DataFrame({
-    "code": ["LL", "LS", "MT"],
-    "nom": ["Site de Lanne", "Site de Lescar", "Site de Maubourguet"],
-    "region": ["Landes", "Pyrénées-Atlantiques", "Hautes-Pyrénées"],
-    "capacite_abattage_jour": [3600, 3600, 5400],
-})
-SOUCHES = pd.DataFrame({
-    "code": ["MULARD", "BARBARIE", "HYBRIDE"],
-    "nom": ["Mulard", "Barbarie", "Hybride PKB"],
-})
+# Simulation assumptions per site code; the sites and souches themselves (names, capacities) are
+# reference data seeded by sql/100_reference_seed.sql, which load() checks are present.
 SOUCHES_PAR_SITE = {"LL": ["MULARD", "BARBARIE"], "LS": ["MULARD", "HYBRIDE"],
                     "MT": ["MULARD", "BARBARIE", "HYBRIDE"]}
 GAVEURS_PAR_SITE = {"LL": 32, "LS": 28, "MT": 30}
@@ -70,8 +62,6 @@ PRENOMS = ("Jean Pierre Marie Michel Anne Philippe Sylvie Christian Hélène Ber
 class SimulatedData:
     """All generated tables (DataFrames shaped like the database tables) and the planted truths."""
 
-    sites: pd.DataFrame
-    souches: pd.DataFrame
     gaveurs: pd.DataFrame
     lots: pd.DataFrame
     doses: pd.DataFrame
@@ -92,7 +82,7 @@ class SimulatedData:
         return {name: len(df) for name, df in self._tables().items()}
 
     def _tables(self) -> dict[str, pd.DataFrame]:
-        return {"sites": self.sites, "souches": self.souches, "gaveurs": self.gaveurs,
+        return {"gaveurs": self.gaveurs,
                 "prix_parametres": self.prix, "lots_gavage": self.lots, "doses_gavage": self.doses,
                 "abattages": self.abattages, "qualite_foies": self.qualite, "alertes": self.alertes,
                 "simulation_verites": self.verites}
@@ -234,7 +224,7 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
     lots_df = pd.DataFrame(lots)
     verites = _verites(formules, archetypes, verites_anom, arret_site, arret_debut, arret_fin)
     return SimulatedData(
-        sites=SITES.copy(), souches=SOUCHES.copy(), gaveurs=gaveurs, lots=lots_df,
+        gaveurs=gaveurs, lots=lots_df,
         doses=pd.concat(doses_parts, ignore_index=True), abattages=pd.DataFrame(abattages),
         qualite=pd.DataFrame(qualite), alertes=pd.DataFrame(alertes), prix=_prix(rng, start, end),
         verites=verites, parametres={"years": years, "seed": seed, "end": end.isoformat()})
@@ -308,6 +298,19 @@ def database_is_empty(engine: Engine) -> bool:
         return conn.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM lots_gavage)")).scalar_one()
 
 
+def _check_reference(conn: sa.Connection, data: SimulatedData) -> None:
+    """Refuse simulated data using sites or souches the database's reference tables do not have."""
+    sites = set(conn.execute(sa.text("SELECT code FROM sites")).scalars())
+    souches = set(conn.execute(sa.text("SELECT code FROM souches")).scalars())
+    manque_sites = sorted(set(data.gaveurs["site_code"]) - sites)
+    manque_souches = sorted(set(data.lots["souche_code"]) - souches) if not data.lots.empty else []
+    if manque_sites or manque_souches:
+        raise DataLoadError(
+            "The simulated data uses reference rows this database does not have "
+            f"(sites: {', '.join(manque_sites) or '-'}; souches: {', '.join(manque_souches) or '-'}). "
+            "Apply the migrations ('python -m euralis_lib migrate') or add them to the sites/souches tables.")
+
+
 def load(engine: Engine, data: SimulatedData, replace: bool = False) -> dict[str, int]:
     """Load simulated data with COPY, in one transaction. Refuses a non-empty database unless ``replace``.
 
@@ -323,14 +326,10 @@ def load(engine: Engine, data: SimulatedData, replace: bool = False) -> dict[str
                                 "Use 'simulate --replace' to replace all production data with simulated data.")
         if has_data:
             conn.execute(sa.text("TRUNCATE job_runs, " + ", ".join(_DATA_TABLES) + " CASCADE"))
-        for table, df in (("sites", data.sites), ("souches", data.souches)):
-            for row in df.to_dict("records"):
-                cols = ", ".join(row)
-                conn.execute(sa.text(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(':' + c for c in row)}) "
-                                     "ON CONFLICT DO NOTHING"), row)
+        _check_reference(conn, data)
         counts = {}
         for table, df in data._tables().items():
-            if table in ("sites", "souches") or df.empty:
+            if df.empty:
                 counts[table] = len(df)
                 continue
             if table == "simulation_verites":

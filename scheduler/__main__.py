@@ -11,7 +11,7 @@ import sys
 
 from euralis_lib import config
 from euralis_lib.exceptions import EuralisError
-from scheduler.config import Schedule, load_schedule
+from euralis_lib.schedule import Schedule, load_schedule
 
 
 def _cmd_daemon(schedule: Schedule, _args: argparse.Namespace) -> int:
@@ -32,12 +32,12 @@ def _cmd_run(schedule: Schedule, args: argparse.Namespace) -> int:
 
 
 def _cmd_list(schedule: Schedule, _args: argparse.Namespace) -> int:
-    from euralis_lib import db, ops
+    from euralis_lib import db, formatting, ops
 
     now = schedule.now()
     table = ops.schedule_table(schedule, db.get_engine(), now)
-    print(f"{schedule.path} — time zone {schedule.timezone}, now {now:%d/%m/%Y %H:%M}")
-    print(table.to_string(index=False))
+    print(f"{schedule.path} — time zone {schedule.timezone}, now {formatting.horodatage(now)}")
+    print(formatting.tableau(table).to_string(index=False))
     return 0
 
 

@@ -22,8 +22,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Engine
 
 from euralis_lib import db, metrics, migrations
+from euralis_lib.schedule import Schedule
 from scheduler import runner
-from scheduler.config import Schedule
 
 log = logging.getLogger("euralis.scheduler")
 

@@ -1,12 +1,12 @@
-"""One scheduled run: advisory lock, the papermill runner, retries with backoff, failure alert.
+"""One scheduled run: the library's papermill runner with the schedule's retries, and the failure alert.
 
 Also the start-up duties of a scheduler: runs left ``running`` by a dead process are marked
 ``abandoned``, missed runs are found, old report folders are deleted.
 
-Locks: ``pg_try_advisory_lock(hashtextextended('euralis-job:' || job, 0))`` on a dedicated
-connection held for the whole run (retries included). Another scheduler — on this machine or
-another one using the same database — that fires the same job meanwhile records a ``skipped`` run
-and logs it. If the process dies, PostgreSQL releases the lock with its connection.
+The job's lock (:func:`euralis_lib.runs.job_lock`, taken by the runner for all attempts) keeps a
+job from running twice at once: another scheduler — on this machine or another one using the same
+database — or a pipeline or dashboard button that starts the same job meanwhile records a
+``skipped`` run. If the process dies, PostgreSQL releases the lock with its connection.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import re
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from euralis_lib import config, pipeline, runs
 from euralis_lib.db import connect
-from scheduler.config import Entry, Schedule
+from euralis_lib.schedule import Entry, Schedule
 
 log = logging.getLogger("euralis.scheduler")
 STALE_REMOTE_RUN = timedelta(hours=24)
@@ -44,19 +42,6 @@ class Outcome:
     message: str
 
 
-@contextmanager
-def job_lock(engine: Engine, job: str) -> Iterator[bool]:
-    """Hold the job's advisory lock for the block; yields False (without waiting) if someone has it."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        key = {"k": f"euralis-job:{job}"}
-        got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"), key).scalar())
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
-
-
 def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentatives: int) -> None:
     """A critical alert (no site) for a job that still failed after its retries; never duplicated."""
     run_id = run.run_id if run else None
@@ -66,48 +51,30 @@ def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentat
         "VALUES (clock_timestamp(), NULL, 'job_echec', 'critique', :msg, 'scheduler', :rid, :cle) "
         "ON CONFLICT DO NOTHING"),
         {"msg": f"Le job {job} a échoué après {tentatives} tentative(s) : {erreur}. Rapport : "
-                f"{run.rapport_path if run else '—'}. Les résultats précédents sont conservés.",
+                f"{Path(run.rapport_path).name if run and run.rapport_path else '—'} (page Ops). "
+                "Les résultats précédents sont conservés.",
          "rid": run_id, "cle": f"job_echec:{job}:{run_id}"})
 
 
 def run_entry(schedule: Schedule, entry: Entry, engine: Engine, declencheur: str = "planifie",
               stop: threading.Event | None = None, progress: bool = False) -> Outcome:
-    """Run one entry now: lock, execute (retrying with backoff), alert on final failure."""
-    stop = stop or threading.Event()
-    with job_lock(engine, entry.name) as got:
-        if not got:
-            rid = runs.start_run(engine, entry.name, entry.parameters, notebook=str(entry.notebook),
-                                 declencheur=declencheur)
-            message = (f"{entry.name}: skipped, already running under another scheduler "
-                       f"(advisory lock held); this process is {socket.gethostname()}:{os.getpid()}")
-            runs.fail_run(engine, rid, message, statut="skipped")
-            log.info(message)
-            return Outcome("skipped", [rid], message)
-        run_ids: list[int] = []
-        tentatives = schedule.retries + 1
-        for tentative in range(1, tentatives + 1):
-            log.info("%s: start (attempt %d/%d)", entry.name, tentative, tentatives)
-            try:
-                run = pipeline.execute_notebook(entry.name, entry.notebook, entry.parameters,
-                                                declencheur=declencheur, engine=engine, progress=progress)
-            except pipeline.JobFailedError as exc:
-                if exc.run is not None:
-                    run_ids.append(exc.run.run_id)
-                log.warning("%s: attempt %d/%d failed: %s", entry.name, tentative, tentatives, exc)
-                if tentative < tentatives:
-                    attente = schedule.retry_backoff_seconds * 2 ** (tentative - 1)
-                    log.info("%s: retry in %.0f s", entry.name, attente)
-                    if stop.wait(attente):
-                        break
-                    continue
-                with connect(engine, transaction=True) as conn:
-                    raise_failure_alert(conn, entry.name, exc.run, tentative)
-                return Outcome("failed", run_ids, str(exc))
-            run_ids.append(run.run_id)
-            duree = (run.fin - run.debut).total_seconds() if run.fin else float("nan")
-            log.info("%s: success, run %d in %.1f s, report %s", entry.name, run.run_id, duree, run.rapport_path)
-            return Outcome("success", run_ids, f"run {run.run_id}")
-        return Outcome("failed", run_ids, f"{entry.name}: stopped during the retry wait")
+    """Run one entry now: the job's lock, its attempts with backoff, an alert after the last failure."""
+    log.info("%s: start (%d attempt(s) at most)", entry.name, schedule.retries + 1)
+    try:
+        run = pipeline.execute_notebook(entry.name, entry.notebook, entry.parameters, declencheur=declencheur,
+                                        engine=engine, attempts=schedule.retries + 1,
+                                        backoff_s=schedule.retry_backoff_seconds, stop=stop, progress=progress)
+    except runs.JobBusyError as exc:
+        log.info("%s", exc)
+        return Outcome("skipped", [exc.run_id], str(exc))
+    except pipeline.JobFailedError as exc:
+        log.warning("%s", exc)
+        with connect(engine, transaction=True) as conn:
+            raise_failure_alert(conn, entry.name, exc.run, len(exc.tentatives))
+        return Outcome("failed", [r.run_id for r in exc.tentatives], str(exc))
+    duree = (run.fin - run.debut).total_seconds() if run.fin else float("nan")
+    log.info("%s: success, run %d in %.1f s, report %s", entry.name, run.run_id, duree, run.rapport_path)
+    return Outcome("success", [run.run_id], f"run {run.run_id}")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -64,6 +64,14 @@ class Cluster:
         embedded.start(self.pgdata)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def backups_out_of_the_project(tmp_path_factory) -> Path:
+    """Backups made by tests (the backup job runs with the pipeline) never go to the user's backup folder."""
+    dossier = tmp_path_factory.mktemp("backups")
+    os.environ["EURALIS_BACKUP_DIR"] = str(dossier)
+    return dossier
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """A private PostgreSQL 16 cluster for this test process (deleted at the end)."""

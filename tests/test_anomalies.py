@@ -2,12 +2,13 @@
 
 import pytest
 
-from euralis_lib import anomalies, db, queries
+from euralis_lib import db, jobs, queries
+from euralis_lib.models import anomalies
 
 
 def test_precision_and_recall_on_planted_anomalies(shared_sim_url, sim_data):
     lots = queries.lot_features(db.get_engine(shared_sim_url))
-    det = anomalies.LotAnomalyDetector().fit(lots)
+    det = anomalies.LotAnomalyDetector(contamination=0.025, random_state=0).fit(lots)
     planted = {int(k) for k in sim_data.truths("anomalie")} & set(det.flags_.index)
     flagged = set(det.flags_[det.flags_].index)
     true_pos = len(flagged & planted)
@@ -19,9 +20,9 @@ def test_precision_and_recall_on_planted_anomalies(shared_sim_url, sim_data):
 
 def test_rerun_creates_no_duplicate_alerts(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    first = anomalies.run(engine)
+    first = jobs.run_job("anomalies", engine)
     assert first["alertes_creees"] == first["nb_critiques"] > 0
-    second = anomalies.run(engine)
+    second = jobs.run_job("anomalies", engine)
     assert second["alertes_creees"] == 0
     n = db.read_df(engine, "SELECT count(*) AS n FROM alertes WHERE type = 'anomalie'")["n"][0]
     assert n == first["nb_critiques"]
@@ -31,5 +32,5 @@ def test_rerun_creates_no_duplicate_alerts(sim_db_url):
 
 
 def test_bad_contamination_is_refused(sim_db_url):
-    with pytest.raises(anomalies.jobs.JobParameterError, match="contamination"):
-        anomalies.run(db.get_engine(sim_db_url), contamination=0.9)
+    with pytest.raises(jobs.JobParameterError, match="contamination"):
+        jobs.run_job("anomalies", db.get_engine(sim_db_url), contamination=0.9)

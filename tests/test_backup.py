@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from euralis_lib import backup, config, db, migrations, restore
 from euralis_lib.backup import BackupError
 from euralis_lib.pgclient import ClientToolError, Server, client_tools
+from euralis_lib.schedule import load_schedule
 from scheduler import runner
-from scheduler.config import load_schedule
 
 
 def _figures(url: str) -> dict[str, dict]:
@@ -255,7 +255,7 @@ def test_scheduled_backup_job_runs_the_notebook_and_records_its_figures(sim_db_u
     schedule_file = tmp_path / "schedule.yml"
     schedule_file.write_text(
         "retries: 0\nmissed_run_grace_hours: 0\njobs:\n  backup:\n    cron: '30 1 * * *'\n"
-        f"    notebook: notebooks/jobs/backup.ipynb\n    parameters: {{dossier: '{dossier}', quotidiennes: 2}}\n")
+        f"    parameters: {{dossier: '{dossier}', quotidiennes: 2}}\n")
     schedule = load_schedule(schedule_file)
     engine = db.get_engine(sim_db_url)
     outcome = runner.run_entry(schedule, schedule.entry("backup"), engine)
@@ -265,7 +265,8 @@ def test_scheduled_backup_job_runs_the_notebook_and_records_its_figures(sim_db_u
     with engine.connect() as conn:
         run = conn.execute(sa.text("SELECT statut, metriques, rapport_path FROM job_runs WHERE run_id = :r"),
                            {"r": outcome.run_ids[0]}).one()
-    assert run.statut == "success" and run.metriques["sauvegarde"] == str(fait.path)
+    assert run.statut == "success" and run.metriques["sauvegarde"] == fait.path.name
+    assert run.metriques["dossier"] == str(dossier)
     assert run.metriques["octets"] == fait.manifest["dump"]["bytes"] and run.metriques["duree_verification_s"] > 0
     assert "réussie" in Path(run.rapport_path).with_suffix(".html").read_text(encoding="utf-8")
 

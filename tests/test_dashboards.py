@@ -6,6 +6,7 @@ the pages are made of are checked against the data layer.
 
 from __future__ import annotations
 
+import html
 from datetime import date
 
 import ipywidgets as w
@@ -13,11 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from euralis_lib import db, planning, queries, results
-from euralis_lib.dashboards import abattages, common, gaveurs, previsions, qualite, tableau_de_bord
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib import db, formatting, jobs, plots, queries, results
+from euralis_lib.dashboards import abattages, common, gaveurs, page_spec, previsions, qualite, tableau_de_bord
+from euralis_lib.dashboards.common import Contexte, Filtres
 
 PERIODE = Filtres(date(2026, 4, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+
+
+def _ctx(engine, filtres: Filtres) -> Contexte:
+    return Contexte(engine, filtres, lambda: None)
 
 
 def _texte(widgets: list[w.Widget]) -> str:
@@ -51,30 +56,30 @@ def test_previous_period_has_the_same_length():
 def test_trend_and_french_number_format():
     assert common.tendance(110, 100) == pytest.approx(10.0)
     assert common.tendance(5, 0) is None
-    assert common.format_nombre(1234567.891, 1) == "1\u202f234\u202f567,9"
+    assert formatting.nombre(1234567.891, 1) == "1\u202f234\u202f567,9"
     carte = common.kpi_card("Alertes Critiques", 3, 6, hausse_favorable=False).value
     assert "▼ -50,0 %" in carte and "hausse" in carte  # fewer alerts is good news
 
 
 def test_pages_without_job_results_say_which_job_to_run(shared_sim_url):
     engine = db.get_engine(shared_sim_url)
-    assert "lancez le job prévisions" in _texte(previsions.build(engine, PERIODE))
-    assert "lancez le job planning" in _texte(abattages.build(engine, PERIODE))
-    assert "lancez le job anomalies" in _texte(qualite.build(engine, PERIODE))
-    assert "lancez le job clustering" in _texte(gaveurs.build(engine, PERIODE))
+    assert "lancez le job prévisions" in _texte(previsions.build(_ctx(engine, PERIODE)))
+    assert "lancez le job planning" in _texte(abattages.build(_ctx(engine, PERIODE)))
+    assert "lancez le job anomalies" in _texte(qualite.build(_ctx(engine, PERIODE)))
+    assert "lancez le job clustering" in _texte(gaveurs.build(_ctx(engine, PERIODE)))
 
 
 def test_a_filter_selecting_nothing_gives_a_french_message(shared_sim_url):
     engine = db.get_engine(shared_sim_url)
     with pytest.raises(common.EmptySelectionError, match="Aucun site sélectionné"):
-        tableau_de_bord.build(engine, Filtres(PERIODE.debut, PERIODE.fin, []))
+        tableau_de_bord.build(_ctx(engine, Filtres(PERIODE.debut, PERIODE.fin, [])))
     with pytest.raises(common.EmptySelectionError, match="Aucun lot abattu"):
-        qualite.build(engine, Filtres(date(2020, 1, 1), date(2020, 1, 31), ["LL"]))
+        qualite.build(_ctx(engine, Filtres(date(2020, 1, 1), date(2020, 1, 31), ["LL"])))
 
 
 def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
     engine = db.get_engine(f"postgresql+psycopg2://postgres@/absente?host={tmp_path}")
-    page = common.Page("tableau_de_bord", "Tableau de bord", tableau_de_bord.build, engine=engine)
+    page = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
     texte = _texte(list(page.contenu.children))
     assert common.DB_DOWN in texte
     assert "Traceback" not in texte
@@ -82,11 +87,11 @@ def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
 
 def test_capacity_use_never_exceeds_the_slaughterhouse_capacity(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    planning.run(engine, debut="2026-06-20", fin="2026-07-10")
+    jobs.run_job("planning", engine, debut="2026-06-20", fin="2026-07-10")
     plan = results.planning(engine).data
     util = abattages.utilisation(plan, queries.sites(engine))
     assert not util.empty and util["utilisation_pct"].max() <= 100.0
-    fig = abattages.calendrier(util)
+    fig = plots.calendrier_capacite(util)
     cellules = (~np.isnan(np.asarray(fig.data[0].z, dtype=float))).sum()
     assert cellules == len(util)  # one cell per slaughterhouse and day, never a sum over days
     couts = abattages.couts(plan).set_index("Méthode")
@@ -97,16 +102,16 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
     from euralis_lib.dashboards import finance
 
     engine = db.get_engine(shared_sim_url)
-    texte = _texte(finance.build(engine, PERIODE))  # live computation: no finance run in this database
+    texte = _texte(finance.build(_ctx(engine, PERIODE)))  # live computation: no finance run in this database
     par_mois = queries.finance_indicateurs(engine, PERIODE.sites, PERIODE.debut, PERIODE.fin)
     avant = queries.finance_indicateurs(engine, PERIODE.sites, date(2025, 12, 31), date(2026, 3, 31))
     attendu = common.tendance(par_mois["marge_eur"].sum(), avant["marge_eur"].sum())
-    assert common.format_nombre(par_mois["marge_eur"].sum()) in texte
+    assert formatting.nombre(par_mois["marge_eur"].sum()) in texte
     assert f"{attendu:+.1f} % vs période précédente".replace(".", ",") in texte
-    assert "Chiffre d'affaires (€)" in texte and "revenu_eur" not in texte  # French column headers
+    assert "Chiffre d'affaires (€)" in html.unescape(texte) and "revenu_eur" not in texte  # French column headers
     # a period whose previous period of the same length starts before the first slaughter: partial sum, no trend
     debut_donnees = queries.finance_indicateurs(engine, PERIODE.sites)["mois"].min()
     periode = Filtres((debut_donnees + pd.DateOffset(months=6)).date(), PERIODE.fin, PERIODE.sites)
     prec = periode.precedent()
     assert not queries.finance_indicateurs(engine, PERIODE.sites, prec.debut, prec.fin).empty  # partly covered
-    assert _texte(finance.build(engine, periode)).count("période précédente : n/d") == 3
+    assert _texte(finance.build(_ctx(engine, periode))).count("période précédente : n/d") == 3

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import shutil
 import socket
 import time
@@ -19,14 +21,14 @@ import nbformat
 import pytest
 
 from euralis_lib import config, serve
-from euralis_lib.dashboards import common, tableau_de_bord
+from euralis_lib.dashboards import PAGES, tableau_de_bord
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
 PAGE_TIMEOUT_MS = 180_000
 LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
           " || document.querySelector('.euralis-chargement').offsetParent === null)")
@@ -39,29 +41,43 @@ def _free_port() -> int:
 
 
 # Pages whose figures come from a job run: they must name the run (« source : … run n° N du … »).
-JOB_PAGES = ("gaveurs", "previsions", "qualite", "abattages", "finance")
+JOB_PAGES = ("sites", "gaveurs", "previsions", "qualite", "abattages", "finance")
+# What a supervisor must never read in a table cell: raw Python values, ISO dates, paths on the server.
+ANGLAIS = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")  # plotly's default month names
+BRUT = re.compile(r"^(True|False|None|nan|NaN|NaT|<NA>)$|\d{4}-\d{2}-\d{2}|(^|\s)/(tmp|work|root|home|srv|var)/")
 
 
 @pytest.fixture(scope="module")
-def dash_db(pg_cluster, sim_template) -> Iterator[tuple[object, str]]:
-    """A private simulated database for this module with real job results (the fast jobs, run through
-    the library; the notebooks themselves are tested in test_pipeline). Dropped by the database-down test."""
-    from euralis_lib import anomalies, clustering, db, finance, forecasting, planning
+def reports_dir(tmp_path_factory) -> Path:
+    """The reports folder shared by the module's job runs and its Voilà server."""
+    return tmp_path_factory.mktemp("rapports")
+
+
+@pytest.fixture(scope="module")
+def dash_db(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[object, str]]:
+    """A private simulated database for this module with real results of every registered job (in-process,
+    quick settings; one through papermill so its run has an HTML report). Dropped by the database-down test."""
+    from euralis_lib import db, jobs, pipeline
 
     name = pg_cluster.clone(sim_template)
     engine = db.get_engine(pg_cluster.url(name))
-    clustering.run(engine)
-    anomalies.run(engine)
-    finance.run(engine)
-    planning.run(engine)
-    forecasting.run(engine, nb_origines=2)
+    rapides = {"previsions": {"nb_origines": 2}, "entrainement": {"generations": 30}}
+    for job in jobs.JOBS:
+        if job != "refresh_performances":
+            jobs.run_job(job, engine, **rapides.get(job, {}))
+    saved = os.environ.get("EURALIS_REPORTS_DIR")
+    os.environ["EURALIS_REPORTS_DIR"] = str(reports_dir)
+    try:
+        pipeline.execute_job("refresh_performances", engine=engine, progress=False)
+    finally:
+        os.environ.pop("EURALIS_REPORTS_DIR") if saved is None else os.environ.update(EURALIS_REPORTS_DIR=saved)
     engine.dispose()
     yield pg_cluster, name
     pg_cluster.drop(name)
 
 
 @pytest.fixture(scope="module")
-def server(dash_db, tmp_path_factory) -> Iterator[int]:
+def server(dash_db, reports_dir, tmp_path_factory) -> Iterator[int]:
     """Voilà on a free port serving a copy of notebooks/apps plus an empty notebook (the floor)."""
     cluster, name = dash_db
     apps = tmp_path_factory.mktemp("apps")
@@ -70,7 +86,7 @@ def server(dash_db, tmp_path_factory) -> Iterator[int]:
     vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
     nbformat.write(vide, apps / "vide.ipynb")
     port = _free_port()
-    env = {**__import__("os").environ, "EURALIS_DATABASE_URL": cluster.url(name)}
+    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
     proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
     try:
         serve.wait_ready(proc, port, timeout=120)
@@ -95,7 +111,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="fr-FR")  # the supervisors' browsers
     yield pg
     pg.close()
 
@@ -120,7 +136,8 @@ def _kpi_value(page, label: str) -> str:
 
 
 def test_every_page_renders_without_error_or_traceback(server, page):
-    for name, titre in common.PAGES:
+    for spec in PAGES:
+        name, titre = spec.slug, spec.titre
         _open(page, server, name)
         page.wait_for_timeout(800)  # let plotly draw before the screenshot
         page.screenshot(path=str(_screenshots() / f"{name}.png"), full_page=True)
@@ -132,6 +149,27 @@ def test_every_page_renders_without_error_or_traceback(server, page):
         if name in JOB_PAGES:
             assert page.get_by_text("run n°").first.is_visible(), f"{name}: no run named: {texte[:500]}"
             assert page.locator("svg.main-svg").first.is_visible(), f"{name}: no chart"
+        cellules = page.locator("table.euralis td").all_inner_texts()
+        bruts = [c for c in cellules if BRUT.search(c.strip())]
+        assert not bruts, f"{name}: raw values in tables: {bruts[:10]}"
+        graduations = page.eval_on_selector_all(".xtick text, .ytick text", "els => els.map(e => e.textContent)")
+        assert not [g for g in graduations if ANGLAIS.search(g)], f"{name}: English dates on an axis: {graduations}"
+
+
+def test_a_job_report_opens_from_the_landing_page(server, page):
+    _open(page, server, "accueil")
+    lien = page.locator("table.euralis a", has_text="rapport").first
+    assert lien.get_attribute("href").startswith("../rapports/")  # a link, never a path on the server
+    with page.context.expect_page() as nouvelle:
+        lien.click()
+    rapport = nouvelle.value
+    rapport.wait_for_load_state()
+    assert "Production mensuelle par site" in rapport.inner_text("body")
+    rapport.close()
+    base = f"http://127.0.0.1:{server}/voila/rapports/"
+    for interdit in ("..%2F..%2Fetc%2Fpasswd", "2026-01-01/absent.html", "2026-01-01/../../voila.log"):
+        reponse = page.request.get(base + interdit)
+        assert reponse.status in (403, 404) and "root:" not in reponse.text(), interdit
 
 
 def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):

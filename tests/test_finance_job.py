@@ -3,14 +3,14 @@
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db, finance, queries, runs
+from euralis_lib import db, jobs, queries, runs
 from euralis_lib.jobs import JobParameterError
 from tests.conftest import SIM_END
 
 
 def test_job_snapshots_site_and_gaveur_months(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    result = finance.run(engine, sites=["LS"])
+    result = jobs.run_job("finance", engine, sites=["LS"])
     stored = db.read_df(engine, "SELECT * FROM finance_indicateurs WHERE run_id = :r AND niveau = 'site'",
                         {"r": result["run_id"]})
     live = queries.finance_indicateurs(engine, sites="LS")
@@ -33,11 +33,11 @@ def test_a_price_change_in_the_database_changes_the_margin(sim_db_url):
 
 def test_missing_price_fails_the_run_and_keeps_earlier_results(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    good = finance.run(engine)
+    good = jobs.run_job("finance", engine)
     with db.connect(engine, transaction=True) as conn:
         conn.execute(sa.text("DELETE FROM prix_parametres WHERE parametre = 'prix_carcasse_eur_canard'"))
     with pytest.raises(JobParameterError, match="price is missing"):
-        finance.run(engine)
+        jobs.run_job("finance", engine)
     assert runs.latest_run(engine, "finance").run_id == good["run_id"]
     assert runs.latest_run(engine, "finance", statut="failed") is not None
     n = db.read_df(engine, "SELECT count(*) AS n FROM finance_indicateurs WHERE run_id = :r", {"r": good["run_id"]})

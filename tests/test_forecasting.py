@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from euralis_lib import db, forecasting, simulator
+from euralis_lib import db, jobs, simulator
+from euralis_lib.models import forecasting
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def daily_three_years():
 
 def test_prophet_beats_seasonal_naive_on_every_site(daily_three_years):
     for site, series in daily_three_years.groupby("site_code"):
-        bt = forecasting.Backtest(nb_origines=8).fit(series).results_
+        bt = forecasting.Backtest(horizons=(7, 30, 90), nb_origines=8, seed=0, croissance="flat").fit(series).results_
         mape = bt.groupby("modele")["mape"].mean()
         assert mape["prophet"] < mape["naif_saisonnier"], (site, bt)
         assert set(bt["horizon_jours"]) == {7, 30, 90}
@@ -39,7 +40,7 @@ def test_long_zero_stretches_are_closures_not_training_data():
 
 def test_job_writes_forecasts_with_intervals_and_backtest(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    result = forecasting.run(engine, nb_origines=2)
+    result = jobs.run_job("previsions", engine, nb_origines=2)
     fc = db.read_df(engine, "SELECT * FROM previsions WHERE run_id = :r", {"r": result["run_id"]})
     assert fc.groupby(["site_code", "horizon_jours"]).size().to_dict() == {
         (s, h): h for s in ("LL", "LS", "MT") for h in (7, 30, 90)}
@@ -51,5 +52,5 @@ def test_job_writes_forecasts_with_intervals_and_backtest(sim_db_url):
 
 
 def test_bad_horizon_is_refused(sim_db_url):
-    with pytest.raises(forecasting.jobs.JobParameterError, match="horizons"):
-        forecasting.run(db.get_engine(sim_db_url), horizons=[0, 30])
+    with pytest.raises(jobs.JobParameterError, match="horizons"):
+        jobs.run_job("previsions", db.get_engine(sim_db_url), horizons=[0, 30])

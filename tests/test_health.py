@@ -17,9 +17,11 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from euralis_lib import backup, config, db, health, metrics, restore, runs, serve
+from euralis_lib import backup, config, db, health, jobs, metrics, restore, runs, serve
 from euralis_lib.dashboards import ops as ops_page
+from euralis_lib.dashboards.common import Contexte
 from euralis_lib.health import CRITICAL, OK, WARNING, Thresholds
+from euralis_lib.schedule import load_schedule
 from tests.test_backup import small_filesystem
 from tests.test_dashboards_browser import _free_port
 
@@ -34,8 +36,6 @@ def _succes(engine, job: str) -> int:
 
 
 def _scheduled_jobs() -> list[str]:
-    from scheduler.config import load_schedule
-
     return list(load_schedule(check_notebooks=False).entries)
 
 
@@ -232,17 +232,22 @@ def test_scheduler_daemon_serves_metrics_on_localhost(sim_db_url, tmp_path):
 def test_ops_page_shows_the_last_backup_and_its_verification(sim_db_url, tmp_path, monkeypatch):
     from tests.test_dashboards import _texte
 
+    engine = db.get_engine(sim_db_url)
     dossier = tmp_path / "sauvegardes"
-    [vide] = ops_page.sauvegardes("Europe/Paris", dossier)[1:]
+    [vide] = ops_page.sauvegardes(engine, dossier)[1:]
     assert "Aucune sauvegarde" in vide.value and "avertissement" in vide.value
     fait = backup.create_backup(sim_db_url, dossier)
-    texte = _texte(ops_page.sauvegardes("Europe/Paris", dossier))
+    texte = _texte(ops_page.sauvegardes(engine, dossier))
     assert "Dernière sauvegarde" in texte and "non vérifiée" in texte and "euralis-message avertissement" in texte
     restore.verify(fait.path, sim_db_url)
-    texte = _texte(ops_page.sauvegardes("Europe/Paris", dossier))
+    texte = _texte(ops_page.sauvegardes(engine, dossier))
     local = fait.created_at.astimezone(ZoneInfo("Europe/Paris"))
     assert f"Dernière sauvegarde : {local:%d/%m/%Y %H:%M} ({fait.path.name}" in texte
     assert "vérification : réussie le " in texte and "euralis-message info" in texte
+    assert "job backup" not in texte  # made by hand: no run to name
+    resultat = jobs.run_job("backup", engine, dossier=str(dossier))
+    texte = _texte(ops_page.sauvegardes(engine, dossier))
+    assert f"job backup : run n° {resultat['run_id']} du " in texte
     monkeypatch.setenv("EURALIS_BACKUP_DIR", str(dossier))
-    page = _texte(ops_page.build(db.get_engine(sim_db_url)))
-    assert "<h3>Sauvegardes</h3>" in page and fait.path.name in page
+    page = _texte(ops_page.build(Contexte(engine, None, lambda: None)))
+    assert "<h3>Sauvegardes</h3>" in page and resultat["sauvegarde"] in page

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from euralis_lib import db, queries, simulator
+from euralis_lib import db, queries
 from euralis_lib.cli import main as cli_main
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import modele_csv
@@ -33,12 +33,7 @@ def remplir(genre: str, lignes: list[list[str]]) -> bytes:
 
 @pytest.fixture
 def engine(empty_db_url):
-    engine = db.get_engine(empty_db_url)
-    with db.connect(engine, transaction=True) as conn:
-        for table, df in (("sites", simulator.SITES), ("souches", simulator.SOUCHES)):
-            for row in df.to_dict("records"):
-                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) "
-                                     f"VALUES ({', '.join(':' + c for c in row)})"), row)
+    engine = db.get_engine(empty_db_url)  # sites and souches come with the migrations
     yield engine
     engine.dispose()
 
@@ -295,7 +290,7 @@ def _envoi(nom: str, contenu: bytes) -> tuple[dict, ...]:
 
 
 def test_upload_widget_runs_the_same_import_and_reports_in_french(engine):
-    from euralis_lib.imports.widget import ImportWidget
+    from euralis_lib.dashboards.import_fichiers import ImportWidget
 
     _charger_base(engine)
     ecran = ImportWidget(engine)

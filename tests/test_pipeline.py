@@ -2,7 +2,7 @@
 
 import pytest
 
-from euralis_lib import db, pipeline, results, runs
+from euralis_lib import db, jobs, pipeline, results, runs
 from euralis_lib.config import PROJECT_ROOT
 from euralis_lib.jobs import JobParameterError
 
@@ -20,7 +20,7 @@ def env(sim_db_url, tmp_path, monkeypatch):
 def test_all_job_notebooks_run_with_defaults_and_fill_every_result_table(env):
     engine, reports = env
     done = pipeline.run_pipeline(engine=engine, parameters={"previsions": {"nb_origines": 2}})
-    assert [r.job for r in done] == list(pipeline.JOBS) and all(r.statut == "success" for r in done)
+    assert [r.job for r in done] == list(jobs.JOBS) and all(r.statut == "success" for r in done)
     for run in done:
         report = reports / run.debut.date().isoformat() / f"{run.job}-{run.run_id}.ipynb"
         assert run.rapport_path == str(report) and report.exists()
@@ -34,13 +34,14 @@ def test_all_job_notebooks_run_with_defaults_and_fill_every_result_table(env):
 def test_job_notebooks_accept_non_default_parameters(env):
     engine, _ = env
     run = pipeline.execute_job("clustering", {"sites": ["LL", "MT"], "k_max": 4}, engine=engine, progress=False)
-    assert run.parametres == {"sites": ["LL", "MT"], "k_max": 4} and run.metriques["k"] <= 4
+    assert run.parametres["sites"] == ["LL", "MT"] and run.parametres["k_max"] == 4 and run.metriques["k"] <= 4
+    assert run.parametres["k_min"] == jobs.get("clustering").parametres()["k_min"].defaut  # defaults recorded too
     sites = results.clusters(engine, run.run_id).data["site_code"]
     assert set(sites) == {"LL", "MT"}
     plan = pipeline.execute_job("planning", {"debut": "2025-11-03", "fin": "2025-11-09", "sites": ["MT"]},
                                 engine=engine, progress=False)
     assert plan.metriques["debut"] == "2025-11-03" and plan.statut == "success"
-    fc = pipeline.execute_job("previsions", {"horizons": [7], "nb_origines": 2, "sites": "LS"}, engine=engine,
+    fc = pipeline.execute_job("previsions", {"horizons": [7], "nb_origines": 2, "sites": ["LS"]}, engine=engine,
                               progress=False)
     assert set(results.previsions(engine, fc.run_id).data["horizon_jours"]) == {7}
 

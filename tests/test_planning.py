@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from euralis_lib import db, planning
+from euralis_lib import db, jobs
+from euralis_lib.models import planning
 
 SITES = pd.DataFrame({"site_code": ["LL", "MT"], "capacite_abattage_jour": [1800, 3600]})
+DISTANCES = {frozenset({"LL", "MT"}): 95.0}
 
 
 def _instance(seed: int, n_lots: int, days: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
@@ -22,8 +24,8 @@ def _instance(seed: int, n_lots: int, days: int = 3) -> tuple[pd.DataFrame, pd.D
         "site_code": rng.choice(["LL", "MT"], n_lots),
         "fin": [start + timedelta(days=int(d)) for d in rng.integers(0, days, n_lots)],
         "nb_canards": rng.integers(300, 3000, n_lots), "distance_km": rng.uniform(5, 80, n_lots)})
-    slots = planning.slots_for(SITES, start, start + timedelta(days=days + 2))
-    return lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8)
+    slots = planning.slots_for(SITES, start, start + timedelta(days=days + 2), 1800)
+    return lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8, DISTANCES)
 
 
 def _brute_force(cost: np.ndarray) -> float:
@@ -35,7 +37,7 @@ def _brute_force(cost: np.ndarray) -> float:
 def test_hungarian_equals_brute_force_on_small_instances(seed):
     lots, slots, cost = _instance(seed, n_lots=6, days=2)
     sub = slots.head(8).reset_index(drop=True)
-    cost = planning.cost_matrix(lots, sub, 0.2, 1.8)
+    cost = planning.cost_matrix(lots, sub, 0.2, 1.8, DISTANCES)
     best = _brute_force(cost)
     plan = planning.hungarian(lots, sub, cost)
     if best < planning.INTERDIT:
@@ -57,8 +59,8 @@ def test_infeasible_plan_names_the_lots_that_cannot_be_placed():
     lots, _, _ = _instance(3, n_lots=12, days=1)
     lots["fin"] = date(2026, 3, 3)
     one_site = SITES.head(1)  # LL: one slot a day, four usable days
-    slots = planning.slots_for(one_site, date(2026, 3, 3), date(2026, 3, 6))
-    plan = planning.hungarian(lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8))
+    slots = planning.slots_for(one_site, date(2026, 3, 3), date(2026, 3, 6), 1800)
+    plan = planning.hungarian(lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8, DISTANCES))
     assert len(plan.non_places) == 12 - 4
     missing = plan.lignes[~plan.lignes["place"]]
     assert set(missing["lot_id"].map(dict(zip(lots["lot_id"], lots["code_lot"], strict=True)))) == set(plan.non_places)
@@ -71,18 +73,18 @@ def test_large_lots_are_split_into_loads_that_fit_a_slot():
     assert loads.groupby("lot_id")["nb_canards"].sum().tolist() == [1800, 3601]
     assert loads["nb_canards"].max() <= 1800
     assert loads[loads["lot_id"] == 2]["chargement"].tolist() == [1, 2, 3]
-    with pytest.raises(planning.jobs.JobParameterError, match="creneau"):
+    with pytest.raises(ValueError, match="creneau"):
         planning.chargements(lots, 0)
 
 
 def test_no_slaughter_on_sundays():
-    slots = planning.slots_for(SITES, date(2026, 3, 1), date(2026, 3, 8))
+    slots = planning.slots_for(SITES, date(2026, 3, 1), date(2026, 3, 8), 1800)
     assert not any(d.weekday() == 6 for d in slots["jour"])
 
 
 def test_job_writes_both_plans(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    result = planning.run(engine, debut="2025-11-01", fin="2025-11-30")
+    result = jobs.run_job("planning", engine, debut="2025-11-01", fin="2025-11-30")
     rows = db.read_df(engine, "SELECT * FROM planning_abattages WHERE run_id = :r", {"r": result["run_id"]})
     assert set(rows["methode"]) == {"hongrois", "glouton"}
     assert rows.groupby("methode").size().eq(result["nb_chargements"]).all() and result["nb_lots"] > 30
@@ -93,5 +95,5 @@ def test_job_writes_both_plans(sim_db_url):
     par_jour = par_jour.merge(capacites, on="site_code")
     assert (par_jour["nb_canards"] <= par_jour["capacite_abattage_jour"]).all()  # never over capacity
     assert result["cout_hongrois_eur"] <= result["cout_glouton_eur"]
-    with pytest.raises(planning.jobs.JobParameterError, match="inverted"):
-        planning.run(engine, debut="2025-11-30", fin="2025-11-01")
+    with pytest.raises(jobs.JobParameterError, match="inverted"):
+        jobs.run_job("planning", engine, debut="2025-11-30", fin="2025-11-01")

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import sympy
 
-from euralis_lib import db, queries, regression
+from euralis_lib import db, jobs, queries
 from euralis_lib.jobs import JobParameterError
+from euralis_lib.models import regression
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,13 @@ def test_a_broken_julia_falls_back_to_pyoperon_without_hanging(tmp_path):
     fake.write_text("#!/bin/sh\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    code = "from euralis_lib import regression as r; print(r.julia_available(), r.choose_engine())"
+    code = "from euralis_lib.models import regression as r; print(r.julia_available(), r.choose_engine())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1].split() == ["True", "pyoperon"], out.stderr[-2000:]
 
 
 def test_planted_formulas_are_recovered_on_held_out_lots(features, sim_data):
-    fitted, skipped = regression.train_all(features, seed=0)
+    fitted, skipped = regression.train_all(features, seed=0, generations=200, min_lots=40)
     planted = sim_data.truths("formule")
     assert {f"{s}/{so}" for s, so in fitted} == set(planted) and not skipped
     for (site, souche), model in fitted.items():
@@ -60,7 +61,7 @@ def test_a_small_coefficient_term_is_found():
     n = 400
     df = pd.DataFrame({"x0": rng.uniform(1, 10, n), "x1": rng.uniform(1, 10, n), "x2": rng.uniform(1, 10, n)})
     df[regression.CIBLE] = 0.05 * df["x0"] * df["x1"] + 3 * df["x2"] + rng.normal(0, 0.01, n)
-    model = regression.SymbolicRegression(features=("x0", "x1", "x2"), random_state=0).fit(df)
+    model = regression.SymbolicRegression(features=("x0", "x1", "x2"), random_state=0, generations=200).fit(df)
     x0, x1, x2 = sympy.symbols("x0 x1 x2")
     poly = sympy.Poly(model.formula_.expression, x0, x1, x2)
     assert poly.coeff_monomial(x0 * x1) == pytest.approx(0.05, rel=0.05), model.formula_.texte
@@ -69,7 +70,7 @@ def test_a_small_coefficient_term_is_found():
 
 def test_job_stores_fronts_with_engine_and_records_skipped_combos(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    result = regression.run(engine, sites=["LL"], generations=40, min_lots=400)
+    result = jobs.run_job("entrainement", engine, sites=["LL"], generations=40, min_lots=400)
     rows = db.read_df(engine, "SELECT * FROM formules_regression WHERE run_id = :r", {"r": result["run_id"]})
     skipped = db.read_df(engine, "SELECT * FROM regression_ignores WHERE run_id = :r", {"r": result["run_id"]})
     assert set(rows["engine"]) == {"pyoperon"} and set(rows["site_code"]) == {"LL"}
@@ -83,5 +84,5 @@ def test_job_stores_fronts_with_engine_and_records_skipped_combos(sim_db_url):
 def test_wrong_parameter_type_is_refused_before_any_write(sim_db_url):
     engine = db.get_engine(sim_db_url)
     with pytest.raises(JobParameterError, match="'generations' must be int"):
-        regression.run(engine, generations="beaucoup")
+        jobs.run_job("entrainement", engine, generations="beaucoup")
     assert db.read_df(engine, "SELECT count(*) AS n FROM job_runs")["n"][0] == 0

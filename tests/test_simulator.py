@@ -21,7 +21,7 @@ def test_same_seed_same_data_other_seed_other_data():
 
 
 def test_structure_matches_the_cooperative(sim_data):
-    assert list(sim_data.sites["code"]) == ["LL", "LS", "MT"]
+    assert sorted(sim_data.gaveurs["site_code"].unique()) == ["LL", "LS", "MT"]
     assert 60 <= len(sim_data.gaveurs) <= 120
     per_site = sim_data.lots.groupby("site_code")["souche_code"].nunique()
     assert per_site.between(2, 3).all()

@@ -6,12 +6,12 @@ from datetime import date
 
 import ipywidgets as w
 import pandas as pd
-import plotly.graph_objects as go
 from sqlalchemy.engine import Engine
 
-from euralis_lib import planning, plots, queries, results
+from euralis_lib import jobs, plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.runs import JobBusyError
 
 METHODES = {"hongrois": "Algorithme hongrois", "glouton": "Glouton"}
 
@@ -52,8 +52,15 @@ def periode_du_plan(engine: Engine) -> tuple[date, date] | None:
     return jours.min().date(), jours.max().date()
 
 
-def bouton_calcul(engine: Engine, filtres: Filtres, apres: list) -> w.Widget:
-    """A button computing a new plan (job ``planning``, recorded as a run) for the chosen period and sites."""
+def calculer_plan(engine: Engine, filtres: Filtres) -> dict:
+    """What « Calculer le plan » does: job ``planning`` for the chosen period and sites, through the job
+    registry (its lock taken and the run recorded, like every other way of starting a job)."""
+    return jobs.run_job("planning", engine, declencheur="tableau de bord", debut=filtres.debut.isoformat(),
+                        fin=filtres.fin.isoformat(), sites=list(filtres.sites))
+
+
+def bouton_calcul(ctx: Contexte) -> w.Widget:
+    """A button computing a new plan for the chosen period and sites, then recomputing the page."""
     bouton = w.Button(description="Calculer le plan sur cette période", icon="calculator",
                       layout=w.Layout(width="300px"))
     bouton.add_class("euralis-calcul-plan")
@@ -63,35 +70,27 @@ def bouton_calcul(engine: Engine, filtres: Filtres, apres: list) -> w.Widget:
         bouton.disabled = True
         etat.value = '<span class="euralis-source">Calcul du plan en cours…</span>'
         try:
-            metriques = planning.run(engine, debut=filtres.debut.isoformat(), fin=filtres.fin.isoformat(),
-                                     sites=list(filtres.sites))
+            metriques = calculer_plan(ctx.engine, ctx.exige_filtres())
+        except JobBusyError:
+            etat.value = common.message("Un plan est déjà en cours de calcul (par un autre utilisateur ou le "
+                                        "planificateur) : réessayez dans un instant.", "erreur").value
+            bouton.disabled = False
+            return
         except Exception as exc:  # noqa: BLE001 — shown in French, earlier plans stay intact
             etat.value = common.message(common.french_error(exc), "erreur").value
             bouton.disabled = False
             return
         etat.value = f'<span class="euralis-source">Plan calculé (run n° {metriques["run_id"]}).</span>'
-        for rafraichir in apres:
-            rafraichir()
+        ctx.rafraichir()
 
     bouton.on_click(calculer)
     return w.HBox([bouton, etat])
 
 
-def calendrier(util: pd.DataFrame) -> go.Figure:
-    """Calendar heat map: share of each slaughterhouse's daily capacity used (one cell per site and day)."""
-    grille = util.pivot_table(index="site_code", columns="date_abattage", values="utilisation_pct", aggfunc="sum")
-    fig = go.Figure(go.Heatmap(z=grille.to_numpy(), x=[pd.Timestamp(d) for d in grille.columns], y=list(grille.index),
-                               zmin=0, zmax=100, colorscale="YlOrRd", colorbar={"title": "% capacité"},
-                               hovertemplate="%{y} le %{x|%d/%m/%Y} : %{z:.0f} % de la capacité<extra></extra>"))
-    fig.update_layout(title="Calendrier : capacité d'abattage utilisée (%)", template="plotly_white", height=260,
-                      xaxis_title="Jour", yaxis_title="Abattoir")
-    return fig
-
-
-def build(engine: Engine, filtres: Filtres, apres: list | None = None) -> list[w.Widget]:
+def build(ctx: Contexte) -> list[w.Widget]:
     """Calendar per slaughterhouse, capacity heat map and method comparison."""
-    common.require_sites(filtres)
-    calcul = bouton_calcul(engine, filtres, apres if apres is not None else [])
+    engine, filtres = ctx.engine, ctx.exige_filtres()
+    calcul = bouton_calcul(ctx)
     res = results.planning(engine)
     if res.empty:
         return [calcul, common.message("Aucun plan d'abattage : lancez le job planning ou calculez un plan "
@@ -106,18 +105,10 @@ def build(engine: Engine, filtres: Filtres, apres: list | None = None) -> list[w
     enfants += [w.HTML("<h3>Hongrois contre glouton</h3>"), common.table_html(comp)]
     util = utilisation(plan, queries.sites(engine))
     if not util.empty:
-        cal = calendrier(util)
-        enfants += [common.figure(plots.planning(plan, "hongrois")), common.figure(cal)]
+        enfants += [common.figure(plots.planning(plan, "hongrois")), common.figure(plots.calendrier_capacite(util))]
     table = plan[plan["methode"] == "hongrois"].drop(columns=["methode"])
     enfants += [common.table_html(table), common.export_links(table, "plan_abattage")]
     return enfants
 
 
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Abattages page."""
-    apres: list = []
-    p = common.Page("abattages", "Abattages", lambda e, f: build(e, f, apres), periode_jours=30, engine=engine,
-                    periode_defaut=periode_du_plan)
-    apres.append(p.refresh)
-    common.show(p)
-    return p
+FILTRES = common.Filtrage(periode_jours=30, periode_defaut=periode_du_plan)

@@ -1,50 +1,40 @@
-"""Accueil: the landing page linking every dashboard, with the state of the job runs."""
+"""Accueil: the landing page linking every dashboard, with the state of each registered job."""
 
 from __future__ import annotations
 
 import html
 
 import ipywidgets as w
-from IPython.display import display
+import pandas as pd
 
-from euralis_lib import db, pipeline, runs
-from euralis_lib.dashboards import common
+from euralis_lib import jobs, runs
+from euralis_lib.dashboards import PAGES, common
+from euralis_lib.dashboards.common import Contexte
 
-DESCRIPTIONS = {
-    "tableau_de_bord": "Production, lots et gaveurs actifs, alertes critiques, tendances.",
-    "sites": "Comparaison des sites, exploration site → gaveurs → lots.",
-    "gaveurs": "Performances, groupes de gaveurs, comparaison à la moyenne du site.",
-    "previsions": "Prévisions de production à 7, 30 et 90 jours.",
-    "qualite": "ITM et sigma par site et souche, lots anormaux.",
-    "abattages": "Plan d'abattage, capacité utilisée, hongrois contre glouton.",
-    "finance": "Chiffre d'affaires, coûts et marges par site et par mois.",
-    "import": "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport et quarantaine.",
-    "ops": "Jobs planifiés, prochains runs, durées et échecs.",
-}
+FILTRES = None
 
 
-def etat_jobs() -> w.Widget:
-    """Latest successful run of each job (or the French database message)."""
-    try:
-        engine = db.get_engine()
-        lignes = []
-        for job in pipeline.JOBS:
-            run = runs.latest_run(engine, job)
-            quand = f"run n° {run.run_id} du {(run.fin or run.debut):%d/%m/%Y %H:%M}" if run else "jamais lancé"
-            lignes.append(f"<tr><td>{html.escape(job)}</td><td>{html.escape(quand)}</td></tr>")
-        return w.HTML("<h3>Derniers calculs</h3><table class='euralis'><tr><th>Job</th><th>Dernier run réussi</th>"
-                      f"</tr>{''.join(lignes)}</table>")
-    except Exception as exc:  # noqa: BLE001
-        return common.message(common.french_error(exc), "erreur")
+def cartes() -> w.HTML:
+    """One card per page (title linking to it, description), from the page registry."""
+    contenu = "".join(
+        f'<div class="euralis-kpi"><a href="{p.slug}.ipynb"><b>{html.escape(p.titre)}</b></a>'
+        f'<div class="label">{html.escape(p.description)}</div></div>'
+        for p in PAGES if p.slug != "accueil")
+    return w.HTML(f'<div style="display:flex; flex-wrap:wrap">{contenu}</div>')
 
 
-def page() -> w.VBox:
-    """Build and display the landing page."""
-    cartes = "".join(
-        f'<div class="euralis-kpi"><a href="{slug}.ipynb"><b>{html.escape(titre)}</b></a>'
-        f'<div class="label">{html.escape(DESCRIPTIONS[slug])}</div></div>'
-        for slug, titre in common.PAGES if slug != "accueil")
-    widget = w.VBox([common.nav_bar("accueil"),
-                     w.HTML(f'<div style="display:flex; flex-wrap:wrap">{cartes}</div>'), etat_jobs()])
-    display(widget)
-    return widget
+def etat_jobs(ctx: Contexte) -> pd.DataFrame:
+    """Per registered job: what it computes, its last successful run and that run's report."""
+    lignes = []
+    for job in jobs.JOBS.values():
+        run = runs.latest_run(ctx.engine, job.name)
+        lignes.append({"titre": job.titre, "description": job.description,
+                       "dernier_succes": (run.fin or run.debut) if run else None,
+                       "run_id": run.run_id if run else None, "rapport_path": run.rapport_path if run else None})
+    return pd.DataFrame(lignes).astype({"run_id": "Int64"})
+
+
+def build(ctx: Contexte) -> list[w.Widget]:
+    """Page cards and the table of the jobs' last successful runs."""
+    colonnes = {"titre": "Calcul", "description": "Ce qu'il fait", "dernier_succes": "Dernier run réussi"}
+    return [cartes(), w.HTML("<h3>Derniers calculs</h3>"), common.table_html(etat_jobs(ctx), colonnes=colonnes)]

@@ -1,8 +1,9 @@
-"""Shared dashboard pieces: navigation bar, KPI cards, filter bar, loading state, French messages.
+"""Shared dashboard pieces: the one page class, navigation bar, KPI cards, filter bar, tables, French messages.
 
-A page is a :class:`Page`: a title, a filter bar and a ``build(engine, filtres)`` function returning
-widgets. Every error raised while building is turned into a French message (never a traceback);
-the traceback goes to the server log only.
+Every page is a :class:`Page`: navigation, an optional filter bar (``FILTRES`` of the page module),
+a loading state and the content its ``build(ctx)`` returns. Every error raised while building is
+turned into a French message (never a traceback); the traceback goes to the server log only.
+Everything a supervisor reads is formatted by :mod:`euralis_lib.formatting`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import base64
 import html
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import ipywidgets as w
@@ -20,25 +21,12 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, exports, plots, queries
-from euralis_lib.config import SITES
+from euralis_lib import db, exports, formatting, plots, queries
+from euralis_lib.dashboards import PAGES, PageSpec
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
-from euralis_lib.exports import format_nombre
 
 log = logging.getLogger(__name__)
 
-PAGES: tuple[tuple[str, str], ...] = (
-    ("accueil", "Accueil"),
-    ("tableau_de_bord", "Tableau de bord"),
-    ("sites", "Sites de Production"),
-    ("gaveurs", "Gaveurs"),
-    ("previsions", "Prévisions"),
-    ("qualite", "Qualité"),
-    ("abattages", "Abattages"),
-    ("finance", "Finance"),
-    ("import", "Import"),
-    ("ops", "Ops"),
-)
 # French column headers for tables and exports (columns not listed keep their name).
 COLONNES = {
     "site_code": "Site", "souche_code": "Souche", "code_lot": "Lot", "gaveur": "Gaveur", "nb_lots": "Lots",
@@ -49,8 +37,12 @@ COLONNES = {
     "explication": "Explication", "date_abattage": "Jour d'abattage", "nb_canards": "Canards", "cout": "Coût (€)",
     "place": "Placé", "chargement": "Chargement", "raison": "Raison", "site_lot": "Site du lot", "lot_id": "N° lot",
     "mois": "Mois", "nb_canards_abattus": "Canards abattus", "revenu_eur": "Chiffre d'affaires (€)",
-    "couts_eur": "Coûts (€)", "marge_eur": "Marge (€)",
-    "production_kg": "Production (kg)", "date": "Date",
+    "couts_eur": "Coûts (€)", "marge_eur": "Marge (€)", "production_kg": "Production (kg)", "date": "Date",
+    "code": "Code", "nom": "Nom", "formule": "Formule", "r2_test": "R² (lots de test)",
+    "mae_test": "Erreur moyenne (g)", "complexite": "Complexité", "engine": "Moteur", "n_train": "Lots d'apprentissage",
+    "n_test": "Lots de test", "job": "Job", "rapport_path": "Rapport", "run_id": "Run n°", "statut": "Statut",
+    "erreur": "Erreur", "hote": "Machine", "declencheur": "Déclencheur", "duree_s": "Durée (s)",
+    "pct_extra": "Extra (%)", "taux_fonte_pct": "Taux de fonte (%)",
 }
 AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez la période."
 DB_DOWN = ("Base de données injoignable : vérifiez que PostgreSQL est démarré "
@@ -69,7 +61,8 @@ _CSS = """<style>
 .euralis-message.avertissement {background:#fff8e1; color:#7a5a00; border:1px solid #f3d98b;}
 .euralis-source {font-size:12px; color:#666; font-style:italic;}
 table.euralis {border-collapse:collapse; font-size:13px;}
-table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:right;}
+table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:left;}
+table.euralis td.nombre {text-align:right; font-variant-numeric:tabular-nums;}
 table.euralis th {background:#f2f4f7;}
 </style>"""
 
@@ -120,8 +113,8 @@ def source(texte: str) -> w.HTML:
 def nav_bar(actuelle: str) -> w.HTML:
     """Links to every page, the current one highlighted (relative links: all apps share one folder)."""
     liens = " ".join(
-        f'<a href="{slug}.ipynb" class="{"actif" if slug == actuelle else ""}">{html.escape(titre)}</a>'
-        for slug, titre in PAGES)
+        f'<a href="{p.slug}.ipynb" class="{"actif" if p.slug == actuelle else ""}">{html.escape(p.titre)}</a>'
+        for p in PAGES)
     return w.HTML(f'{_CSS}<div class="euralis-nav">{liens}</div>')
 
 
@@ -142,25 +135,34 @@ def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: s
         fleche = "▲" if t > 0 else ("▼" if t < 0 else "■")
         bon = (t > 0) == hausse_favorable
         classe = "stable" if t == 0 else ("hausse" if bon else "baisse")
-        texte_t = f"{fleche} {t:+.1f} % vs période précédente".replace(".", ",")
+        signe = "+" if t > 0 else ""
+        texte_t = f"{fleche} {signe}{formatting.nombre(t, 1)} % vs période précédente"
     return w.HTML(
         f'<div class="euralis-kpi"><div class="label">{html.escape(label)}</div>'
-        f'<div class="valeur">{format_nombre(valeur, decimales)}{(" " + unite) if unite else ""}</div>'
+        f'<div class="valeur">{formatting.nombre(valeur, decimales)}{(" " + unite) if unite else ""}</div>'
         f'<div class="{classe}">{texte_t}</div></div>')
 
 
-def table_html(df: pd.DataFrame, max_lignes: int = 200) -> w.HTML:
-    """A compact HTML table (first ``max_lignes`` rows)."""
-    corps = df.head(max_lignes).rename(columns=COLONNES).to_html(index=False, classes="euralis", border=0, na_rep="–",
-                                        float_format=lambda x: format_nombre(x, 2))
+def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str] | None = None) -> w.HTML:
+    """A compact HTML table (first ``max_lignes`` rows), every cell formatted for people, French headers."""
+    entetes = {**COLONNES, **(colonnes or {})}
+    extrait = df.head(max_lignes)
+    cellules = formatting.tableau(extrait)
+    nombres = [pd.api.types.is_numeric_dtype(extrait[c]) and not pd.api.types.is_bool_dtype(extrait[c])
+               for c in extrait.columns]
+    tete = "".join(f"<th>{html.escape(str(entetes.get(c, c)))}</th>" for c in extrait.columns)
+    lignes = "".join("<tr>" + "".join(f'<td class="{"nombre" if n else "texte"}">{v}</td>'
+                                      for v, n in zip(row, nombres, strict=True)) + "</tr>"
+                     for row in cellules.itertuples(index=False))
+    corps = f'<table class="euralis"><thead><tr>{tete}</tr></thead><tbody>{lignes}</tbody></table>'
     suite = (f"<div class='euralis-source'>{len(df)} lignes, {max_lignes} affichées</div>"
              if len(df) > max_lignes else "")
     return w.HTML(f'<div style="max-height:420px; overflow:auto">{corps}</div>{suite}')
 
 
-def export_links(df: pd.DataFrame, nom: str) -> w.HBox:
+def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = None) -> w.HBox:
     """Download links (CSV and Excel) for a table, embedded as data URIs, and a PDF built on demand."""
-    df = df.rename(columns=COLONNES)
+    df = df.rename(columns={**COLONNES, **(colonnes or {})})
     csv = base64.b64encode(exports.csv_bytes(df)).decode()
     xlsx = base64.b64encode(exports.excel_bytes(df)).decode()
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -201,8 +203,7 @@ def require_sites(filtres: Filtres) -> None:
 class FilterBar(w.VBox):
     """Period date pickers, site multi-select, optional gaveur multi-select and a refresh button."""
 
-    def __init__(self, debut: date, fin: date, sites: Sequence[str] = SITES,
-                 gaveurs: pd.DataFrame | None = None) -> None:
+    def __init__(self, debut: date, fin: date, sites: Sequence[str], gaveurs: pd.DataFrame | None = None) -> None:
         self.debut = w.DatePicker(description="Du", value=debut, layout=w.Layout(width="210px"))
         self.fin = w.DatePicker(description="Au", value=fin, layout=w.Layout(width="210px"))
         self.sites = w.SelectMultiple(options=list(sites), value=list(sites), description="Sites",
@@ -239,37 +240,67 @@ class FilterBar(w.VBox):
         self.actualiser.on_click(lambda _b: callback())
 
 
-@dataclass
-class Page:
-    """A dashboard page: navigation, filters, loading state and guarded content (title in the notebook)."""
+@dataclass(frozen=True)
+class Filtrage:
+    """A page's filter bar: default period length (or a function giving the period), gaveur choice."""
 
-    slug: str
-    titre: str
-    build: Callable[[Engine, Filtres], list[w.Widget]]
     periode_jours: int = 90
     avec_gaveurs: bool = False
-    engine: Engine | None = None
     periode_defaut: Callable[[Engine], tuple[date, date] | None] | None = None
-    widget: w.VBox = field(init=False)
 
-    def __post_init__(self) -> None:
+
+@dataclass
+class Contexte:
+    """What a page's ``build`` receives: the engine, the filter values (None without a filter bar) and a way
+    to recompute the page (after a button changed the data)."""
+
+    engine: Engine
+    filtres: Filtres | None
+    rafraichir: Callable[[], None]
+
+    def exige_filtres(self) -> Filtres:
+        """The filter values, with at least one site selected."""
+        if self.filtres is None:
+            raise EuralisError("cette page n'a pas de filtres")
+        require_sites(self.filtres)
+        return self.filtres
+
+
+class Page:
+    """A dashboard page: navigation bar, filters (or an « Actualiser » button), loading state, guarded content."""
+
+    def __init__(self, spec: PageSpec, build: Callable[[Contexte], list[w.Widget]], filtrage: Filtrage | None,
+                 engine: Engine | None = None) -> None:
+        self.spec, self.build, self.filtrage, self.engine = spec, build, filtrage, engine
         self.chargement = w.HTML('<div class="euralis-message info euralis-chargement">Chargement…</div>')
         self.contenu = w.VBox([], layout=w.Layout(width="100%"))
         self.contenu.add_class("euralis-contenu")
         self.filtres: FilterBar | None = None
-        self.widget = w.VBox([nav_bar(self.slug), self.chargement, self.contenu])
+        barre: list[w.Widget] = []
+        if filtrage is None:
+            actualiser = w.Button(description="Actualiser", icon="refresh")
+            actualiser.add_class("euralis-actualiser")
+            actualiser.on_click(lambda _b: self.refresh())
+            barre = [actualiser]
+        self.widget = w.VBox([nav_bar(spec.slug), *barre, self.chargement, self.contenu])
         try:
             self.engine = self.engine or db.get_engine()
-            periode = self.periode_defaut(self.engine) if self.periode_defaut else None
-            debut, fin = periode or queries.default_period(self.engine, days=self.periode_jours)
-            gaveurs = gaveur_options(self.engine) if self.avec_gaveurs else None
-            self.filtres = FilterBar(debut, fin, gaveurs=gaveurs)
-            self.filtres.on_change(self.refresh)
-            self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
+            if filtrage is not None:
+                periode = filtrage.periode_defaut(self.engine) if filtrage.periode_defaut else None
+                debut, fin = periode or queries.default_period(self.engine, days=filtrage.periode_jours)
+                gaveurs = queries.gaveur_options(self.engine) if filtrage.avec_gaveurs else None
+                self.filtres = FilterBar(debut, fin, queries.site_codes(self.engine), gaveurs=gaveurs)
+                self.filtres.on_change(self.refresh)
+                self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
         except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
             self._erreur(exc)
             return
         self.refresh()
+
+    @property
+    def slug(self) -> str:
+        """The page's slug in the registry."""
+        return self.spec.slug
 
     def _erreur(self, exc: BaseException) -> None:
         log.warning("page %s: %s", self.slug, exc, exc_info=not isinstance(exc, EuralisError | ValueError))
@@ -280,25 +311,12 @@ class Page:
         """Recompute the content for the current filters (loading state meanwhile)."""
         self.chargement.layout.display = None
         try:
-            if self.filtres is None or self.engine is None:
+            if self.engine is None:
                 raise DatabaseUnavailableError("no engine")
-            filtres = self.filtres.valeurs()
-            enfants = self.build(self.engine, filtres)
+            filtres = self.filtres.valeurs() if self.filtres is not None else None
+            enfants = self.build(Contexte(self.engine, filtres, self.refresh))
         except Exception as exc:  # noqa: BLE001
             self._erreur(exc)
             return
         self.contenu.children = enfants
         self.chargement.layout.display = "none"
-
-
-def gaveur_options(engine: Engine) -> pd.DataFrame:
-    """Gaveurs for the filter (id, code, name, site)."""
-    return db.read_df(engine, "SELECT gaveur_id, code, nom, site_code FROM gaveurs ORDER BY site_code, code")
-
-
-def show(page: Page) -> w.VBox:
-    """Display a page's widget in the notebook and return it."""
-    from IPython.display import display
-
-    display(page.widget)
-    return page.widget

@@ -8,7 +8,9 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte, Filtres
+
+FILTRES = common.Filtrage(periode_jours=365)
 
 # (card label, column, is a rise good news)
 CARTES = (("Chiffre d'affaires", "revenu_eur", True), ("Coûts", "couts_eur", False), ("Marge", "marge_eur", True))
@@ -26,9 +28,9 @@ def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.Da
                 & (mois <= filtres.fin)]
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+def build(ctx: Contexte) -> list[w.Widget]:
     """Margin cards (with their trend), monthly margin chart and table from the latest finance run."""
-    common.require_sites(filtres)
+    engine, filtres = ctx.engine, ctx.exige_filtres()
     res = results.finance(engine)
     if res.empty:
         enfants: list[w.Widget] = [common.message("Aucun indicateur financier archivé : lancez le job finance. "
@@ -50,9 +52,3 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
     return enfants + [w.HBox(cartes), origine, common.figure(plots.finance(data)), common.table_html(table),
                       common.export_links(table, "finance")]
 
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Finance page."""
-    p = common.Page("finance", "Finance", build, periode_jours=365, engine=engine)
-    common.show(p)
-    return p

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipywidgets as w
 import pandas as pd
-import plotly.graph_objects as go
 from sqlalchemy.engine import Engine
 
-from euralis_lib import queries, results
+from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte, Filtres
+
+FILTRES = common.Filtrage(periode_jours=365, avec_gaveurs=True)
 
 COLONNES = {"code": "Code", "nom": "Nom", "site_code": "Site", "groupe": "Groupe", "nb_lots": "Lots",
             "production_kg": "Production (kg)", "itm": "ITM", "sigma_g": "Sigma (g)",
@@ -64,13 +65,14 @@ class TableGaveurs:
         if df.empty:
             self.sortie.children = [common.message(f"Aucun gaveur ne correspond à « {self.recherche.value} ».")]
             return
-        df = df.sort_values(self.tri.value, ascending=self.ordre.value)[list(COLONNES)].rename(columns=COLONNES)
-        self.sortie.children = [common.table_html(df), common.export_links(df, "performances_gaveurs")]
+        df = df.sort_values(self.tri.value, ascending=self.ordre.value)[list(COLONNES)]
+        self.sortie.children = [common.table_html(df, colonnes=COLONNES),
+                                common.export_links(df, "performances_gaveurs", colonnes=COLONNES)]
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+def build(ctx: Contexte) -> list[w.Widget]:
     """Performance table, cluster source and the gaveur-vs-site comparison."""
-    perf, clusters = performances(engine, filtres)
+    perf, clusters = performances(ctx.engine, ctx.exige_filtres())
     table = TableGaveurs(perf)
     groupes = (common.source(f"groupes : {clusters.source()}") if not clusters.empty
                else common.message("Aucun groupe de gaveurs : lancez le job clustering."))
@@ -79,20 +81,9 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
     sortie = w.VBox([])
 
     def comparer(_change=None) -> None:
-        comp = comparaison(perf, choix.value)
-        fig = go.Figure([go.Bar(name="Gaveur", x=comp["indicateur"], y=comp["gaveur"]),
-                         go.Bar(name="Moyenne du site", x=comp["indicateur"], y=comp["moyenne_site"])])
-        fig.update_layout(barmode="group", template="plotly_white", height=340,
-                          title="Gaveur contre la moyenne de son site")
-        sortie.children = [common.figure(fig)]
+        sortie.children = [common.figure(plots.gaveur_contre_site(comparaison(perf, choix.value)))]
 
     choix.observe(comparer, names="value")
     comparer()
     return [table.widget, groupes, w.HTML("<h3>Un gaveur contre la moyenne du site</h3>"), choix, sortie]
 
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Gaveurs page."""
-    p = common.Page("gaveurs", "Gaveurs", build, periode_jours=365, avec_gaveurs=True, engine=engine)
-    common.show(p)
-    return p

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import ipywidgets as w
-from sqlalchemy.engine import Engine
 
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte
 
+FILTRES = common.Filtrage(periode_jours=90)
 VIDE = "Aucune prévision : lancez le job prévisions."
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+def build(ctx: Contexte) -> list[w.Widget]:
     """One forecast chart per selected site for the chosen horizon, then the backtest errors."""
-    common.require_sites(filtres)
+    engine, filtres = ctx.engine, ctx.exige_filtres()
     prev = results.previsions(engine)
     if prev.empty:
         return [common.message(VIDE)]
     history = queries.production_journaliere(engine, filtres.sites)
-    horizon = w.ToggleButtons(options=[("7 jours", 7), ("30 jours", 30), ("90 jours", 90)], value=90,
+    horizons = sorted(set(prev.data["horizon_jours"]))
+    horizon = w.ToggleButtons(options=[(f"{h} jours", h) for h in horizons], value=max(horizons),
                               description="Horizon")
     graphes = w.VBox([])
 
@@ -38,10 +39,3 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
         enfants += [w.HTML("<h3>Erreur de prévision (backtest)</h3>"), common.figure(plots.backtest(bt.data)),
                     common.source(bt.source())]
     return enfants
-
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Prévisions page."""
-    p = common.Page("previsions", "Prévisions", build, periode_jours=90, engine=engine)
-    common.show(p)
-    return p

@@ -1,30 +1,41 @@
-"""Qualité: ITM and sigma distributions per site and souche, anomalous lots with their explanations."""
+"""Qualité: ITM and sigma distributions per site and souche, liver-weight formulas, anomalous lots."""
 
 from __future__ import annotations
 
 import ipywidgets as w
-import plotly.express as px
-from sqlalchemy.engine import Engine
 
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte
+
+FILTRES = common.Filtrage(periode_jours=365)
+COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "mae_test", "complexite", "engine"]
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
-    """Distribution charts, summary table and the anomalies of the latest anomalies run."""
-    common.require_sites(filtres)
+def formules(ctx: Contexte) -> list[w.Widget]:
+    """The retained liver-weight formula per site × souche of the selected sites (job ``entrainement``)."""
+    res = results.formules(ctx.engine)
+    titre = w.HTML("<h3>Formules de poids de foie</h3>")
+    if res.empty:
+        return [titre, common.message("Aucune formule : lancez le job entrainement.")]
+    data = res.data[res.data["est_retenue"] & res.data["site_code"].isin(ctx.exige_filtres().sites)]
+    if data.empty:
+        return [titre, common.message("Aucune formule pour les sites choisis.")]
+    table = data[COLONNES_FORMULES]
+    return [titre, common.source(res.source()), common.table_html(table),
+            common.export_links(table, "formules_poids_de_foie")]
+
+
+def build(ctx: Contexte) -> list[w.Widget]:
+    """Distribution charts, summary table, formulas and the anomalies of the latest anomalies run."""
+    engine, filtres = ctx.engine, ctx.exige_filtres()
     lots = queries.qualite_lots(engine, filtres.sites, filtres.debut, filtres.fin)
     if lots.empty:
         raise common.EmptySelectionError(common.AUCUN_LOT)
-    enfants: list[w.Widget] = []
-    for col, titre in (("itm", "ITM"), ("sigma_g", "Sigma (g)")):
-        fig = px.box(lots, x="site_code", y=col, color="souche_code", points="outliers", hover_name="code_lot",
-                     labels={"site_code": "Site", col: titre, "souche_code": "Souche"})
-        fig.update_layout(title=f"Distribution de {titre} par site et souche", template="plotly_white", height=340)
-        enfants.append(common.figure(fig))
+    enfants: list[w.Widget] = [common.figure(plots.distribution(lots, col, titre))
+                               for col, titre in (("itm", "ITM"), ("sigma_g", "Sigma (g)"))]
     resume = queries.qualite_resume(engine, filtres.sites, filtres.debut, filtres.fin)
-    enfants += [common.table_html(resume), common.export_links(resume, "qualite_resume"),
+    enfants += [common.table_html(resume), common.export_links(resume, "qualite_resume"), *formules(ctx),
                 w.HTML("<h3>Lots anormaux</h3>")]
     anomalies = results.anomalies(engine, seulement_anomalies=False)
     if anomalies.empty:
@@ -39,10 +50,3 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
         table = anormaux[["code_lot", "site_code", "souche_code", "gaveur", "fin", "score", "critique", "explication"]]
         enfants += [common.table_html(table), common.export_links(table, "lots_anormaux")]
     return enfants
-
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Qualité page."""
-    p = common.Page("qualite", "Qualité", build, periode_jours=365, engine=engine)
-    common.show(p)
-    return p

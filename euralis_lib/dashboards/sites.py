@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipywidgets as w
 import pandas as pd
-import plotly.express as px
 from sqlalchemy.engine import Engine
 
-from euralis_lib import plots, queries
+from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte, Filtres
+
+FILTRES = common.Filtrage(periode_jours=180, avec_gaveurs=True)
 
 LIBELLES = {"site_code": "Site", "production_kg": "Production (kg)", "nb_lots": "Lots", "itm": "ITM moyen",
             "sigma_g": "Sigma moyen (g)", "mortalite_pct": "Mortalité (%)", "marge_eur": "Marge (€)",
@@ -39,12 +40,7 @@ class Exploration:
     def __init__(self, engine: Engine, filtres: Filtres, comparaison: pd.DataFrame) -> None:
         self.engine, self.filtres = engine, filtres
         self.detail = w.VBox([common.message("Cliquez sur la barre d'un site pour voir ses gaveurs.")])
-        fig = px.bar(comparaison, x="site_code", y="production_kg", color="site_code",
-                     color_discrete_map=plots.SITE_COLORS, labels=LIBELLES,
-                     hover_data=["itm", "sigma_g", "mortalite_pct", "marge_eur"])
-        fig.update_layout(title="Production par site (cliquez pour explorer)", template="plotly_white",
-                          height=340, showlegend=False)
-        self.graphe = common.figure(fig)
+        self.graphe = common.figure(plots.production_sites(comparaison, LIBELLES))
         for trace in self.graphe.data:
             trace.on_click(self._clic_site)
         self.widget = w.VBox([self.graphe, self.detail])
@@ -61,12 +57,7 @@ class Exploration:
             if perf.empty:
                 self.detail.children = [common.message(f"Aucun gaveur avec des lots abattus sur le site {site}.")]
                 return
-            fig = px.bar(perf.sort_values("itm"), x="code", y="itm", hover_name="nom",
-                         hover_data=["nb_lots", "production_kg", "sigma_g", "mortalite_pct"],
-                         labels={"code": "Gaveur", "itm": "ITM"}, color_discrete_sequence=[plots.SITE_COLORS.get(site)])
-            fig.update_layout(title=f"Gaveurs du site {site} (ITM, cliquez pour voir les lots)",
-                              template="plotly_white", height=340)
-            graphe = common.figure(fig)
+            graphe = common.figure(plots.itm_gaveurs(perf, site))
             ids = dict(zip(perf["code"], perf["gaveur_id"], strict=True))
             graphe.data[0].on_click(lambda tr, pts, _s: pts.point_inds and self.montrer_lots(
                 int(ids[tr.x[pts.point_inds[0]]]), str(tr.x[pts.point_inds[0]])))
@@ -86,26 +77,18 @@ class Exploration:
             self.lots.children = [common.message(common.french_error(exc), "erreur")]
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
-    """Comparison table, metric charts and the drill-down explorer."""
+def build(ctx: Contexte) -> list[w.Widget]:
+    """Comparison table, metric charts, the drill-down explorer and the monthly performances per site."""
+    engine, filtres = ctx.engine, ctx.exige_filtres()
     comp = comparaison_sites(engine, filtres)
-    indicateurs = px.bar(comp.melt(id_vars="site_code", value_vars=["itm", "sigma_g", "mortalite_pct"]),
-                         x="site_code", y="value", color="site_code", facet_col="variable",
-                         color_discrete_map=plots.SITE_COLORS, labels={"site_code": "Site", "value": ""})
-    indicateurs.update_yaxes(matches=None, showticklabels=True)
-    indicateurs.for_each_annotation(lambda a: a.update(text=LIBELLES.get(a.text.split("=")[-1], a.text)))
-    indicateurs.update_layout(title="ITM, sigma et mortalité par site", template="plotly_white", height=320,
-                              showlegend=False)
     exploration = Exploration(engine, filtres, comp)
-    tableau = comp.rename(columns=LIBELLES)
-    return [common.table_html(tableau), common.export_links(tableau, "comparaison_sites"),
-            common.figure(indicateurs), exploration.widget,
-            w.HTML('<div class="euralis-source">source : base de production ; marges calculées avec les prix '
-                   'de prix_parametres</div>')]
-
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the Sites de Production page."""
-    p = common.Page("sites", "Sites de Production", build, periode_jours=180, avec_gaveurs=True, engine=engine)
-    common.show(p)
-    return p
+    enfants = [common.table_html(comp, colonnes=LIBELLES), common.export_links(comp, "comparaison_sites", LIBELLES),
+               common.figure(plots.indicateurs_sites(comp, LIBELLES)), exploration.widget,
+               common.source("base de production ; marges calculées avec les prix de prix_parametres")]
+    perf = results.performances(engine)
+    enfants.append(w.HTML("<h3>Performances mensuelles</h3>"))
+    if perf.empty:
+        return [*enfants, common.message("Vue des performances jamais rafraîchie : lancez le job "
+                                         "refresh_performances.")]
+    mensuel = perf.data[perf.data["site_code"].isin(filtres.sites)]
+    return [*enfants, common.figure(plots.performances_mensuelles(mensuel)), common.source(perf.source())]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib import plots, queries
+from euralis_lib import formatting, plots, queries
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Contexte, Filtres
+
+FILTRES = common.Filtrage(periode_jours=90)
 
 KPIS = (  # (label, column, unit, decimals, increase is good)
     ("Production Totale", "production_totale_kg", "kg", 0, True),
@@ -26,8 +28,9 @@ def kpi_totaux(engine: Engine, filtres: Filtres) -> dict[str, tuple[float, float
     return {col: (float(actuel[col].sum()), float(avant[col].sum())) for _, col, *_ in KPIS}
 
 
-def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+def build(ctx: Contexte) -> list[w.Widget]:
     """KPI cards and the weekly production chart per site."""
+    engine, filtres = ctx.engine, ctx.exige_filtres()
     totaux = kpi_totaux(engine, filtres)
     cartes = [common.kpi_card(label, *totaux[col], unite=unite, decimales=dec, hausse_favorable=bon)
               for label, col, unite, dec, bon in KPIS]
@@ -38,14 +41,8 @@ def build(engine: Engine, filtres: Filtres) -> list[w.Widget]:
     else:
         enfants.append(common.figure(plots.production(daily, freq="W")))
         enfants.append(common.export_links(daily, "production_journaliere"))
-    enfants.append(w.HTML('<div class="euralis-source">source : base de production (abattages, lots, alertes), '
-                          f'période du {filtres.debut:%d/%m/%Y} au {filtres.fin:%d/%m/%Y}, tendance vs '
-                          f'{filtres.precedent().debut:%d/%m/%Y}–{filtres.precedent().fin:%d/%m/%Y}</div>'))
+    prec = filtres.precedent()
+    enfants.append(common.source(
+        f"base de production (abattages, lots, alertes), période du {formatting.jour(filtres.debut)} au "
+        f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}"))
     return enfants
-
-
-def page(engine: Engine | None = None) -> common.Page:
-    """Build and display the dashboard page."""
-    p = common.Page("tableau_de_bord", "Tableau de bord", build, periode_jours=90, engine=engine)
-    common.show(p)
-    return p

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg2
 import sqlalchemy as sa
 
-from euralis_lib import db, embedded, migrations, simulator
+from euralis_lib import db, embedded, migrations
 from euralis_lib.imports.load import importer_fichier
 
 REPAS_PAR_LOT = 22
@@ -77,19 +76,10 @@ def _fichier_avec_ids(engine: sa.engine.Engine, doses: Path) -> Path:
 def bench_import(socket_dir: Path, rows: int = 1_000_000) -> dict[str, float]:
     """Time the import of ``rows`` feeding records and ``psql \\copy`` of the same file (new database)."""
     nom = "bench_import"
-    admin = psycopg2.connect(dbname="postgres", user="postgres", host=str(socket_dir))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{nom}"')
-        cur.execute(f'CREATE DATABASE "{nom}"')
-    admin.close()
-    engine = db.get_engine(f"postgresql+psycopg2://postgres@/{nom}?host={socket_dir}")
+    engine = db.get_engine(embedded.fresh_database(socket_dir, nom))
     dossier = Path(tempfile.mkdtemp(prefix="eurbi-"))
     try:
-        migrations.apply_migrations(engine)
-        with db.connect(engine, transaction=True) as conn:
-            for table, df in (("sites", simulator.SITES), ("souches", simulator.SOUCHES)):
-                db.copy_dataframe(conn, table, df)
+        migrations.apply_migrations(engine)  # seeds the sites and souches the files refer to
         gaveurs, lots, doses = fichiers_bench(dossier, rows)
         importer_fichier(engine, "gaveurs", gaveurs)
         rapport_lots = importer_fichier(engine, "lots", lots)

@@ -1,4 +1,4 @@
-"""Symbolic regression (job ``entrainement``): a readable liver-weight formula per site × souche.
+"""Symbolic regression (used by job ``entrainement``): a readable liver-weight formula per site × souche.
 
 Engine: PySR where a Julia executable exists, otherwise pyoperon (C++ genetic programming). Julia
 is detected without importing pysr (which would try the network); when pysr is tried,
@@ -11,23 +11,16 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sympy
+from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, r2_score
-from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import jobs, queries
-from euralis_lib.db import copy_dataframe
-
-JOB = "entrainement"
 CIBLE = "poids_foie_moyen_g"
 FEATURES = ("dose_totale_kg", "poids_entree_moyen_kg", "duree_jours", "ecart_courbe_g", "dose_finale_g")
-MIN_LOTS = 40
-PARAMS = {"sites": (list, str, type(None)), "debut": (str, type(None)), "fin": (str, type(None)),
-          "seed": (int,), "generations": (int,), "min_lots": (int,)}
 
 
 def julia_available() -> bool:
@@ -78,20 +71,20 @@ class Formula:
         return f"{CIBLE} = {sympy.sstr(self.expression)}"
 
 
-@dataclass
-class SymbolicRegression:
-    """Fit a Pareto front of formulas for ``CIBLE`` from ``features`` (scikit-learn style)."""
+class SymbolicRegression(BaseEstimator):
+    """Fit a Pareto front of formulas for ``CIBLE`` from ``features`` (a scikit-learn estimator).
 
-    features: tuple[str, ...] = FEATURES
-    engine: str | None = None
-    random_state: int = 0
-    generations: int = 200
-    test_size: float = 0.25
-    pareto_: list[Formula] = field(default_factory=list, init=False)
-    formula_: Formula | None = field(default=None, init=False)
-    engine_: str = field(default="", init=False)
-    n_train_: int = field(default=0, init=False)
-    n_test_: int = field(default=0, init=False)
+    Fitted attributes: ``pareto_`` (formulas by complexity), ``formula_`` (the retained one),
+    ``engine_`` (the engine that produced them), ``n_train_``/``n_test_`` (lots in each split).
+    """
+
+    def __init__(self, *, generations: int, random_state: int, features: tuple[str, ...] = FEATURES,
+                 engine: str | None = None, test_size: float = 0.25) -> None:
+        self.generations = generations
+        self.random_state = random_state
+        self.features = features
+        self.engine = engine
+        self.test_size = test_size
 
     def fit(self, df: pd.DataFrame) -> SymbolicRegression:
         """Split lots into train/test (seeded), fit the engine, evaluate every Pareto formula."""
@@ -148,7 +141,7 @@ class SymbolicRegression:
 Combo = tuple[str, str]
 
 
-def train_all(df: pd.DataFrame, seed: int = 0, generations: int = 200, min_lots: int = MIN_LOTS,
+def train_all(df: pd.DataFrame, *, seed: int, generations: int, min_lots: int,
               engine: str | None = None) -> tuple[dict[Combo, SymbolicRegression], dict[Combo, str]]:
     """One regression per site × souche; combos with fewer than ``min_lots`` slaughtered lots are skipped."""
     engine = engine or choose_engine()
@@ -163,40 +156,3 @@ def train_all(df: pd.DataFrame, seed: int = 0, generations: int = 200, min_lots:
         fitted[(site, souche)] = SymbolicRegression(engine=engine, random_state=seed,
                                                     generations=generations).fit(complete)
     return fitted, skipped
-
-
-def run(engine: Engine, run_id: int | None = None, **params) -> dict:
-    """Job ``entrainement``: train per site × souche and store each Pareto front with its engine."""
-    jobs.check_params(JOB, params, PARAMS)
-    sites = jobs.parse_sites(JOB, params.get("sites"))
-    debut = jobs.parse_date(JOB, "debut", params.get("debut"))
-    fin = jobs.parse_date(JOB, "fin", params.get("fin"))
-    seed, generations = params.get("seed", 0), params.get("generations", 200)
-    min_lots = params.get("min_lots", MIN_LOTS)
-
-    def compute():
-        return train_all(queries.lot_features(engine, sites, debut, fin), seed, generations, min_lots)
-
-    def write(conn: Connection, rid: int, output) -> dict:
-        fitted, skipped = output
-        rows = [{"run_id": rid, "site_code": site, "souche_code": souche, "cible": CIBLE, "rang_pareto": i,
-                 "formule": f.texte, "engine": model.engine_, "complexite": f.complexite, "r2_test": f.r2_test,
-                 "mae_test": f.mae_test, "n_train": model.n_train_, "n_test": model.n_test_,
-                 "est_retenue": f.est_retenue}
-                for (site, souche), model in fitted.items() for i, f in enumerate(model.pareto_)]
-        if rows:
-            copy_dataframe(conn, "formules_regression", pd.DataFrame(rows))
-        if skipped:
-            copy_dataframe(conn, "regression_ignores", pd.DataFrame(
-                [{"run_id": rid, "site_code": s, "souche_code": so, "raison": r} for (s, so), r in skipped.items()]))
-        return {"modeles": {f"{s}/{so}": {"r2_test": round(m.formula_.r2_test, 4),
-                                          "mae_test": round(m.formula_.mae_test, 2),
-                                          "complexite": m.formula_.complexite, "formule": m.formula_.texte}
-                            for (s, so), m in fitted.items()},
-                "ignores": {f"{s}/{so}": r for (s, so), r in skipped.items()}}
-
-    def engine_name(output) -> str | None:
-        fitted, _ = output
-        return next(iter(fitted.values())).engine_ if fitted else None
-
-    return jobs.execute(engine, JOB, params, run_id, compute, write, engine_name)

@@ -1,4 +1,4 @@
-"""Finance (job ``finance``): snapshot of revenue, costs and margins per site / gaveur and month.
+"""Job ``finance``: snapshot of revenue, costs and margins per site / gaveur and month.
 
 The computation lives once, in :func:`euralis_lib.queries.finance_indicateurs` (SQL on the data
 and the prices of ``prix_parametres``); this job stores its result with the run that produced it,
@@ -12,11 +12,11 @@ import json
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import jobs, queries
+from euralis_lib import queries
 from euralis_lib.db import copy_dataframe
+from euralis_lib.jobs import base
 
 JOB = "finance"
-PARAMS = {"sites": (list, str, type(None)), "debut": (str, type(None)), "fin": (str, type(None))}
 DETAILS = ("revenu_foie_eur", "revenu_carcasse_eur", "cout_canards_eur", "cout_mais_eur", "cout_main_oeuvre_eur",
            "cout_energie_eur", "cout_transport_eur")
 
@@ -32,20 +32,18 @@ def _rows(df: pd.DataFrame, niveau: str, run_id: int) -> pd.DataFrame:
     return out
 
 
-def run(engine: Engine, run_id: int | None = None, **params) -> dict:
-    """Job ``finance``: store per-site and per-gaveur monthly indicators; months with a missing price are refused."""
-    jobs.check_params(JOB, params, PARAMS)
-    sites = jobs.parse_sites(JOB, params.get("sites"))
-    debut = jobs.parse_date(JOB, "debut", params.get("debut"))
-    fin = jobs.parse_date(JOB, "fin", params.get("fin"))
+def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: str | None, fin: str | None) -> dict:
+    """Store per-site and per-gaveur monthly indicators; months with a missing price are refused."""
+    params = base.arguments(locals())
+    p = base.perimetre(engine, JOB, sites, debut, fin)
 
     def compute():
-        per_site = queries.finance_indicateurs(engine, sites, debut, fin, niveau="site")
-        per_gaveur = queries.finance_indicateurs(engine, sites, debut, fin, niveau="gaveur")
+        per_site = queries.finance_indicateurs(engine, p.sites, p.debut, p.fin, niveau="site")
+        per_gaveur = queries.finance_indicateurs(engine, p.sites, p.debut, p.fin, niveau="gaveur")
         missing = per_site[per_site[["revenu_eur", "couts_eur"]].isna().any(axis=1)]
         if not missing.empty:
             months = ", ".join(f"{r.site_code} {r.mois:%Y-%m}" for r in missing.itertuples())
-            raise jobs.JobParameterError(f"{JOB}: a price is missing in prix_parametres for {months}; "
+            raise base.JobParameterError(f"{JOB}: a price is missing in prix_parametres for {months}; "
                                          "add it and re-run (earlier results are kept).")
         return per_site, per_gaveur
 
@@ -57,4 +55,4 @@ def run(engine: Engine, run_id: int | None = None, **params) -> dict:
         totals = per_site.groupby("site_code")[["revenu_eur", "couts_eur", "marge_eur"]].sum().round(0)
         return {"par_site": {s: r.to_dict() for s, r in totals.iterrows()}, "nb_mois": int(per_site["mois"].nunique())}
 
-    return jobs.execute(engine, JOB, params, run_id, compute, write)
+    return base.execute(engine, JOB, params, run_id, compute, write)

@@ -1,4 +1,4 @@
-"""Production forecasting (job ``previsions``): Prophet per site, horizons 7/30/90 days, backtested.
+"""Production forecasting (used by job ``previsions``): Prophet per site, backtested against a baseline.
 
 The series is daily liver production (kg) per site. Stretches of ``FERMETURE_JOURS`` or more days
 without any slaughter are treated as site closures (sanitary stops) and left out of training.
@@ -14,21 +14,13 @@ a free linear trend extrapolates recent swings; 'linear' remains available.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Connection, Engine
+from sklearn.base import BaseEstimator
 
-from euralis_lib import jobs, queries
-from euralis_lib.db import copy_dataframe
-
-JOB = "previsions"
-HORIZONS = (7, 30, 90)
 FERMETURE_JOURS = 14
 SAISON_NAIVE_JOURS = 364
-PARAMS = {"sites": (list, str, type(None)), "horizons": (list, type(None)), "nb_origines": (int,),
-          "intervalle": (float, int), "seed": (int,), "croissance": (str,)}
 
 
 def _quiet_prophet() -> None:
@@ -48,8 +40,7 @@ def training_series(daily: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"ds": y.index, "y": y.to_numpy()})
 
 
-def fit_predict(train: pd.DataFrame, periods: int, interval: float = 0.8, seed: int = 0,
-                croissance: str = "flat") -> pd.DataFrame:
+def fit_predict(train: pd.DataFrame, periods: int, *, interval: float, seed: int, croissance: str) -> pd.DataFrame:
     """Fit Prophet (yearly + weekly seasonality) and forecast ``periods`` days after the last date."""
     from prophet import Prophet
 
@@ -76,15 +67,19 @@ def _horizon_errors(actual: pd.Series, predicted: pd.Series) -> tuple[float | No
     return (abs(a - p) / a if a > 0 else None), abs(a - p)
 
 
-@dataclass
-class Backtest:
-    """Rolling-origin backtest of Prophet against the seasonal-naive baseline for one site."""
+class Backtest(BaseEstimator):
+    """Rolling-origin backtest of Prophet against the seasonal-naive baseline for one site.
 
-    horizons: tuple[int, ...] = HORIZONS
-    nb_origines: int = 8
-    seed: int = 0
-    croissance: str = "flat"
-    results_: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
+    Fitted attribute: ``results_`` (one row per model and horizon: MAPE, MAE, number of origins).
+    """
+
+    def __init__(self, *, horizons: tuple[int, ...], nb_origines: int, seed: int, croissance: str,
+                 interval: float = 0.8) -> None:
+        self.horizons = horizons
+        self.nb_origines = nb_origines
+        self.seed = seed
+        self.croissance = croissance
+        self.interval = interval
 
     def fit(self, daily: pd.DataFrame) -> Backtest:
         """Run the backtest on a site's daily series (needs > 1 year + the longest horizon)."""
@@ -100,7 +95,8 @@ class Backtest:
         errors: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
         for origin in origins:
             train = train_all[train_all["ds"] <= origin]
-            forecast = fit_predict(train, h_max, seed=self.seed, croissance=self.croissance).set_index("ds")["yhat"]
+            forecast = fit_predict(train, h_max, interval=self.interval, seed=self.seed,
+                                   croissance=self.croissance).set_index("ds")["yhat"]
             naive = seasonal_naive(actual, origin + pd.Timedelta(days=1), h_max)
             truth = actual.reindex(forecast.index)
             for h in self.horizons:
@@ -117,9 +113,8 @@ class Backtest:
         return self
 
 
-def forecast_sites(daily: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS, nb_origines: int = 8,
-                   interval: float = 0.8, seed: int = 0,
-                   croissance: str = "flat") -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origines: int, interval: float, seed: int,
+                   croissance: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """Forecasts and backtests for every site in ``daily``; sites without enough history are skipped."""
     forecasts, backtests, skipped = [], [], {}
     for site, series in daily.groupby("site_code"):
@@ -127,48 +122,15 @@ def forecast_sites(daily: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS, nb
         if series["production_kg"].gt(0).sum() < 60:
             skipped[site] = "moins de 60 jours avec abattage"
             continue
-        fc = fit_predict(training_series(series), max(horizons), interval, seed, croissance)
+        fc = fit_predict(training_series(series), max(horizons), interval=interval, seed=seed, croissance=croissance)
         for h in horizons:
             forecasts.append(fc.head(h).assign(site_code=site, horizon_jours=h))
         try:
-            backtest = Backtest(horizons, nb_origines, seed, croissance).fit(series)
+            backtest = Backtest(horizons=horizons, nb_origines=nb_origines, seed=seed, croissance=croissance,
+                                interval=interval).fit(series)
             backtests.append(backtest.results_.assign(site_code=site))
         except ValueError as exc:
             skipped[site] = f"backtest impossible : {exc}"
     fc_df = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame()
     bt_df = pd.concat(backtests, ignore_index=True) if backtests else pd.DataFrame()
     return fc_df, bt_df, skipped
-
-
-def run(engine: Engine, run_id: int | None = None, **params) -> dict:
-    """Job ``previsions``: forecasts and backtest per site, stored with the run."""
-    jobs.check_params(JOB, params, PARAMS)
-    sites = jobs.parse_sites(JOB, params.get("sites"))
-    horizons = tuple(int(h) for h in (params.get("horizons") or HORIZONS))
-    if any(h <= 0 or h > 365 for h in horizons):
-        raise jobs.JobParameterError(f"{JOB}: horizons must be between 1 and 365 days, not {horizons}.")
-    nb_origines, seed = params.get("nb_origines", 8), params.get("seed", 0)
-    interval = float(params.get("intervalle", 0.8))
-    croissance = params.get("croissance", "flat")
-    if croissance not in {"flat", "linear"}:
-        raise jobs.JobParameterError(f"{JOB}: croissance must be 'flat' or 'linear', not {croissance!r}.")
-
-    def compute():
-        daily = queries.production_journaliere(engine, sites)
-        return forecast_sites(daily, horizons, nb_origines, interval, seed, croissance)
-
-    def write(conn: Connection, rid: int, output) -> dict:
-        fc, bt, skipped = output
-        if not fc.empty:
-            rows = fc.rename(columns={"ds": "date_prevision"}).assign(run_id=rid)
-            copy_dataframe(conn, "previsions", rows, ["run_id", "site_code", "date_prevision", "horizon_jours",
-                                                      "yhat", "yhat_lower", "yhat_upper"])
-        if not bt.empty:
-            copy_dataframe(conn, "previsions_backtest", bt.assign(run_id=rid),
-                           ["run_id", "site_code", "horizon_jours", "modele", "mape", "mae", "nb_origines"])
-        summary = {}
-        for row in bt.itertuples():
-            summary.setdefault(row.site_code, {})[f"{row.modele}_mape_{row.horizon_jours}j"] = round(row.mape, 2)
-        return {"backtest": summary, "ignores": skipped}
-
-    return jobs.execute(engine, JOB, params, run_id, compute, write, lambda _: "prophet")

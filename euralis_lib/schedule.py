@@ -1,8 +1,10 @@
-"""The schedule file (``scheduler/schedule.yml``): loading and validation at start-up.
+"""The schedule file (``scheduler/schedule.yml``): what runs when; loading and validation.
 
-Every problem is reported before anything runs, naming the entry: invalid cron expression, numeric
-day of week (0 is Sunday in cron but Monday in APScheduler 3), unknown notebook, parameters the
-notebook does not declare or of the wrong type.
+Read by the scheduler daemon (``python -m scheduler``), the Ops page and ``scheduler list``. Every
+problem is reported before anything runs, naming the entry: invalid cron expression, numeric day of
+week (0 is Sunday in cron but Monday in APScheduler 3), unknown job or notebook, parameters the
+notebook does not declare or of the wrong type. An entry names a registered job
+(:data:`euralis_lib.jobs.JOBS`, whose notebook it runs) or gives its own ``notebook``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from zoneinfo import ZoneInfo
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 
-from euralis_lib import config
+from euralis_lib import config, jobs, parameters
 from euralis_lib.exceptions import EuralisError
 
-DEFAULT_SCHEDULE = Path(__file__).resolve().parent / "schedule.yml"
+DEFAULT_SCHEDULE = config.PROJECT_ROOT / "scheduler" / "schedule.yml"
 _GLOBAL_KEYS = {"timezone", "retries", "retry_backoff_seconds", "missed_run_grace_hours", "reports_retention_days",
                 "jobs"}
 _ENTRY_KEYS = {"cron", "notebook", "parameters"}
@@ -106,10 +108,18 @@ def _number(raw: dict, key: str, default: float, path: Path, minimum: float = 0)
     return value
 
 
+def _notebook(name: str, spec: dict, where: str) -> Path:
+    """The entry's own notebook (from the project root), else the registered job's notebook."""
+    if "notebook" in spec:
+        notebook = Path(spec["notebook"])
+        return notebook if notebook.is_absolute() else config.PROJECT_ROOT / notebook
+    if name in jobs.JOBS:
+        return jobs.JOBS[name].notebook
+    raise ScheduleError(f"{where} is not a registered job ({', '.join(jobs.JOBS)}): give its 'notebook'.")
+
+
 def load_schedule(path: str | Path | None = None, check_notebooks: bool = True) -> Schedule:
     """Read and validate the schedule file (see module docstring)."""
-    from euralis_lib import pipeline
-
     path = schedule_path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -131,8 +141,8 @@ def load_schedule(path: str | Path | None = None, check_notebooks: bool = True) 
     entries = {}
     for name, spec in raw["jobs"].items():
         where = f"{path}: job {name!r}"
-        if not isinstance(spec, dict) or "cron" not in spec or "notebook" not in spec:
-            raise ScheduleError(f"{where} needs 'cron' and 'notebook'.")
+        if not isinstance(spec, dict) or "cron" not in spec:
+            raise ScheduleError(f"{where} needs 'cron'.")
         extra = set(spec) - _ENTRY_KEYS
         if extra:
             raise ScheduleError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; "
@@ -141,19 +151,18 @@ def load_schedule(path: str | Path | None = None, check_notebooks: bool = True) 
             trigger = parse_cron(spec["cron"], timezone)
         except ValueError as exc:
             raise ScheduleError(f"{where}: invalid cron: {exc}.") from exc
-        notebook = Path(spec["notebook"])
-        notebook = notebook if notebook.is_absolute() else config.PROJECT_ROOT / notebook
-        parameters = spec.get("parameters") or {}
-        if not isinstance(parameters, dict):
+        notebook = _notebook(str(name), spec, where)
+        valeurs = spec.get("parameters") or {}
+        if not isinstance(valeurs, dict):
             raise ScheduleError(f"{where}: 'parameters' must be a mapping of name: value.")
         if check_notebooks:
             if not notebook.is_file():
                 raise ScheduleError(f"{where}: notebook {notebook} does not exist.")
             try:
-                pipeline.check_parameters(str(name), notebook, parameters)
+                parameters.check(str(name), notebook, valeurs)
             except EuralisError as exc:
                 raise ScheduleError(f"{where}: {exc}") from exc
-        entries[str(name)] = Entry(str(name), str(spec["cron"]), notebook, parameters, trigger)
+        entries[str(name)] = Entry(str(name), str(spec["cron"]), notebook, valeurs, trigger)
     return Schedule(
         path=path, timezone=timezone, retries=int(_number(raw, "retries", 2, path)),
         retry_backoff_seconds=float(_number(raw, "retry_backoff_seconds", 60, path)),

@@ -1,4 +1,4 @@
-"""Gaveur clustering (job ``clustering``): K-Means on standardized performance profiles.
+"""Gaveur clustering (used by job ``clustering``): K-Means on standardized performance profiles.
 
 Profile per gaveur, over his slaughtered lots: ITM, sigma, mortality, regularity (mean deviation
 from the control curve) and volume (mean lot size). k is chosen by silhouette within a range.
@@ -10,25 +10,17 @@ is better): the best "Excellent", the worst "À accompagner", those between "Con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
-from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import jobs, queries
-from euralis_lib.db import copy_dataframe
-
-JOB = "clustering"
 PROFILE = ("itm", "sigma_g", "mortalite_pct", "regularite_g", "volume")
-PARAMS = {"sites": (list, str, type(None)), "debut": (str, type(None)), "fin": (str, type(None)),
-          "k_min": (int,), "k_max": (int,), "seed": (int,), "min_lots": (int,)}
 
 
-def gaveur_profiles(features: pd.DataFrame, min_lots: int = 3) -> pd.DataFrame:
+def gaveur_profiles(features: pd.DataFrame, *, min_lots: int) -> pd.DataFrame:
     """One row per gaveur with the profile columns; gaveurs with fewer than ``min_lots`` slaughtered lots
     (or any missing profile value) are left out, since their profile is not reliable."""
     done = features.dropna(subset=["itm", "sigma_g", "ecart_courbe_g"])
@@ -71,19 +63,17 @@ def _names(centroids: pd.DataFrame) -> list[str]:
     return names
 
 
-@dataclass
-class GaveurClustering:
-    """K-Means with k chosen by silhouette; results in ``labels_``, ``names_``, ``centroids_``."""
+class GaveurClustering(BaseEstimator):
+    """K-Means with k chosen by silhouette (a scikit-learn estimator).
 
-    k_min: int = 2
-    k_max: int = 7
-    random_state: int = 0
-    k_: int = field(default=0, init=False)
-    silhouettes_: dict[int, float] = field(default_factory=dict, init=False)
-    labels_: pd.Series = field(default_factory=pd.Series, init=False)
-    names_: pd.Series = field(default_factory=pd.Series, init=False)
-    distances_: pd.Series = field(default_factory=pd.Series, init=False)
-    centroids_: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
+    Fitted attributes: ``k_``, ``silhouettes_`` (per k), ``labels_``, ``names_``, ``distances_``
+    (per gaveur) and ``centroids_`` (in the profile's units, with name and size).
+    """
+
+    def __init__(self, *, k_min: int, k_max: int, random_state: int) -> None:
+        self.k_min = k_min
+        self.k_max = k_max
+        self.random_state = random_state
 
     def fit(self, profiles: pd.DataFrame) -> GaveurClustering:
         """Cluster the gaveurs of ``profiles`` (index gaveur_id, columns PROFILE)."""
@@ -91,6 +81,7 @@ class GaveurClustering:
             raise ValueError(f"{len(profiles)} gaveurs with a reliable profile: at least {self.k_min + 1} needed")
         scaler = StandardScaler()
         X = scaler.fit_transform(profiles[list(PROFILE)])
+        self.silhouettes_: dict[int, float] = {}
         best = None
         for k in range(self.k_min, min(self.k_max, len(profiles) - 1) + 1):
             km = KMeans(n_clusters=k, n_init=20, random_state=self.random_state).fit(X)
@@ -110,33 +101,3 @@ class GaveurClustering:
             nom_cluster=[names[i] for i in order],
             nb_gaveurs=[int((best.labels_ == i).sum()) for i in order])
         return self
-
-
-def run(engine: Engine, run_id: int | None = None, **params) -> dict:
-    """Job ``clustering``: cluster gaveurs and store each gaveur's cluster and the centroids."""
-    jobs.check_params(JOB, params, PARAMS)
-    sites = jobs.parse_sites(JOB, params.get("sites"))
-    debut = jobs.parse_date(JOB, "debut", params.get("debut"))
-    fin = jobs.parse_date(JOB, "fin", params.get("fin"))
-    model = GaveurClustering(params.get("k_min", 2), params.get("k_max", 7), params.get("seed", 0))
-
-    def compute():
-        profiles = gaveur_profiles(queries.lot_features(engine, sites, debut, fin), params.get("min_lots", 3))
-        return profiles, model.fit(profiles)
-
-    def write(conn: Connection, rid: int, output) -> dict:
-        profiles, fitted = output
-        rows = pd.DataFrame({"run_id": rid, "gaveur_id": profiles.index, "cluster": fitted.labels_.to_numpy(),
-                             "nom_cluster": fitted.names_.to_numpy(), "distance": fitted.distances_.to_numpy(),
-                             "profil": [row.to_json() for _, row in profiles[list(PROFILE)].round(3).iterrows()]})
-        copy_dataframe(conn, "clusters_gaveurs", rows)
-        cents = fitted.centroids_
-        copy_dataframe(conn, "clusters_centroides", pd.DataFrame({
-            "run_id": rid, "cluster": range(len(cents)), "nom_cluster": cents["nom_cluster"],
-            "nb_gaveurs": cents["nb_gaveurs"],
-            "centroide": [row.to_json() for _, row in cents[list(PROFILE)].round(3).iterrows()]}))
-        return {"k": fitted.k_, "silhouettes": {str(k): round(v, 3) for k, v in fitted.silhouettes_.items()},
-                "nb_gaveurs": len(profiles), "clusters": dict(zip(cents["nom_cluster"], cents["nb_gaveurs"].tolist(),
-                                                                  strict=True))}
-
-    return jobs.execute(engine, JOB, params, run_id, compute, write, lambda _: "scikit-learn KMeans")

@@ -1,4 +1,4 @@
-"""Upload widget for supervisors: choose a file, its kind, a site, simulate or import; French report.
+"""Import: the upload page for supervisors: choose a file, its kind, a site, simulate or import; French report.
 
 It calls :func:`euralis_lib.imports.load.importer`, the same function as the command line. The
 history records the operating-system user running the dashboards server.
@@ -12,25 +12,26 @@ import logging
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db
-from euralis_lib.config import SITES
+from euralis_lib import queries
 from euralis_lib.dashboards import common
+from euralis_lib.dashboards.common import Contexte
 from euralis_lib.exceptions import EuralisError, ImportFileError
 from euralis_lib.imports.formats import FORMATS, GENRES
 from euralis_lib.imports.load import importer
 
 log = logging.getLogger(__name__)
+FILTRES = None
 
 
 class ImportWidget(w.VBox):
     """File upload, kind, site, dry-run checkbox, « Importer » button and the report."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.fichier = w.FileUpload(accept=".csv,.txt,.xlsx", multiple=False, description="Fichier")
         self.genre = w.Dropdown(options=[(FORMATS[g].titre, g) for g in GENRES], value="lots", description="Type")
-        self.site = w.Dropdown(options=[("(colonne site du fichier)", ""), *((s, s) for s in SITES)], value="",
-                               description="Site")
+        sites = [(s, s) for s in queries.site_codes(engine)]
+        self.site = w.Dropdown(options=[("(colonne site du fichier)", ""), *sites], value="", description="Site")
         self.simulation = w.Checkbox(value=True, description="Simulation (vérifier sans rien écrire)", indent=False)
         self.bouton = w.Button(description="Importer", icon="upload", button_style="primary")
         self.rapport = w.HTML()
@@ -48,7 +49,6 @@ class ImportWidget(w.VBox):
         envoi = self.fichier.value[0]
         self.rapport.value = _message(f"Import de {envoi['name']} en cours…", "info")
         try:
-            self.engine = self.engine or db.get_engine()
             resultat = importer(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
                                 site=self.site.value or None, dry_run=self.simulation.value)
         except ImportFileError as exc:
@@ -65,10 +65,6 @@ def _message(texte: str, genre: str) -> str:
     return f'<div class="euralis-message {genre}">{html.escape(texte)}</div>'
 
 
-def page(engine: Engine | None = None) -> ImportWidget:
-    """Display the navigation bar and the upload widget (app page ``import.ipynb``)."""
-    from IPython.display import display
-
-    widget = ImportWidget(engine)
-    display(w.VBox([common.nav_bar("import"), widget]))
-    return widget
+def build(ctx: Contexte) -> list[w.Widget]:
+    """The upload widget."""
+    return [ImportWidget(ctx.engine)]

@@ -1,0 +1,50 @@
+"""Job ``previsions``: Prophet forecasts per site for each horizon, and their backtest.
+
+The model and its backtest live in :mod:`euralis_lib.models.forecasting`; this job reads the daily
+production, checks the parameters and stores forecasts and backtest errors with the run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection, Engine
+
+from euralis_lib import queries
+from euralis_lib.db import copy_dataframe
+from euralis_lib.jobs import base
+from euralis_lib.models.forecasting import forecast_sites
+
+JOB = "previsions"
+
+
+def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, horizons: list[int], nb_origines: int,
+        intervalle: float, croissance: str, seed: int) -> dict:
+    """Forecasts and backtest per site, stored with the run."""
+    params = base.arguments(locals())
+    p = base.perimetre(engine, JOB, sites)
+    if not horizons or any(h <= 0 or h > 365 for h in horizons):
+        raise base.JobParameterError(f"{JOB}: horizons must be between 1 and 365 days, not {horizons}.")
+    if croissance not in {"flat", "linear"}:
+        raise base.JobParameterError(f"{JOB}: croissance must be 'flat' or 'linear', not {croissance!r}.")
+    if not 0 < intervalle < 1:
+        raise base.JobParameterError(f"{JOB}: intervalle must be in ]0, 1[, not {intervalle}.")
+
+    def compute():
+        daily = queries.production_journaliere(engine, p.sites)
+        return forecast_sites(daily, horizons=tuple(horizons), nb_origines=nb_origines, interval=float(intervalle),
+                              seed=seed, croissance=croissance)
+
+    def write(conn: Connection, rid: int, output) -> dict:
+        fc, bt, skipped = output
+        if not fc.empty:
+            rows = fc.rename(columns={"ds": "date_prevision"}).assign(run_id=rid)
+            copy_dataframe(conn, "previsions", rows, ["run_id", "site_code", "date_prevision", "horizon_jours",
+                                                      "yhat", "yhat_lower", "yhat_upper"])
+        if not bt.empty:
+            copy_dataframe(conn, "previsions_backtest", bt.assign(run_id=rid),
+                           ["run_id", "site_code", "horizon_jours", "modele", "mape", "mae", "nb_origines"])
+        summary = {}
+        for row in bt.itertuples():
+            summary.setdefault(row.site_code, {})[f"{row.modele}_mape_{row.horizon_jours}j"] = round(row.mape, 2)
+        return {"backtest": summary, "ignores": skipped}
+
+    return base.execute(engine, JOB, params, run_id, compute, write, lambda _: "prophet")

@@ -1,0 +1,36 @@
+"""The Voilà application serving the dashboards: Voilà, plus the workbench's own routes.
+
+``python -m euralis_lib.voila_app`` takes Voilà's options. Added route: ``/voila/rapports/<day>/<file>``
+serves the HTML reports of job runs (and their shared ``plotly.min.js``) from the reports folder,
+behind the same authentication as the pages, so a page links to a report instead of showing a path
+on the server.
+"""
+
+from __future__ import annotations
+
+from jupyter_server.base.handlers import AuthenticatedFileHandler
+from jupyter_server.utils import url_path_join
+from voila.app import Voila
+
+from euralis_lib import config
+
+RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
+
+
+class EuralisVoila(Voila):
+    """Voilà with the reports route."""
+
+    def init_handlers(self) -> list:
+        """Voilà's handlers, the reports route first."""
+        rapports = (url_path_join(self.server_url, RAPPORT), AuthenticatedFileHandler,
+                    {"path": str(config.reports_dir())})
+        return [rapports, *super().init_handlers()]
+
+
+def main() -> None:
+    """Run the dashboards server (Voilà's command line)."""
+    EuralisVoila.launch_instance()
+
+
+if __name__ == "__main__":
+    main()
