@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 
 from euralis_lib import config, db, jobs, runs
 from euralis_lib.exceptions import EuralisError
@@ -73,7 +73,8 @@ def _kernel_url(engine: Engine) -> str:
     url = engine.url
     if url.password:
         os.environ["PGPASSWORD"] = str(url.password)  # inherited by kernels; never written to a notebook
-        url = url.set(password=None)
+        # URL.set(password=None) would keep the password (None means "unchanged" there): rebuild without it.
+        url = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
     return url.render_as_string(hide_password=False)
 
 

@@ -201,3 +201,12 @@ def durees_runs(runs: pd.DataFrame) -> go.Figure:
     fig = px.scatter(df, x="debut_local", y="duree_s", color="job", symbol="statut", hover_data=["run_id", "erreur"],
                      labels={"debut_local": "Début", "duree_s": "Durée (s)", "job": "Job", "statut": "Statut"})
     return _style(fig, "Durée des runs", height=360)
+
+
+def sauvegardes(table: pd.DataFrame) -> go.Figure:
+    """Size of each backup kept over time (Europe/Paris), coloured by its verification."""
+    df = table.assign(date_locale=[formatting.heure_locale(d).tz_localize(None) for d in table["Date"]],
+                      etat=[v if v in ("réussie", "non vérifiée") else "échec" for v in table["Vérification"]])
+    fig = px.bar(df, x="date_locale", y="Taille (Mo)", color="etat", hover_data=["Sauvegarde", "Schéma"],
+                 labels={"date_locale": "Date", "etat": "Vérification"})
+    return _style(fig, "Sauvegardes conservées", height=320)

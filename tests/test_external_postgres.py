@@ -70,10 +70,16 @@ class ExternalServer:
             assert done.returncode == 0, f"{args}: {done.stderr[-3000:]}"
         return done
 
-    def leaks(self, *texts: str) -> list[str]:
-        """Which forms of any password (raw or URL-encoded) appear in ``texts``."""
+    def leaks(self, **texts: str) -> list[str]:
+        """``where: excerpt`` for each text (by name) holding a password, raw or URL-encoded."""
         forms = {f for pw in self.passwords.values() for f in (pw, quote(pw, safe=""))}
-        return sorted({f for f in forms for t in texts if f in t})
+        found = []
+        for where, text in texts.items():
+            for form in forms:
+                at = text.find(form)
+                if at >= 0:
+                    found.append(f"{where}: …{text[max(0, at - 80):at + len(form) + 20]}…")
+        return found
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -120,7 +126,7 @@ def test_server_really_asks_for_a_password_over_tcp(external_pg):
         psycopg2.connect(host="127.0.0.1", port=external_pg.port, user=APP_ROLE, dbname=DATABASE)
     [(version,)] = external_pg.admin("SHOW server_version")
     assert version.startswith("15.")
-    assert external_pg.leaks(f"x{external_pg.url()}x") != []  # the leak scan itself finds an encoded password
+    assert external_pg.leaks(url=f"x{external_pg.url()}x") != []  # the leak scan itself finds an encoded password
 
 
 def test_wrong_password_is_one_line_naming_host_and_user(external_pg):
@@ -151,10 +157,11 @@ def test_migrations_simulation_jobs_and_a_dashboard_against_the_external_server(
     texte_page, log_voila = _dashboard_page(external_pg, tmp_path)
     assert "Production Totale" in texte_page
 
-    fichiers = [p.read_text(encoding="utf-8", errors="replace") for p in rapports.rglob("*") if p.is_file()]
-    server_log = (external_pg.base / "server.log").read_text(errors="replace")
-    assert external_pg.leaks(*external_pg.outputs, *fichiers, *(t for _, _, t in lignes), texte_page, log_voila,
-                             server_log) == []
+    textes = {str(p): p.read_text(encoding="utf-8", errors="replace") for p in rapports.rglob("*") if p.is_file()}
+    textes.update({f"output {i}": t for i, t in enumerate(external_pg.outputs)},
+                  **{f"job_runs row {i}": t for i, (_, _, t) in enumerate(lignes)}, page=texte_page,
+                  voila_log=log_voila, server_log=(external_pg.base / "server.log").read_text(errors="replace"))
+    assert external_pg.leaks(**textes) == []
 
 
 def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
@@ -212,8 +219,8 @@ def test_backup_verify_restore_on_the_external_server(external_pg, tmp_path):
     assert _count(external_pg, url, "doses_gavage") == sauvegarde.manifest["tables"]["doses_gavage"]["rows"] > 0
     ancien = re.search(r"kept as database (\S+);", fait.stdout).group(1)
     assert _count(external_pg, external_pg.url(database=ancien), "doses_gavage") == 0
-    assert external_pg.leaks(*external_pg.outputs, *(p.read_text(errors="replace") for p in tmp_path.rglob("*.json"))) \
-        == []
+    textes = {str(p): p.read_text(errors="replace") for p in tmp_path.rglob("*.json")}
+    assert external_pg.leaks(**textes, **{f"output {i}": t for i, t in enumerate(external_pg.outputs)}) == []
 
 
 def _rows_in(server: ExternalServer, url: str, sql: str) -> list[tuple]:
