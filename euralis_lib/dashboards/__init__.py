@@ -45,7 +45,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
              "et quarantaine.", module="import_fichiers"),
-    PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, durées et échecs."),
+    PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs."),
 )
 
 
