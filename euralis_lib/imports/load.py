@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from euralis_lib.db import connect, copy_dataframe, read_df
 from euralis_lib.exceptions import DatabaseUnavailableError, ImportFileError
 from euralis_lib.imports import reading, validate
+from euralis_lib.imports.ecriture import Ecriture, ecrire
 from euralis_lib.imports.formats import FORMATS, GRADES, Format, format_for
 from euralis_lib.imports.report import ImportReport
 from euralis_lib.imports.validate import FUSEAU, Erreurs
@@ -35,21 +36,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Ecriture:
-    """Rows to upsert into one table."""
-
-    table: str
-    df: pd.DataFrame
-    conflit: tuple[str, ...]
-    mises_a_jour: tuple[str, ...]
-    groupe: str | None = None  # SQL expression grouping table rows into file rows (None: one row each)
-
-
-@dataclass
 class Preparation:
     """What a kind-specific preparation hands to the loader."""
 
     ecritures: list[Ecriture]
+    copies: pd.Index = field(default_factory=lambda: pd.Index([]))  # exact repeats of earlier file rows
     rafraichir: bool = False  # refresh performances_sites after writing
     avertissements: list[str] = field(default_factory=list)
 
@@ -90,10 +81,12 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
             _historiser_refus(engine, genre, nom_fichier, empreinte, len(contenu), site, utilisateur, str(exc),
                               time.perf_counter() - t0)
         raise
+    df_attrs = set(fichier.donnees.columns)
     rapport = ImportReport(genre=fmt.genre, fichier=nom_fichier, sha256=empreinte, site=site, dry_run=dry_run,
                            nb_lus=len(fichier.donnees), avertissements=avertissements)
     erreurs = Erreurs()
     df = validate.convertir(fmt, fichier.donnees, erreurs, site_fixe=site is not None)
+    df.attrs["colonnes_fichier"] = df_attrs
     if site is not None and "site" in df:
         df["site"] = df["site"].fillna(site)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN / inf are reported per row
@@ -112,11 +105,16 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
                 "VALUES (:u, :f, :h, :t, :g, :s, 'succes') RETURNING import_id"),
                 {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": len(contenu), "g": fmt.genre,
                  "s": site}).scalar_one()
+            bilan = ecrire(conn, preparation.ecritures)
+            _rejeter(preparation.ecritures[0], bilan.rejets, erreurs)
             rejetees = erreurs.lignes()
-            inseres, mis_a_jour = _ecrire(conn, preparation.ecritures)
+            inseres, mis_a_jour = bilan.groupes_inseres, bilan.groupes_modifies
             rapport.nb_inseres, rapport.nb_mis_a_jour = inseres, mis_a_jour
-            rapport.nb_inchanges = rapport.nb_lus - len(rejetees) - inseres - mis_a_jour
+            rapport.nb_doublons = len(preparation.copies)
+            rapport.nb_inchanges = rapport.nb_lus - len(rejetees) - inseres - mis_a_jour - rapport.nb_doublons
             rapport.erreurs = [(ligne, erreurs.raison(ligne)) for ligne in sorted(rejetees)]
+            rapport.doublons = sorted(int(i) for i in preparation.copies)
+            rapport.par_table, rapport.modifications = bilan.par_table, bilan.modifications
             rapport.avertissements += preparation.avertissements
             _quarantaine(conn, import_id, nom_fichier, fichier, rapport.erreurs)
             if preparation.rafraichir and inseres + mis_a_jour:
@@ -124,8 +122,10 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
             rapport.duree_s = time.perf_counter() - t0
             conn.execute(sa.text(
                 "UPDATE imports SET statut = :st, nb_lus = :lus, nb_inseres = :ins, nb_mis_a_jour = :maj, "
-                "nb_inchanges = :inch, nb_rejetes = :rej, duree_s = :d, message = :m WHERE import_id = :id"),
+                "nb_inchanges = :inch, nb_rejetes = :rej, nb_doublons = :dbl, duree_s = :d, message = :m "
+                "WHERE import_id = :id"),
                 {"st": rapport.statut, "lus": rapport.nb_lus, "ins": inseres, "maj": mis_a_jour,
+                 "dbl": rapport.nb_doublons,
                  "inch": rapport.nb_inchanges, "rej": rapport.nb_rejetes, "d": rapport.duree_s,
                  "m": "\n".join(rapport.avertissements) or None, "id": import_id})
         except BaseException:
@@ -164,60 +164,13 @@ def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     return [f"Ce fichier (même contenu) a déjà été importé le {quand} (import n° {precedent.import_id})."]
 
 
-def _pour_copy(df: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as UTC texts formatted by numpy (pandas' CSV writer is slow on them); the session
-    time zone is set to UTC for the COPY."""
-    sortie = df
-    for col in df.columns:
-        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
-            naif = df[col].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-            texte = np.datetime_as_string(naif, unit="us")
-            sortie = sortie.assign(**{col: np.where(texte == "NaT", "", texte)})
-    return sortie
-
-
-def _ecrire(conn: Connection, ecritures: list[Ecriture]) -> tuple[int, int]:
-    """COPY each table's rows into a staging table and upsert them; counts of file rows inserted / updated.
-
-    The first Ecriture is the main table (its groups are the file rows); a later one (liver grades)
-    only turns an unchanged file row into an updated one.
-    """
-    inseres: set = set()
-    modifies: set = set()
-    total_ins = total_maj = 0
-    conn.execute(sa.text("SET LOCAL timezone = 'UTC'"))
-    for rang, e in enumerate(ecritures):
-        if e.df.empty:
-            continue
-        cols = list(e.df.columns)
-        stg = f"import_stg_{e.table}"
-        liste = ", ".join(cols)
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
-        conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {liste} FROM {e.table} WITH NO DATA"))
-        copy_dataframe(conn, stg, _pour_copy(e.df), cols)
-        maj = ", ".join(f"{c} = EXCLUDED.{c}" for c in e.mises_a_jour)
-        diff = (f"({', '.join('t.' + c for c in e.mises_a_jour)}) IS DISTINCT FROM "
-                f"({', '.join('EXCLUDED.' + c for c in e.mises_a_jour)})")
-        upsert = (f"INSERT INTO {e.table} AS t ({liste}) SELECT {liste} FROM {stg} "
-                  f"ON CONFLICT ({', '.join(e.conflit)}) DO UPDATE SET {maj} WHERE {diff}")
-        if len(ecritures) > 1:  # small tables (slaughters): keys back to Python to merge the two tables
-            cle = e.conflit[0]
-            rows = conn.execute(sa.text(f"{upsert} RETURNING t.{cle} AS k, (t.xmax = 0) AS insere")).all()
-            if rang == 0:
-                inseres |= {r.k for r in rows if r.insere}
-            modifies |= {r.k for r in rows}
-            continue
-        groupe = e.groupe or "1"
-        par = ("SELECT g, bool_or(insere) AS insere FROM up GROUP BY g" if e.groupe
-               else "SELECT insere FROM up")
-        ins, mod = conn.execute(sa.text(
-            f"WITH up AS ({upsert} RETURNING {groupe} AS g, (t.xmax = 0) AS insere), par AS ({par}) "
-            "SELECT count(*) FILTER (WHERE insere), count(*) FILTER (WHERE NOT insere) FROM par")).one()
-        total_ins += ins
-        total_maj += mod
-    if len(ecritures) > 1:
-        return len(inseres), len(modifies - inseres)
-    return total_ins, total_maj
+def _rejeter(principale: Ecriture, rejets: list[tuple[pd.DataFrame, str]], erreurs: Erreurs) -> None:
+    """File lines of the groups refused while writing (checked against stored rows in SQL)."""
+    for groupes, raison in rejets:
+        cols = list(groupes.columns)
+        lignes = principale.df[cols].reset_index().merge(groupes.astype(principale.df[cols].dtypes.to_dict()),
+                                                         on=cols)
+        erreurs.ajouter(pd.Index(lignes.iloc[:, 0].unique()), raison)
 
 
 def _quarantaine(conn: Connection, import_id: int, nom_fichier: str, fichier: reading.FichierLu,
@@ -276,7 +229,8 @@ def _preparer_gaveurs(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: 
         "gaveur_id": _nouveaux_ids(conn, "gaveurs", "gaveur_id", ok["gaveur_id"]), "code": ok["code_gaveur"],
         "nom": ok["nom"], "site_code": ok["site"], "distance_km": ok["distance_km"],
         "actif": ok["actif"].fillna(True).astype(bool), "origine": "import"})
-    return Preparation([Ecriture("gaveurs", sortie, ("code",), ("nom", "site_code", "distance_km", "actif"))])
+    return Preparation([Ecriture("gaveurs", sortie, ("code",), ("nom", "site_code", "distance_km", "actif"),
+                                 libelle="x.code")], copies=copies)
 
 
 def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
@@ -299,6 +253,7 @@ def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Err
                            + ", pas " + m["site"][k].astype(str))
     erreurs.ajouter_masque(m, m["site_lot"].notna() & (m["site_lot"] != m["site"]),
                            lambda k: "le lot existe déjà sur le site " + m["site_lot"][k].astype(str))
+    _verifier_lots_stockes(conn, m, erreurs)
     ok = _sans(m, erreurs, copies)
     sortie = pd.DataFrame({
         "lot_id": _nouveaux_ids(conn, "lots_gavage", "lot_id", ok["lot_id"]), "code_lot": ok["code_lot"],
@@ -309,7 +264,37 @@ def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Err
         "poids_entree_moyen_kg": ok["poids_entree_moyen_kg"], "origine": "import"})
     cols = ("site_code", "gaveur_id", "souche_code", "debut", "fin", "nb_canards_entres", "nb_morts",
             "poids_entree_moyen_kg")
-    return Preparation([Ecriture("lots_gavage", sortie, ("code_lot",), cols)], rafraichir=True)
+    return Preparation([Ecriture("lots_gavage", sortie, ("code_lot",), cols, libelle="x.code_lot")],
+                       copies=copies, rafraichir=True)
+
+
+def _verifier_lots_stockes(conn: Connection, m: pd.DataFrame, erreurs: Erreurs) -> None:
+    """A lot update may not contradict what is stored: its slaughter and its meals."""
+    stocke = read_df(conn, """
+        SELECT l.lot_id, a.nb_canards_abattus AS abattus, a.date_abattage,
+               (SELECT min((d.horodatage AT TIME ZONE :tz)::date) FROM doses_gavage d WHERE d.lot_id = l.lot_id)
+                   AS premier_repas,
+               (SELECT max((d.horodatage AT TIME ZONE :tz)::date) FROM doses_gavage d WHERE d.lot_id = l.lot_id)
+                   AS dernier_repas
+        FROM lots_gavage l LEFT JOIN abattages a USING (lot_id) WHERE l.lot_id = ANY(:l)""",
+                     {"tz": FUSEAU, "l": [int(v) for v in m["lot_id"].dropna().unique()]})
+    if stocke.empty:
+        return
+    stocke["abattus"] = pd.to_numeric(stocke["abattus"]).astype(float)
+    for col in ("premier_repas", "dernier_repas", "date_abattage"):
+        stocke[col] = pd.to_datetime(stocke[col])
+    s = m[["lot_id"]].merge(stocke, on="lot_id", how="left").set_index(m.index)
+    vivants = m["nb_canards_entres"] - m["nb_morts"].fillna(0)
+    erreurs.ajouter_masque(m, vivants < s["abattus"],
+                           lambda k: _nombre(s["abattus"][k]) + " canards déjà abattus pour ce lot dans la base, "
+                           "plus que les " + _nombre(vivants[k]) + " vivants en fin de gavage de cette ligne")
+    hors = (s["premier_repas"] < m["date_debut"]) | (s["dernier_repas"] > m["date_fin"])
+    erreurs.ajouter_masque(m, hors, lambda k: "la période exclut des repas déjà enregistrés (du "
+                           + s["premier_repas"][k].dt.strftime("%d/%m/%Y") + " au "
+                           + s["dernier_repas"][k].dt.strftime("%d/%m/%Y") + ")")
+    erreurs.ajouter_masque(m, s["date_abattage"] < m["date_debut"],
+                           lambda k: "le lot est déjà abattu le " + s["date_abattage"][k].dt.strftime("%d/%m/%Y")
+                           + ", avant date_debut")
 
 
 def _lots_connus(conn: Connection, df: pd.DataFrame, erreurs: Erreurs, site: str | None) -> pd.DataFrame:
@@ -346,6 +331,12 @@ def _verifier_futur(m: pd.DataFrame, erreurs: Erreurs) -> None:
     erreurs.ajouter_masque(m, m["horodatage"] > pd.Timestamp.now(tz="UTC"), "repas dans le futur")
 
 
+_LIBELLE_REPAS = "(SELECT code_lot FROM lots_gavage l WHERE l.lot_id = x.lot_id) || ' repas ' || x.repas"
+_REJET_HEURE = ("t.lot_id = s.lot_id AND t.horodatage = s.horodatage AND t.repas <> s.repas",
+                "horodatage déjà pris par un autre repas de ce lot dans la base : corrigez l'heure")
+_COLONNES_REPAS = ("horodatage", "jour", "dose_g", "dose_theorique_g")
+
+
 def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
                     connus: set[str]) -> Preparation:
     m = _lots_connus(conn, df, erreurs, site)
@@ -372,8 +363,8 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     sortie = pd.DataFrame({"horodatage": ok["horodatage"], "lot_id": ok["lot_id"].astype("int64"),
                            "jour": ok["jour"].astype("int64"), "repas": ok["repas"].astype("int64"),
                            "dose_g": ok["dose_g"], "dose_theorique_g": ok["dose_theorique_g"]})
-    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "horodatage"),
-                                 ("jour", "repas", "dose_g", "dose_theorique_g"))])
+    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "repas"), _COLONNES_REPAS,
+                                 libelle=_LIBELLE_REPAS, rejet=_REJET_HEURE)], copies=copies)
 
 
 def _preparer_doses_jour(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
@@ -395,8 +386,9 @@ def _preparer_doses_jour(conn: Connection, fmt: Format, df: pd.DataFrame, erreur
     if futur.any():
         erreurs.ajouter(sortie.index[futur.to_numpy()].unique(), "repas dans le futur")
         sortie = sortie[~sortie.index.isin(list(erreurs.lignes()))]
-    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "horodatage"),
-                                 ("jour", "repas", "dose_g", "dose_theorique_g"), groupe="(t.lot_id, t.jour)")])
+    return Preparation([Ecriture("doses_gavage", sortie, ("lot_id", "repas"), _COLONNES_REPAS,
+                                 groupe=("lot_id", "jour"), libelle=_LIBELLE_REPAS, rejet=_REJET_HEURE)],
+                       copies=copies)
 
 
 def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
@@ -407,6 +399,15 @@ def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs
     erreurs.ajouter_masque(m, m["nb_canards_abattus"] > vivants,
                            lambda k: "plus de canards abattus que de canards vivants en fin de gavage ("
                            + _nombre(vivants[k]) + ")")
+    avec_grades = bool(set(df.attrs.get("colonnes_fichier", df.columns)) & set(_COLONNES_GRADES))
+    if not avec_grades:  # grades kept as stored: the new count must still cover them
+        classes = read_df(conn, "SELECT lot_id, sum(nb_foies) AS classes FROM qualite_foies "
+                                "WHERE lot_id = ANY(:l) GROUP BY lot_id",
+                          {"l": [int(v) for v in m["lot_id"].dropna().unique()]})
+        classes = m[["lot_id"]].merge(classes.astype(float), on="lot_id", how="left").set_index(m.index)["classes"]
+        erreurs.ajouter_masque(m, m["nb_canards_abattus"] < classes,
+                               lambda k: "plus de foies classés dans la base (" + _nombre(classes[k])
+                               + ") que de canards abattus : donnez aussi les grades corrigés")
     copies = validate.doublons(fmt, df, erreurs)
     ok = _sans(m, erreurs, copies)
     abattages = pd.DataFrame({
@@ -418,11 +419,18 @@ def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs
                                       "nb_foies": ok[f"nb_{code}"], "poids_kg": ok[f"poids_{code}_kg"]})
                         for code, nom in GRADES.items()])
     grades = grades[grades["nb_foies"].notna()].astype({"nb_foies": "int64"})
-    return Preparation([
-        Ecriture("abattages", abattages, ("lot_id",), ("date_abattage", "nb_canards_abattus", "poids_foie_moyen_g",
-                                                       "sigma_g", "mais_total_kg", "taux_fonte_pct")),
-        Ecriture("qualite_foies", grades, ("lot_id", "grade"), ("nb_foies", "poids_kg")),
-    ], rafraichir=True)
+    libelle = "(SELECT code_lot FROM lots_gavage l WHERE l.lot_id = x.lot_id)"
+    ecritures = [Ecriture("abattages", abattages, ("lot_id",), ("date_abattage", "nb_canards_abattus",
+                                                                "poids_foie_moyen_g", "sigma_g", "mais_total_kg",
+                                                                "taux_fonte_pct"), libelle=libelle)]
+    if avec_grades:  # the file's grades replace the stored set of each slaughter (blank = none)
+        ecritures.append(Ecriture("qualite_foies", grades, ("lot_id", "grade"), ("nb_foies", "poids_kg"),
+                                  groupe=("lot_id",), perimetre=abattages["lot_id"],
+                                  libelle=libelle + " || ' ' || x.grade"))
+    return Preparation(ecritures, copies=copies, rafraichir=True)
+
+
+_COLONNES_GRADES = [f"{p}_{code}{s}" for code in GRADES for p, s in (("nb", ""), ("poids", "_kg"))]
 
 
 _PREPARATIONS = {"gaveurs": _preparer_gaveurs, "lots": _preparer_lots, "doses": _preparer_doses,

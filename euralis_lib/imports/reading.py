@@ -106,6 +106,9 @@ def _lire_csv_rapide(lignes: list[str], debut: int, sep: str, largeur: int, nom_
     """
     corps = lignes[debut + 1:]
     noms = [f"c{i}" for i in range(largeur)]
+    premiere = next((i for i, ligne in enumerate(corps) if ligne.replace(sep, "").strip()), None)
+    if premiere is not None and corps[premiere].count(sep) + 1 != largeur:  # pandas would shift every column
+        _refuser_lignes_inegales(nom_fichier, largeur, [(debut + 2 + premiere, corps[premiere].count(sep) + 1)])
     try:
         brut = pd.read_csv(io.StringIO("\n".join(corps)), sep=sep, dtype=str, keep_default_na=False, header=None,
                            names=noms, skip_blank_lines=False)
@@ -172,16 +175,19 @@ def _lire_csv_lent(lignes: list[str], debut: int, sep: str) -> pd.DataFrame:
     return pd.DataFrame(rangs, columns=[f"c{i}" for i in range(len(noms))], index=numeros, dtype=object)
 
 
-def _refuser_lignes_inegales(nom_fichier: str, attendu: int, mauvaises: list[tuple[int, int]]) -> None:
+def _refuser_lignes_inegales(nom_fichier: str, attendu: int, mauvaises: list[tuple[int, int]],
+                             unite: str = "champs") -> None:
     if not mauvaises:
         return
-    cites = ", ".join(f"ligne {n} ({k} champs)" for n, k in mauvaises[:_MAX_LIGNES_CITEES])
+    cites = ", ".join(f"ligne {n} ({k} {unite})" for n, k in mauvaises[:_MAX_LIGNES_CITEES])
     suite = f" et {len(mauvaises) - _MAX_LIGNES_CITEES} autre(s)" if len(mauvaises) > _MAX_LIGNES_CITEES else ""
     prefixe = f"{nom_fichier} : " if nom_fichier else ""
     raise ImportFileError(
         f"{prefixe}{len(mauvaises)} ligne(s) n'ont pas {attendu} champs comme l'en-tête : {cites}{suite}. "
-        "Le fichier est tronqué ou une valeur contient le séparateur sans guillemets : "
-        "réexportez le fichier complet. Rien n'a été importé.")
+        + ("Le fichier est tronqué ou une valeur contient le séparateur sans guillemets : "
+           "réexportez le fichier complet." if unite == "champs" else
+           "Des cellules sont remplies à droite de la dernière colonne de l'en-tête : donnez-leur un en-tête "
+           "ou videz-les.") + " Rien n'a été importé.")
 
 
 def _nommer(records: pd.DataFrame, noms: list[str], nom_fichier: str) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -232,6 +238,9 @@ def _lire_xlsx(contenu: bytes, nom_fichier: str, genre: str) -> FichierLu:
     while entete and not entete[-1].strip():
         entete.pop()
     largeur = len(entete)
+    debordent = [(n, max(i + 1 for i, v in enumerate(rangs[n - 1]) if _texte_cellule(v).strip()))
+                 for n in numeros[1:] if any(_texte_cellule(v).strip() for v in rangs[n - 1][largeur:])]
+    _refuser_lignes_inegales(nom_fichier, largeur, debordent, "colonnes remplies")
     valeurs = [[_texte_cellule(v) for v in (list(rangs[n - 1]) + [None] * largeur)[:largeur]] for n in numeros[1:]]
     records = pd.DataFrame(valeurs, columns=[f"c{i}" for i in range(largeur)], index=numeros[1:], dtype=object)
     donnees, entetes = _nommer(records, entete, nom_fichier)

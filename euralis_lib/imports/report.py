@@ -33,6 +33,10 @@ class ImportReport:
     nb_inseres: int = 0
     nb_mis_a_jour: int = 0
     nb_inchanges: int = 0
+    nb_doublons: int = 0
+    doublons: list[int] = field(default_factory=list)  # lines repeating an earlier line exactly
+    par_table: dict[str, dict[str, int]] = field(default_factory=dict)  # rows written per table
+    modifications: list[str] = field(default_factory=list)  # first updated rows, old → new
     erreurs: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), sorted by line
     avertissements: list[str] = field(default_factory=list)
     import_id: int | None = None
@@ -68,7 +72,21 @@ class ImportReport:
         """The counts, one line each."""
         return [f"lignes lues        : {self.nb_lus}", f"insérées           : {self.nb_inseres}",
                 f"mises à jour       : {self.nb_mis_a_jour}", f"inchangées         : {self.nb_inchanges}",
-                f"rejetées           : {self.nb_rejetes}"]
+                f"doublons (ignorés) : {self.nb_doublons}", f"rejetées           : {self.nb_rejetes}"]
+
+    def lignes_changements(self) -> list[str]:
+        """Rows written per table, exact repeats inside the file, and the first corrections old → new."""
+        lignes = [f"{table} : " + ", ".join(f"{n} {quoi}" for quoi, n in c.items())
+                  for table, c in self.par_table.items() if any(c.values())]
+        if self.doublons:
+            cites = ", ".join(str(n) for n in self.doublons[:MAX_ERREURS_AFFICHEES])
+            suite = " …" if len(self.doublons) > MAX_ERREURS_AFFICHEES else ""
+            lignes.append(f"doublons exacts d'une ligne précédente du fichier (enregistrés une fois) : "
+                          f"ligne(s) {cites}{suite}")
+        if self.modifications:
+            lignes.append("Modifications (ancien → nouveau) :")
+            lignes += [f"  {m}" for m in self.modifications]
+        return lignes
 
     def titre(self) -> str:
         """One-line summary."""
@@ -82,6 +100,7 @@ class ImportReport:
         """The report as plain text (command line)."""
         lignes = [self.titre(), *("  " + ligne for ligne in self.lignes_resume())]
         lignes += [f"attention : {a}" for a in self.avertissements]
+        lignes += self.lignes_changements()
         if self.erreurs:
             lignes.append(f"Premières erreurs ({min(len(self.erreurs), MAX_ERREURS_AFFICHEES)} sur "
                           f"{len(self.erreurs)}) :")
@@ -98,6 +117,8 @@ class ImportReport:
                      f"<tr><th>{html.escape(k.strip())}</th><td>{html.escape(v.strip())}</td></tr>"
                      for k, v in (ligne.split(":", 1) for ligne in self.lignes_resume())) + "</table>"]
         parts += [f'<div class="euralis-message info">{html.escape(a)}</div>' for a in self.avertissements]
+        if self.lignes_changements():
+            parts.append("<pre>" + html.escape("\n".join(self.lignes_changements())) + "</pre>")
         if self.erreurs:
             lignes = "".join(f"<tr><td>{n}</td><td style='text-align:left'>{html.escape(r)}</td></tr>"
                              for n, r in self.erreurs[:MAX_ERREURS_AFFICHEES])
