@@ -175,10 +175,18 @@ CAS = {
     "doses_negatives.csv": ("doses", {2: "dose_g = -5 hors de la plage", 4: "dose_g = 1200 hors de la plage"}),
     "doses_lot_inconnu.csv": ("doses", {3: "lot inconnu « LL999999-G999 »"}),
     "doses_repas_jour_incoherents.csv": ("doses", {3: "repas 5 incompatible avec le jour 1",
+                                                   4: "même clé (code_lot, repas) que la ligne 3, rejetée",
                                                    5: "au-delà de la durée du lot (11 jours)"}),
     "gaveurs_site_inconnu.csv": ("gaveurs", {3: "site inconnu « ZZ »"}),
     "gaveurs_latin1_point_virgule.csv": ("gaveurs", {}),
     "lots_feuilles_multiples.xlsx": ("lots", {}),
+    "lots_premiere_ligne_inegale.csv": ("lots", "ligne 2 (11 champs)"),
+    "lots_cellules_hors_entete.xlsx": ("lots", "ligne 3 (11 colonnes remplies)"),
+    "doses_repas_autre_heure.csv": ("doses", {2: "doublon dans le fichier : code_lot LL260105-G001, repas 1",
+                                              4: "aussi ligne(s) 2"}),
+    "doses_doublon_exact.csv": ("doses", {}),
+    "abattages_grades.csv": ("abattages", {}),
+    "abattages_correction_moins_de_grades.csv": ("abattages", {}),
 }
 
 
@@ -201,7 +209,7 @@ def test_malformed_file_gives_the_right_message_and_writes_nothing_wrong(engine,
     assert {ligne for ligne, _ in rapport.erreurs} == set(attendu), rapport.texte()
     for ligne, raison in rapport.erreurs:
         assert attendu[ligne] in raison
-    assert rapport.nb_inseres == rapport.nb_lus - len(attendu)
+    assert rapport.nb_inseres + rapport.nb_doublons == rapport.nb_lus - len(attendu)
     quarantaine = db.read_df(engine, "SELECT ligne, raison, donnees FROM imports_quarantaine WHERE import_id = :i "
                                      "ORDER BY ligne", {"i": rapport.import_id})
     assert list(quarantaine["ligne"]) == sorted(attendu)

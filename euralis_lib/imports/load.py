@@ -107,7 +107,9 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
                  "s": site}).scalar_one()
             bilan = ecrire(conn, preparation.ecritures)
             _rejeter(preparation.ecritures[0], bilan.rejets, erreurs)
+            validate.propager_rejets(fmt, df, erreurs)  # exact repeats of a line refused while writing
             rejetees = erreurs.lignes()
+            preparation.copies = preparation.copies.difference(pd.Index(sorted(rejetees)))
             inseres, mis_a_jour = bilan.groupes_inseres, bilan.groupes_modifies
             rapport.nb_inseres, rapport.nb_mis_a_jour = inseres, mis_a_jour
             rapport.nb_doublons = len(preparation.copies)
@@ -210,8 +212,10 @@ def _nouveaux_ids(conn: Connection, table: str, colonne_id: str, existants: pd.S
     return ids.astype("int64")
 
 
-def _sans(df: pd.DataFrame, erreurs: Erreurs, copies: pd.Index) -> pd.DataFrame:
-    return erreurs.garder(df).drop(index=copies)
+def _sans(fmt: Format, df: pd.DataFrame, erreurs: Erreurs, copies: pd.Index) -> pd.DataFrame:
+    """The rows to write: no reason against them, no exact repeat, no key shared with a rejected line."""
+    validate.propager_rejets(fmt, df, erreurs)
+    return erreurs.garder(df).drop(index=copies, errors="ignore")
 
 
 def _preparer_gaveurs(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Erreurs, site: str | None,
@@ -224,7 +228,7 @@ def _preparer_gaveurs(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: 
     erreurs.ajouter_masque(m, m["site_code"].notna() & (m["site_code"] != m["site"]),
                            lambda k: "le gaveur existe déjà sur le site " + m["site_code"][k].astype(str)
                            + " : un import ne change pas un gaveur de site")
-    ok = _sans(m, erreurs, copies)
+    ok = _sans(fmt, m, erreurs, copies)
     sortie = pd.DataFrame({
         "gaveur_id": _nouveaux_ids(conn, "gaveurs", "gaveur_id", ok["gaveur_id"]), "code": ok["code_gaveur"],
         "nom": ok["nom"], "site_code": ok["site"], "distance_km": ok["distance_km"],
@@ -254,7 +258,7 @@ def _preparer_lots(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Err
     erreurs.ajouter_masque(m, m["site_lot"].notna() & (m["site_lot"] != m["site"]),
                            lambda k: "le lot existe déjà sur le site " + m["site_lot"][k].astype(str))
     _verifier_lots_stockes(conn, m, erreurs)
-    ok = _sans(m, erreurs, copies)
+    ok = _sans(fmt, m, erreurs, copies)
     sortie = pd.DataFrame({
         "lot_id": _nouveaux_ids(conn, "lots_gavage", "lot_id", ok["lot_id"]), "code_lot": ok["code_lot"],
         "site_code": ok["site"], "gaveur_id": ok["gaveur_id"].astype("int64"),
@@ -359,7 +363,7 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     copies = validate.doublons(fmt, m[df.columns], erreurs)
     copies = copies.union(validate.doublons(fmt, m[df.columns].drop(index=copies), erreurs,
                                             cle=("code_lot", "horodatage")))
-    ok = _sans(m, erreurs, copies)
+    ok = _sans(fmt, m, erreurs, copies)
     sortie = pd.DataFrame({"horodatage": ok["horodatage"], "lot_id": ok["lot_id"].astype("int64"),
                            "jour": ok["jour"].astype("int64"), "repas": ok["repas"].astype("int64"),
                            "dose_g": ok["dose_g"], "dose_theorique_g": ok["dose_theorique_g"]})
@@ -372,7 +376,7 @@ def _preparer_doses_jour(conn: Connection, fmt: Format, df: pd.DataFrame, erreur
     m = _lots_connus(conn, df, erreurs, site)
     _verifier_jour(m, erreurs)
     copies = validate.doublons(fmt, df, erreurs)
-    ok = _sans(m, erreurs, copies)
+    ok = _sans(fmt, m, erreurs, copies)
     parts = []
     for impair in (True, False):
         repas = 2 * ok["jour"] - (1 if impair else 0)
@@ -409,7 +413,7 @@ def _preparer_abattages(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs
                                lambda k: "plus de foies classés dans la base (" + _nombre(classes[k])
                                + ") que de canards abattus : donnez aussi les grades corrigés")
     copies = validate.doublons(fmt, df, erreurs)
-    ok = _sans(m, erreurs, copies)
+    ok = _sans(fmt, m, erreurs, copies)
     abattages = pd.DataFrame({
         "lot_id": ok["lot_id"].astype("int64"), "date_abattage": ok["date_abattage"].dt.date,
         "nb_canards_abattus": ok["nb_canards_abattus"].astype("int64"),

@@ -288,3 +288,22 @@ def doublons(fmt: Format, df: pd.DataFrame, erreurs: Erreurs, cle: tuple[str, ..
             erreurs.ajouter([ligne], f"doublon dans le fichier : {valeur} aussi ligne(s) {autres} avec des valeurs "
                                      "différentes")
     return pd.Index(copies)
+
+
+def propager_rejets(fmt: Format, df: pd.DataFrame, erreurs: Erreurs) -> None:
+    """Reject every line sharing its key with a rejected line: a fact is stored or quarantined, never
+    both (a valid line and a bad line for the same lot and meal are two versions of one fact)."""
+    rejetees = erreurs.lignes()
+    if not rejetees:
+        return
+    cle = list(fmt.cle)
+    est_rejetee = df.index.isin(list(rejetees))
+    rej = df.loc[est_rejetee, cle].dropna().drop_duplicates()
+    if rej.empty:
+        return
+    numeros = pd.Series(df.index[est_rejetee], index=df.index[est_rejetee])
+    rej = rej.assign(_ligne=numeros.loc[rej.index].to_numpy())
+    touche = df[cle].merge(rej, on=cle, how="left").set_index(df.index)["_ligne"]
+    masque = touche.notna() & ~est_rejetee
+    erreurs.ajouter_masque(df, masque, lambda k: "même clé (" + ", ".join(cle) + ") que la ligne "
+                           + touche[k].astype("int64").astype(str) + ", rejetée : corrigez les deux lignes")
