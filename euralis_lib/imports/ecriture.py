@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from euralis_lib.db import copy_dataframe
+from euralis_lib.imports.copie import copy_binaire
 
 MAX_MODIFICATIONS = 20  # updated rows described old → new in the report
 
@@ -69,14 +70,22 @@ def _pour_copy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def mettre_en_attente(conn: Connection, e: Ecriture) -> str:
-    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name."""
+    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name.
+
+    Numbers and timestamps (feeding records) go through a binary COPY built by numpy, frames with texts or
+    dates through a text COPY.
+    """
     stg = f"import_stg_{e.table}"
     cols = list(e.df.columns)
     conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
     conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {', '.join(cols)} FROM {e.table} "
                          "WITH NO DATA"))
     if not e.df.empty:
-        copy_dataframe(conn, stg, _pour_copy(e.df), cols)
+        types = dict(conn.execute(sa.text(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+            "AND attnum > 0 AND NOT attisdropped"), {"t": stg}).all())
+        if not copy_binaire(conn, stg, e.df, types):
+            copy_dataframe(conn, stg, _pour_copy(e.df), cols)
     conn.execute(sa.text(f"ANALYZE {stg}"))
     return stg
 
@@ -155,8 +164,11 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
             modifies |= ins | maj
             nb_ins = len(ins)
         else:
-            nb_ins, groupes_ins = conn.execute(sa.text(
-                f"WITH i AS ({inserer}) SELECT count(*), count(DISTINCT ({g})) FROM i")).one()
+            if groupe == e.cle:  # one table row per file row: no need to return the rows
+                nb_ins = groupes_ins = conn.execute(sa.text(inserer.rsplit(" RETURNING ", 1)[0])).rowcount
+            else:
+                nb_ins, groupes_ins = conn.execute(sa.text(
+                    f"WITH i AS ({inserer}) SELECT count(*), count(DISTINCT ({g})) FROM i")).one()
             bilan.groupes_inseres = groupes_ins
             bilan.groupes_modifies = conn.execute(sa.text(f"SELECT count(DISTINCT ({g})) FROM {chg}")).scalar_one()
         if e.perimetre is not None:

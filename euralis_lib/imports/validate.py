@@ -100,7 +100,10 @@ def _vides(brut: pd.Series, echec: pd.Series) -> pd.Series:
 
 def _nombres(brut: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Numbers (French decimal comma and thousands spaces accepted) and the blank cells."""
-    valeurs = pd.to_numeric(brut, errors="coerce").astype(float)
+    try:  # clean columns (large files): a plain cast, twice as fast as to_numeric
+        valeurs = brut.astype("float64")
+    except ValueError:
+        valeurs = pd.to_numeric(brut, errors="coerce").astype(float)
     vide = _vides(brut, valeurs.isna())
     reste = valeurs.isna() & ~vide
     if reste.any():
