@@ -112,14 +112,24 @@ def bench_import(socket_dir: Path, rows: int = 1_000_000) -> dict[str, float]:
         shutil.rmtree(dossier, ignore_errors=True)
 
 
+OBJECTIF_COPY = 0.7  # import throughput ≥ 0.7 × psql \copy into doses_gavage
+OBJECTIF_REIMPORT = 3.0  # re-import of an unchanged file ≥ 3 × faster than the first import
+
+
 def format_result(r: dict[str, float]) -> str:
-    """One Markdown table of the figures."""
+    """One Markdown table of the figures, then the two ratios against the goals (issue 14)."""
+    ratio_copy = r["psql_table_s"] / r["import_s"]
+    ratio_reimport = r["import_s"] / r["reimport_s"]
     return ("| feeding rows | file MB | import s (rows/s) | re-import, all unchanged s (rows/s) | "
             "psql \\copy to a staging table s (rows/s) | psql \\copy into doses_gavage (lot ids) s (rows/s) |\n"
             "|---|---|---|---|---|---|\n"
             f"| {r['rows']:,} | {r['taille_mo']:.0f} | {r['import_s']:.1f} ({r['import_rows_s']:,.0f}) | "
             f"{r['reimport_s']:.1f} ({r['reimport_rows_s']:,.0f}) | {r['psql_copy_s']:.2f} "
-            f"({r['psql_copy_rows_s']:,.0f}) | {r['psql_table_s']:.2f} ({r['psql_table_rows_s']:,.0f}) |")
+            f"({r['psql_copy_rows_s']:,.0f}) | {r['psql_table_s']:.2f} ({r['psql_table_rows_s']:,.0f}) |\n\n"
+            f"import / psql \\copy into doses_gavage: {ratio_copy:.2f} (goal ≥ {OBJECTIF_COPY}: "
+            f"{'met' if ratio_copy >= OBJECTIF_COPY else 'NOT met'})\n"
+            f"re-import speed-up: {ratio_reimport:.1f}× (goal ≥ {OBJECTIF_REIMPORT:g}×: "
+            f"{'met' if ratio_reimport >= OBJECTIF_REIMPORT else 'NOT met'})")
 
 
 def main(argv: list[str] | None = None) -> int:

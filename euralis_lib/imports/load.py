@@ -347,7 +347,7 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
                     connus: set[str]) -> Preparation:
     m = _lots_connus(conn, df, erreurs, site)
     _verifier_jour(m, erreurs)
-    connu = m["lot_id"].notna() & m["jour"].notna() & m["repas"].notna()
+    connu = m["lot_id"].notna() & m["jour"].between(1, 21) & m["repas"].between(1, 42)  # (inf: range error)
     derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[us, UTC]")
     if connu.any():
         derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
