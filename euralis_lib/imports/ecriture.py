@@ -12,6 +12,7 @@ same statements work with the real unique constraint (PostgreSQL) and with its t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,8 @@ def _egal(a: str, b: str, cols: tuple[str, ...]) -> str:
 def _texte(valeur: object) -> str:
     if valeur is None or (isinstance(valeur, float) and np.isnan(valeur)):
         return "vide"
+    if getattr(valeur, "tzinfo", None) is not None:  # instants in Paris time, as in the files
+        valeur = valeur.astimezone(ZoneInfo("Europe/Paris"))
     if hasattr(valeur, "strftime"):
         return valeur.strftime("%Y-%m-%d %H:%M") if hasattr(valeur, "hour") else valeur.strftime("%Y-%m-%d")
     return f"{valeur:g}" if isinstance(valeur, float) else str(valeur)

@@ -1,0 +1,143 @@
+"""Corrections never duplicate: one key per fact in the database, grades replaced as a set, lot
+updates checked against stored data, exact repeats reported, the report says what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from euralis_lib import db
+from euralis_lib.imports.load import importer, importer_fichier
+
+CORPUS = Path(__file__).parent / "data" / "imports"
+LOT = "LL260105-G001"
+
+
+@pytest.fixture
+def engine(empty_db_url):
+    engine = db.get_engine(empty_db_url)
+    gaveurs = "code_gaveur;nom;site;distance_km\nLL-G001;Lafitte Jean;LL;12,5\n"
+    lots = ("code_lot;site;code_gaveur;souche;date_debut;date_fin;nb_canards_entres;nb_morts;poids_entree_moyen_kg\n"
+            f"{LOT};LL;LL-G001;MULARD;05/01/2026;15/01/2026;1200;24;4,15\n")
+    assert importer(engine, "gaveurs", gaveurs.encode(), "g.csv").erreurs == []
+    assert importer(engine, "lots", lots.encode(), "l.csv").erreurs == []
+    yield engine
+    engine.dispose()
+
+
+def _doses(lignes: str) -> bytes:
+    return ("code_lot;jour;repas;horodatage;dose_g;dose_theorique_g\n" + lignes).encode()
+
+
+def _repas(engine) -> list[tuple]:
+    with db.connect(engine) as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT repas, to_char(horodatage AT TIME ZONE 'Europe/Paris', 'HH24:MI'), dose_g::float "
+            "FROM doses_gavage ORDER BY repas, horodatage"))]
+
+
+def test_a_meal_given_a_real_time_replaces_the_default_one(engine):
+    assert importer(engine, "doses", _doses(f"{LOT};1;1;;205;200\n{LOT};1;2;;215;210\n"), "d.csv").nb_inseres == 2
+    rapport = importer(engine, "doses", _doses(f"{LOT};1;1;2026-01-05 06:15;205;200\n"), "d2.csv")
+    assert (rapport.nb_inseres, rapport.nb_mis_a_jour) == (0, 1), rapport.texte()
+    assert _repas(engine) == [(1, "06:15", 205.0), (2, "18:00", 215.0)]
+    assert "doses_gavage LL260105-G001 repas 1 : horodatage 2026-01-05 06:00 → 2026-01-05 06:15" in rapport.texte()
+    assert rapport.par_table["doses_gavage"] == {"insérées": 0, "mises à jour": 1, "supprimées": 0}
+
+
+def test_a_per_day_file_after_per_meal_files_replaces_the_meals_and_keeps_the_total(engine):
+    importer(engine, "doses", _doses(f"{LOT};1;1;2026-01-05 06:15;205;200\n{LOT};1;2;;215;210\n"), "d.csv")
+    jour = b"code_lot;jour;dose_jour_g\n" + f"{LOT};1;400\n".encode()
+    rapport = importer(engine, "doses_jour", jour, "j.csv")
+    assert (rapport.nb_inseres, rapport.nb_mis_a_jour) == (0, 1), rapport.texte()
+    assert _repas(engine) == [(1, "06:00", 200.0), (2, "18:00", 200.0)]
+    again = importer(engine, "doses_jour", jour, "j.csv")
+    assert (again.nb_inchanges, again.nb_mis_a_jour) == (1, 0) and len(_repas(engine)) == 2
+
+
+def test_the_database_refuses_a_second_row_for_one_meal(engine):
+    importer(engine, "doses", _doses(f"{LOT};1;1;;205;200\n"), "d.csv")
+    with pytest.raises(sa.exc.IntegrityError, match="doses_gavage_repas_uk"), db.connect(engine) as conn:
+        conn.execute(sa.text("INSERT INTO doses_gavage (horodatage, lot_id, jour, repas, dose_g) SELECT "
+                             "horodatage + interval '10 minutes', lot_id, jour, repas, dose_g FROM doses_gavage"))
+
+
+def test_a_time_taken_by_another_stored_meal_is_rejected_with_the_reason(engine):
+    importer(engine, "doses", _doses(f"{LOT};1;1;;205;200\n{LOT};1;2;;215;210\n"), "d.csv")
+    rapport = importer(engine, "doses", _doses(f"{LOT};1;2;2026-01-05 06:00;216;210\n"), "d2.csv")
+    assert [n for n, _ in rapport.erreurs] == [2] and "déjà pris par un autre repas" in rapport.erreurs[0][1]
+    assert _repas(engine) == [(1, "06:00", 205.0), (2, "18:00", 215.0)]
+    quarantaine = db.read_df(engine, "SELECT ligne FROM imports_quarantaine WHERE import_id = :i",
+                             {"i": rapport.import_id})
+    assert list(quarantaine["ligne"]) == [2]
+
+
+def _grades(engine) -> dict[str, int]:
+    df = db.read_df(engine, "SELECT grade, nb_foies FROM qualite_foies ORDER BY grade")
+    return dict(zip(df["grade"], df["nb_foies"], strict=True))
+
+
+def test_a_correction_with_fewer_grades_deletes_the_others_and_says_so(engine):
+    importer_fichier(engine, "abattages", CORPUS / "abattages_grades.csv")
+    assert _grades(engine) == {"Declasse": 15, "Extra": 700, "Premier choix": 400, "Second choix": 60}
+    rapport = importer_fichier(engine, "abattages", CORPUS / "abattages_correction_moins_de_grades.csv")
+    assert (rapport.nb_mis_a_jour, rapport.nb_inchanges) == (1, 0), rapport.texte()
+    assert _grades(engine) == {"Extra": 720, "Premier choix": 410}
+    assert rapport.par_table["qualite_foies"] == {"insérées": 0, "mises à jour": 2, "supprimées": 2}
+    texte = rapport.texte()
+    assert f"qualite_foies {LOT} Extra : nb_foies 700 → 720" in texte
+    assert f"qualite_foies {LOT} Second choix : supprimé" in texte
+    encore = importer_fichier(engine, "abattages", CORPUS / "abattages_correction_moins_de_grades.csv")
+    assert (encore.nb_inchanges, encore.nb_mis_a_jour) == (1, 0) and _grades(engine) == {"Extra": 720,
+                                                                                          "Premier choix": 410}
+
+
+def test_fewer_slaughtered_ducks_than_stored_graded_livers_is_rejected(engine):
+    importer_fichier(engine, "abattages", CORPUS / "abattages_grades.csv")  # 1175 livers graded
+    sans_grades = ("code_lot;date_abattage;nb_canards_abattus;poids_foie_moyen_g;sigma_g;mais_total_kg\n"
+                   f"{LOT};16/01/2026;1000;612,4;72,5;8600\n").encode()
+    rapport = importer(engine, "abattages", sans_grades, "a.csv")
+    assert len(rapport.erreurs) == 1 and "plus de foies classés dans la base (1175)" in rapport.erreurs[0][1]
+    assert db.read_df(engine, "SELECT nb_canards_abattus FROM abattages")["nb_canards_abattus"].tolist() == [1176]
+
+
+def _lot(**valeurs: str) -> bytes:
+    ligne = {"code_lot": LOT, "site": "LL", "code_gaveur": "LL-G001", "souche": "MULARD", "date_debut": "05/01/2026",
+             "date_fin": "15/01/2026", "nb_canards_entres": "1200", "nb_morts": "24", "poids_entree_moyen_kg": "4,15"}
+    ligne.update(valeurs)
+    return (";".join(ligne) + "\n" + ";".join(ligne.values()) + "\n").encode()
+
+
+def test_lot_updates_that_contradict_stored_data_are_rejected(engine):
+    importer(engine, "doses", _doses(f"{LOT};11;22;;400;400\n"), "d.csv")  # a meal on 15/01
+    importer_fichier(engine, "abattages", CORPUS / "abattages_grades.csv")  # 1176 ducks slaughtered
+    cas = {"nb_canards_entres": ("1100", "1176 canards déjà abattus pour ce lot dans la base"),
+           "nb_morts": ("100", "plus que les 1100 vivants"),
+           "date_fin": ("14/01/2026", "la période exclut des repas déjà enregistrés (du 15/01/2026 au 15/01/2026)"),
+           "date_debut": ("17/01/2026", "le lot est déjà abattu le 16/01/2026")}
+    for colonne, (valeur, raison) in cas.items():
+        rapport = importer(engine, "lots", _lot(**{colonne: valeur}), "l.csv")
+        assert len(rapport.erreurs) == 1 and raison in rapport.erreurs[0][1], rapport.texte()
+    stocke = db.read_df(engine, "SELECT nb_canards_entres, nb_morts FROM lots_gavage").iloc[0].tolist()
+    assert stocke == [1200, 24]
+    assert importer(engine, "lots", _lot(nb_morts="20"), "l.csv").nb_mis_a_jour == 1  # a consistent update
+
+
+def test_exact_repeats_inside_a_file_are_reported_as_duplicates_not_unchanged(engine):
+    rapport = importer_fichier(engine, "doses", CORPUS / "doses_doublon_exact.csv")
+    assert (rapport.nb_inseres, rapport.nb_doublons, rapport.nb_inchanges, rapport.doublons) == (2, 1, 0, [4])
+    assert "doublons exacts d'une ligne précédente du fichier (enregistrés une fois) : ligne(s) 4" in rapport.texte()
+    historique = db.read_df(engine, "SELECT nb_doublons, nb_inchanges FROM imports ORDER BY import_id DESC LIMIT 1")
+    assert historique.iloc[0].tolist() == [1, 0]
+
+
+def test_binary_copy_rounds_decimals_like_postgresql(engine):
+    rapport = importer(engine, "doses", _doses(f"{LOT};1;1;;205,25;0,05\n{LOT};1;2;;0,15;899,95\n"), "d.csv")
+    assert rapport.erreurs == [], rapport.texte()
+    with db.connect(engine) as conn:
+        stocke = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT dose_g, dose_theorique_g, '205.25'::numeric(6,1), '0.05'::numeric(6,1), '0.15'::numeric(6,1), "
+            "'899.95'::numeric(6,1) FROM doses_gavage ORDER BY repas"))]
+    assert [stocke[0][0], stocke[0][1], stocke[1][0], stocke[1][1]] == list(stocke[0][2:])
