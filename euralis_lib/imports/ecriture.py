@@ -135,33 +135,32 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
     for e in ecritures:
         stg = mettre_en_attente(conn, e)
         groupe = e.groupe or e.cle
+        g = ", ".join(groupe)
+        chg = f"import_chg_{e.table}"
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{chg}"))
+        conn.execute(sa.text(  # one join: new facts and changed ones (an unchanged file keeps nothing)
+            f"CREATE TEMP TABLE {chg} ON COMMIT DROP AS SELECT s.*, t.{e.cle[0]} IS NULL AS nouveau, "
+            + ", ".join(f"t.{c} AS ancien_{c}" for c in e.colonnes)
+            + f" FROM {stg} s LEFT JOIN {e.table} t ON {_egal('t', 's', e.cle)} WHERE t.{e.cle[0]} IS NULL OR "
+            + " IS DISTINCT FROM ".join("(" + ", ".join(f"{x}.{c}" for c in e.colonnes) + ")" for x in "ts")))
+        conn.execute(sa.text(f"ANALYZE {chg}"))
         if e.rejet is not None:
-            g = ", ".join(groupe)
             refuses = conn.execute(sa.text(
-                f"DELETE FROM {stg} WHERE ({g}) IN (SELECT {', '.join('s.' + c for c in groupe)} FROM {stg} s "
+                f"DELETE FROM {chg} WHERE ({g}) IN (SELECT {', '.join('s.' + c for c in groupe)} FROM {chg} s "
                 f"JOIN {e.table} t ON {e.rejet[0]}) RETURNING {g}")).all()
             if refuses:
                 bilan.rejets.append((pd.DataFrame(refuses, columns=list(groupe)).drop_duplicates(), e.rejet[1]))
-        liste = ", ".join(e.df.columns)
-        anciens = ", ".join(f"t.{c} AS ancien_{c}" for c in e.colonnes)
-        chg = f"import_chg_{e.table}"
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{chg}"))
-        conn.execute(sa.text(
-            f"CREATE TEMP TABLE {chg} ON COMMIT DROP AS SELECT s.*, {anciens} FROM {stg} s JOIN {e.table} t "
-            f"ON {_egal('t', 's', e.cle)} WHERE ({', '.join('t.' + c for c in e.colonnes)}) IS DISTINCT FROM "
-            f"({', '.join('s.' + c for c in e.colonnes)})"))
         nb_maj = conn.execute(sa.text(
             f"UPDATE {e.table} t SET {', '.join(f'{c} = c.{c}' for c in e.colonnes)} FROM {chg} c "
-            f"WHERE {_egal('t', 'c', e.cle)}")).rowcount
-        bilan.modifications += _decrire(conn, e, chg, "ancien_", MAX_MODIFICATIONS - len(bilan.modifications),
-                                        "")
-        g = ", ".join(groupe)
-        inserer = (f"INSERT INTO {e.table} ({liste}) SELECT {liste} FROM {stg} s WHERE NOT EXISTS "
-                   f"(SELECT 1 FROM {e.table} t WHERE {_egal('t', 's', e.cle)}) RETURNING {g}")
+            f"WHERE NOT c.nouveau AND {_egal('t', 'c', e.cle)}")).rowcount
+        bilan.modifications += _decrire(conn, e, f"(SELECT * FROM {chg} WHERE NOT nouveau)", "ancien_",
+                                        MAX_MODIFICATIONS - len(bilan.modifications), "")
+        liste = ", ".join(e.df.columns)
+        inserer = f"INSERT INTO {e.table} ({liste}) SELECT {liste} FROM {chg} WHERE nouveau RETURNING {g}"
         nb_sup = 0
         if plusieurs:
             ins = {tuple(r) for r in conn.execute(sa.text(inserer))}
-            maj = {tuple(r) for r in conn.execute(sa.text(f"SELECT DISTINCT {g} FROM {chg}"))}
+            maj = {tuple(r) for r in conn.execute(sa.text(f"SELECT DISTINCT {g} FROM {chg} WHERE NOT nouveau"))}
             if e is ecritures[0]:
                 inseres |= ins
             modifies |= ins | maj
@@ -173,7 +172,9 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
                 nb_ins, groupes_ins = conn.execute(sa.text(
                     f"WITH i AS ({inserer}) SELECT count(*), count(DISTINCT ({g})) FROM i")).one()
             bilan.groupes_inseres = groupes_ins
-            bilan.groupes_modifies = conn.execute(sa.text(f"SELECT count(DISTINCT ({g})) FROM {chg}")).scalar_one()
+            bilan.groupes_modifies = conn.execute(sa.text(
+                f"SELECT count(DISTINCT ({g})) FROM {chg} WHERE NOT nouveau AND ({g}) NOT IN "
+                f"(SELECT {g} FROM {chg} WHERE nouveau)")).scalar_one()
         if e.perimetre is not None:
             supprimes = conn.execute(sa.text(
                 f"DELETE FROM {e.table} t WHERE t.{e.perimetre.name} = ANY(:p) AND NOT EXISTS "
