@@ -1,4 +1,4 @@
-"""Checks that need no database: columns (with suggestions), types, domain ranges (pandera), coherence
+"""Checks that need no database: columns (with suggestions), types, domain ranges (vectorized masks), coherence
 between columns, dates in the future and duplicates inside the file.
 
 Row problems are collected in :class:`Erreurs` (line number → reasons), never raised: a bad row is
@@ -14,8 +14,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import GRADES, Colonne, Format
@@ -221,19 +219,6 @@ def convertir(fmt: Format, brut: pd.DataFrame, erreurs: Erreurs, site_fixe: bool
     return sortie
 
 
-def _schema(fmt: Format) -> pa.DataFrameSchema:
-    colonnes = {}
-    for col in fmt.colonnes:
-        checks = []
-        if col.mini is not None or col.maxi is not None:
-            checks.append(pa.Check.in_range(-np.inf if col.mini is None else col.mini,
-                                            np.inf if col.maxi is None else col.maxi))
-        if col.motif:
-            checks.append(pa.Check.str_matches(col.motif))
-        colonnes[col.nom] = pa.Column(checks=checks, nullable=True, required=False)
-    return pa.DataFrameSchema(colonnes, name=fmt.genre)
-
-
 def _message_plage(col: Colonne, valeur: object) -> str:
     if col.motif:
         return f"{col.nom} : « {valeur} » n'est pas un code valide ({col.description})"
@@ -242,13 +227,18 @@ def _message_plage(col: Colonne, valeur: object) -> str:
 
 
 def verifier_plages(fmt: Format, df: pd.DataFrame, erreurs: Erreurs) -> None:
-    """Domain ranges and code patterns declared in the format, checked with pandera."""
-    try:
-        _schema(fmt).validate(df, lazy=True)
-    except SchemaErrors as exc:
-        cas = exc.failure_cases.dropna(subset=["index"])
-        for row in cas.itertuples(index=False):
-            erreurs.ajouter([int(row.index)], _message_plage(fmt.colonne(row.column), row.failure_case))
+    """Domain ranges and code patterns declared in the format (vectorized: one mask per column)."""
+    for col in fmt.colonnes:
+        if col.nom not in df or (col.mini is None and col.maxi is None and not col.motif):
+            continue
+        valeurs = df[col.nom]
+        if col.motif:
+            hors = valeurs.notna() & ~valeurs.astype(str).str.match(col.motif)
+        else:
+            hors = valeurs.notna() & ((valeurs < (-np.inf if col.mini is None else col.mini))
+                                      | (valeurs > (np.inf if col.maxi is None else col.maxi)))
+        erreurs.ajouter_masque(df, hors, lambda k, col=col, valeurs=valeurs: valeurs[k].map(
+            lambda v: _message_plage(col, v)))
 
 
 def verifier_coherence(fmt: Format, df: pd.DataFrame, erreurs: Erreurs, aujourd_hui: date | None = None) -> None:
