@@ -12,22 +12,24 @@ USING doses_gavage plus_recent
 WHERE plus_recent.lot_id = d.lot_id AND plus_recent.repas = d.repas
   AND plus_recent.horodatage > d.horodatage;
 
+-- The stand-in's check (created everywhere, attached as a trigger only on TimescaleDB; tested on PostgreSQL).
+CREATE OR REPLACE FUNCTION doses_gavage_repas_unique() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF EXISTS (SELECT 1 FROM doses_gavage
+               WHERE lot_id = NEW.lot_id AND repas = NEW.repas AND horodatage <> NEW.horodatage
+                 AND NOT (TG_OP = 'UPDATE' AND lot_id = OLD.lot_id AND horodatage = OLD.horodatage)) THEN
+        RAISE EXCEPTION 'duplicate key value violates unique constraint "doses_gavage_repas_uk"'
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = 'Key (lot_id, repas)=(' || NEW.lot_id || ', ' || NEW.repas || ') already exists.';
+    END IF;
+    RETURN NEW;
+END;
+$f$;
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
         CREATE INDEX IF NOT EXISTS doses_gavage_repas_idx ON doses_gavage (lot_id, repas);
-        CREATE OR REPLACE FUNCTION doses_gavage_repas_unique() RETURNS trigger LANGUAGE plpgsql AS $f$
-        BEGIN
-            IF EXISTS (SELECT 1 FROM doses_gavage
-                       WHERE lot_id = NEW.lot_id AND repas = NEW.repas AND horodatage <> NEW.horodatage
-                         AND NOT (TG_OP = 'UPDATE' AND lot_id = OLD.lot_id AND horodatage = OLD.horodatage)) THEN
-                RAISE EXCEPTION 'duplicate key value violates unique constraint "doses_gavage_repas_uk"'
-                    USING ERRCODE = 'unique_violation',
-                          DETAIL = 'Key (lot_id, repas)=(' || NEW.lot_id || ', ' || NEW.repas || ') already exists.';
-            END IF;
-            RETURN NEW;
-        END;
-        $f$;
         DROP TRIGGER IF EXISTS doses_gavage_repas_uk_trg ON doses_gavage;
         CREATE TRIGGER doses_gavage_repas_uk_trg BEFORE INSERT OR UPDATE OF lot_id, repas, horodatage
             ON doses_gavage FOR EACH ROW EXECUTE FUNCTION doses_gavage_repas_unique();

@@ -141,3 +141,17 @@ def test_binary_copy_rounds_decimals_like_postgresql(engine):
             "SELECT dose_g, dose_theorique_g, '205.25'::numeric(6,1), '0.05'::numeric(6,1), '0.15'::numeric(6,1), "
             "'899.95'::numeric(6,1) FROM doses_gavage ORDER BY repas"))]
     assert [stocke[0][0], stocke[0][1], stocke[1][0], stocke[1][1]] == list(stocke[0][2:])
+
+
+def test_the_timescaledb_stand_in_trigger_keeps_one_row_per_meal_and_lets_corrections_through(engine):
+    with db.connect(engine, transaction=True) as conn:  # what 130 does on TimescaleDB, here on PostgreSQL
+        conn.execute(sa.text("ALTER TABLE doses_gavage DROP CONSTRAINT doses_gavage_repas_uk"))
+        conn.execute(sa.text("CREATE TRIGGER doses_gavage_repas_uk_trg BEFORE INSERT OR UPDATE OF lot_id, repas, "
+                             "horodatage ON doses_gavage FOR EACH ROW EXECUTE FUNCTION doses_gavage_repas_unique()"))
+    importer(engine, "doses", _doses(f"{LOT};1;1;;205;200\n{LOT};1;2;;215;210\n"), "d.csv")
+    rapport = importer(engine, "doses", _doses(f"{LOT};1;1;2026-01-05 06:15;206;200\n"), "d2.csv")
+    assert (rapport.nb_mis_a_jour, rapport.erreurs) == (1, []), rapport.texte()
+    assert _repas(engine) == [(1, "06:15", 206.0), (2, "18:00", 215.0)]
+    with pytest.raises(sa.exc.IntegrityError, match="doses_gavage_repas_uk"), db.connect(engine) as conn:
+        conn.execute(sa.text("INSERT INTO doses_gavage (horodatage, lot_id, jour, repas, dose_g) SELECT "
+                             "horodatage + interval '10 minutes', lot_id, jour, repas, dose_g FROM doses_gavage"))
