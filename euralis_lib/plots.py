@@ -94,12 +94,14 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
 
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
-    """Backtest MAPE per site and horizon, Prophet vs seasonal naive."""
-    df = bt.assign(modele=bt["modele"].map({"prophet": "Prophet", "naif_saisonnier": "Naïf saisonnier"}),
+    """Backtest MAPE per site and horizon of every candidate model (the baseline included)."""
+    from euralis_lib.models.forecasting import LIBELLES
+
+    df = bt.assign(modele=bt["modele"].map(lambda m: LIBELLES.get(m, m)),
                    horizon=bt["horizon_jours"].astype(str) + " j")
     fig = px.bar(df, x="horizon", y="mape", color="modele", barmode="group", facet_col="site_code",
                  labels={"mape": "MAPE (%)", "horizon": "Horizon", "modele": "Modèle", "site_code": "Site"})
-    return _style(fig, "Erreur de prévision (backtest) : Prophet contre naïf saisonnier")
+    return _style(fig, "Erreur de prévision (backtest) : modèles candidats et naïf saisonnier")
 
 
 def clusters(gaveurs: pd.DataFrame) -> go.Figure:

@@ -92,10 +92,15 @@ def lots_to_plan(source: Source, sites: Sequence[str], debut: date, fin: date) -
         ORDER BY l.fin, l.lot_id""", {"sites": list(sites), "debut": debut, "fin": fin})
 
 
+def price(source: Source, parametre: str, day: date) -> float | None:
+    """A price parameter in force on a day (any site), from ``prix_parametres`` (None when undefined)."""
+    (value,) = _scalars(source, "SELECT prix_a(:p, NULL, :d)", {"p": parametre, "d": day})
+    return None if value is None else float(value)
+
+
 def transport_price(source: Source, day: date) -> float | None:
     """Transport price (EUR/km) in force on a day, from ``prix_parametres`` (None when undefined)."""
-    (value,) = _scalars(source, "SELECT prix_a('cout_transport_eur_km', NULL, :d)", {"d": day})
-    return None if value is None else float(value)
+    return price(source, "cout_transport_eur_km", day)
 
 
 def data_period(source: Source) -> tuple[date | None, date | None]:
