@@ -100,7 +100,7 @@ def seasonal_naive(y: pd.Series, periods: int, *, interval: float) -> pd.DataFra
 
 
 def _fourier(mid_days: pd.DatetimeIndex) -> np.ndarray:
-    t = 2 * np.pi * mid_days.dayofyear.to_numpy() / 365.25
+    t = 2 * np.pi * mid_days.day_of_year.to_numpy() / 365.25
     return np.column_stack([f(k * t) for k in range(1, HARMONIQUES + 1) for f in (np.sin, np.cos)])
 
 

@@ -42,6 +42,11 @@ def planted_peak_month(donnees: SimulatedData) -> int:
     return (date(2001, 1, 1) + timedelta(days=jour_pic - 1 + DUREE_GAVAGE_JOURS)).month
 
 
+def ecart_mois(a: int, b: int) -> int:
+    """Distance between two months (1–12) around the year: December to January is 1."""
+    return min(abs(a - b), 12 - abs(a - b))
+
+
 def _row(modele: str, cellule: str, metrique: str, valeur: float, reference: float = math.nan,
          objectif: float = math.nan) -> dict:
     return {"modele": modele, "cellule": cellule, "metrique": metrique, "valeur": float(valeur),
@@ -65,8 +70,7 @@ def score(donnees: SimulatedData) -> pd.DataFrame:
             rows.append(_row(f"previsions/{r.modele}", f"{site}/{r.horizon_jours}j", f"ratio_naif_{r.horizon_jours}j",
                              r.mape / naif[r.horizon_jours], 1.0))
         mois = forecasting.peak_month(forecasting.observed(series))
-        ecart = min(abs(mois - pic), 12 - abs(mois - pic))
-        rows.append(_row("previsions", site, "ecart_mois_pic", ecart, objectif=0.0))
+        rows.append(_row("previsions", site, "ecart_mois_pic", ecart_mois(mois, pic), objectif=0.0))
     out = pd.DataFrame(rows, columns=COLONNES)
     out["valeur"] = out["valeur"].astype(float).replace([np.inf], np.nan)
     return out
