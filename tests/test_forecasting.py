@@ -23,9 +23,11 @@ def jeu(request):
 
 @pytest.fixture(scope="module")
 def backtests(jeu):
-    _, daily = jeu
-    parts = [forecasting.Backtest(horizons=(7, 30, 90), nb_origines=6, seed=0, croissance="flat").fit(s)
-             .results_.assign(site_code=site) for site, s in daily.groupby("site_code")]
+    data, daily = jeu
+    lots = validation.lots_sites(data)
+    parts = [forecasting.Backtest(horizons=(7, 30, 90), nb_origines=6, seed=0, croissance="flat")
+             .fit(s, lots[lots["site_code"] == site]).results_.assign(site_code=site)
+             for site, s in daily.groupby("site_code")]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -51,6 +53,9 @@ def test_choice_is_the_lowest_backtest_error_never_worse_than_the_fair_naive(bac
     # A model beats the fair naive on most cells at 30 and 90 days (a trivial selector would not).
     longs = choix[choix["horizon_jours"] >= 30]
     assert (longs["modele"] != forecasting.NAIF).sum() >= 4, choix
+    # The next week is known from the lots in fattening: far better than last year's same week.
+    semaine = choix[choix["horizon_jours"] == 7]
+    assert (semaine["modele"] == "lots_en_cours").all() and (semaine["ratio"] < 0.5).all(), semaine
 
 
 def test_planted_peak_month_is_recovered(jeu):
@@ -87,6 +92,29 @@ def test_harmonic_regression_recovers_a_planted_season():
     assert forecasting.peak_month(y) == 11
 
 
+def test_lots_in_fattening_give_the_next_days_and_nothing_from_the_future():
+    days = pd.date_range("2023-01-02", periods=800)
+    y = pd.Series(_weekly_pattern_series(days, np.random.default_rng(2)), index=days)
+    origin = days[-1]
+    lots = pd.DataFrame({
+        "debut": [origin - pd.Timedelta(days=30), origin - pd.Timedelta(days=5), origin - pd.Timedelta(days=3),
+                  origin + pd.Timedelta(days=1)],
+        "fin": [origin - pd.Timedelta(days=19), origin + pd.Timedelta(days=4), origin + pd.Timedelta(days=5),
+                origin + pd.Timedelta(days=8)],
+        "nb_canards_entres": [1000, 2000, 1500, 900],
+        "date_abattage": [origin - pd.Timedelta(days=18), pd.NaT, pd.NaT, pd.NaT],
+        "nb_canards_abattus": [980, np.nan, np.nan, np.nan], "poids_foie_moyen_g": [600.0, np.nan, np.nan, np.nan]})
+    fc = forecasting.lots_en_cours(y, lots, 30, interval=0.8).set_index("ds")
+    kg_canard = 980 * 0.6 / 1000  # liver kg per duck entered, from the lot slaughtered before the origin
+    dimanche, lundi = origin + pd.Timedelta(days=5), origin + pd.Timedelta(days=6)
+    assert dimanche.weekday() == 6 and fc.loc[dimanche, "yhat"] == 0  # no slaughter on Sunday: moved to Monday
+    assert fc.loc[lundi, "yhat"] == pytest.approx(3500 * kg_canard)
+    known = fc.index <= origin + pd.Timedelta(days=forecasting.CARNET_JOURS)
+    assert fc.loc[known, "yhat"].sum() == pytest.approx(3500 * kg_canard)  # the lot not yet started is not known
+    assert (fc.loc[fc.index.weekday == 6, "yhat"] == 0).all()
+    assert fc.loc[~known, "yhat"].sum() > 0  # later days come from the harmonic regression
+
+
 def test_long_zero_stretches_are_closures_not_training_data():
     days = pd.date_range("2025-01-01", periods=60)
     kg = np.where((days >= "2025-01-20") & (days < "2025-02-10"), 0.0, 500.0)
@@ -103,7 +131,7 @@ def test_job_stores_the_chosen_model_per_site_and_horizon(sim_db_url):
         (s, h): h for s in ("LL", "LS", "MT") for h in (7, 30, 90)}
     assert ((fc["yhat_lower"] <= fc["yhat"]) & (fc["yhat"] <= fc["yhat_upper"])).all() and (fc["yhat_lower"] >= 0).all()
     bt = db.read_df(engine, "SELECT * FROM previsions_backtest WHERE run_id = :r", {"r": result["run_id"]})
-    assert set(bt["modele"]) == set(forecasting.MODELES) and len(bt) == 27
+    assert set(bt["modele"]) == set(forecasting.MODELES) and len(bt) == 36
     assert bt.groupby(["site_code", "horizon_jours"])["retenu"].sum().eq(1).all()
     choix = results.choix_previsions(engine, result["run_id"]).data
     assert len(choix) == 9 and (choix["ratio_naif"] <= 1.0 + 1e-9).all()

@@ -31,7 +31,7 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, horizons
     def compute():
         daily = queries.production_journaliere(engine, p.sites)
         return forecast_sites(daily, horizons=tuple(horizons), nb_origines=nb_origines, interval=float(intervalle),
-                              seed=seed, croissance=croissance)
+                              seed=seed, croissance=croissance, lots=queries.lots_production(engine, p.sites))
 
     def write(conn: Connection, rid: int, output) -> dict:
         fc, bt, skipped = output

@@ -11,6 +11,10 @@ Candidates (:data:`MODELES`):
   then is read one (then two) years earlier, or else as the site's mean for that weekday over the
   eight weeks before the origin. Same closure handling as the models, so the comparison is fair.
 * ``prophet`` — Prophet on daily data (yearly + weekly seasonality, flat trend by default).
+* ``lots_en_cours`` — the lots already in fattening at the origin: each lands the day after its
+  planned end (Monday for a Sunday), weighing its ducks × the liver kg per duck entered of the
+  site's lots slaughtered in the eight weeks before. Fattening lasts at least ``CARNET_JOURS``
+  days, so every lot slaughtered in that window has already started; later days use ``harmonique``.
 * ``harmonique`` — statsmodels SARIMAX on weekly totals with yearly Fourier terms as regressors
   (a harmonic regression; closed weeks are missing values for the Kalman filter). AR(1) errors were
   tried and doubled the 90-day error in backtests (lots land in waves, so last week says little
@@ -36,9 +40,12 @@ from sklearn.base import BaseEstimator
 FERMETURE_JOURS = 14
 SAISON_NAIVE_JOURS = 364
 HARMONIQUES = 4
+CARNET_JOURS = 10  # domain.md: fattening lasts 10–13 days
 NAIF = "naif_saisonnier"
-MODELES = (NAIF, "prophet", "harmonique")
-LIBELLES = {NAIF: "Naïf saisonnier", "prophet": "Prophet", "harmonique": "Régression harmonique (SARIMAX)"}
+MODELES = (NAIF, "prophet", "harmonique", "lots_en_cours")
+LIBELLES = {NAIF: "Naïf saisonnier", "prophet": "Prophet", "harmonique": "Régression harmonique (SARIMAX)",
+            "lots_en_cours": "Lots en cours puis régression harmonique"}
+COLONNES_LOTS = ["debut", "fin", "nb_canards_entres", "date_abattage", "nb_canards_abattus", "poids_foie_moyen_g"]
 
 
 def _quiet_prophet() -> None:
@@ -148,8 +155,46 @@ def harmonique(y: pd.Series, periods: int, *, interval: float) -> pd.DataFrame:
     return _frame(days, mean[week] / 7 * share, ci[week, 0] / 7 * share, ci[week, 1] / 7 * share)
 
 
-def predict(modele: str, y: pd.Series, periods: int, *, interval: float, seed: int, croissance: str) -> pd.DataFrame:
-    """Daily forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``) of one of :data:`MODELES`."""
+def _jour_abattage(fin: pd.Series) -> pd.Series:
+    """Planned slaughter day: the day after the last meal, Monday instead of Sunday."""
+    jour = pd.to_datetime(fin) + pd.Timedelta(days=1)
+    return jour + pd.to_timedelta((jour.dt.weekday == 6).astype(int), unit="D")
+
+
+def lots_en_cours(y: pd.Series, lots: pd.DataFrame, periods: int, *, interval: float) -> pd.DataFrame:
+    """Known lots for the first ``CARNET_JOURS`` days after the end of ``y``, the harmonic regression after.
+
+    ``lots``: one site's lots (:data:`COLONNES_LOTS`); only what was known at the origin is read
+    (lots started by then, slaughters done by then).
+    """
+    origin = y.index[-1]
+    base = harmonique(y, periods, interval=interval)
+    debut = pd.to_datetime(lots["debut"])
+    fait = pd.to_datetime(lots["date_abattage"])
+    recent = lots[(fait <= origin) & (fait > origin - pd.Timedelta(days=56)) & (lots["nb_canards_entres"] > 0)]
+    if recent.empty:
+        return base
+    par_canard = recent["nb_canards_abattus"] * recent["poids_foie_moyen_g"] / 1000 / recent["nb_canards_entres"]
+    kg_canard = float((par_canard * recent["nb_canards_entres"]).sum() / recent["nb_canards_entres"].sum())
+    lo_r, hi_r = np.quantile(par_canard / kg_canard, [(1 - interval) / 2, (1 + interval) / 2])
+    prevu = _jour_abattage(lots["fin"])
+    en_cours = lots[(debut <= origin) & (prevu > origin)]
+    kg = (en_cours["nb_canards_entres"] * kg_canard).groupby(prevu[en_cours.index]).sum()
+    connu = base["ds"] <= origin + pd.Timedelta(days=CARNET_JOURS)
+    yhat = kg.reindex(base.loc[connu, "ds"]).fillna(0.0).to_numpy()
+    out = base.copy()
+    out.loc[connu, "yhat"], out.loc[connu, "yhat_lower"], out.loc[connu, "yhat_upper"] = yhat, yhat * lo_r, yhat * hi_r
+    return out
+
+
+def predict(modele: str, y: pd.Series, periods: int, *, interval: float, seed: int, croissance: str,
+            lots: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Daily forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``) of one of :data:`MODELES`
+    (``lots_en_cours`` needs the site's ``lots``)."""
+    if modele == "lots_en_cours":
+        if lots is None:
+            raise ValueError("the 'lots_en_cours' model needs the site's lots")
+        return lots_en_cours(y, lots, periods, interval=interval)
     if modele == NAIF:
         return seasonal_naive(y, periods, interval=interval)
     if modele == "prophet":
@@ -182,9 +227,11 @@ class Backtest(BaseEstimator):
         self.interval = interval
         self.modeles = modeles
 
-    def fit(self, daily: pd.DataFrame) -> Backtest:
-        """Run the backtest on a site's daily series (needs > 1 year + the longest horizon)."""
+    def fit(self, daily: pd.DataFrame, lots: pd.DataFrame | None = None) -> Backtest:
+        """Run the backtest on a site's daily series (needs > 1 year + the longest horizon); without the
+        site's ``lots`` the ``lots_en_cours`` model is left out."""
         y = observed(daily)
+        modeles = [m for m in self.modeles if lots is not None or m != "lots_en_cours"]
         h_max = max(self.horizons)
         last_origin = y.index[-1] - pd.Timedelta(days=h_max)
         first_possible = y.index[0] + pd.Timedelta(days=SAISON_NAIVE_JOURS + 60)
@@ -196,9 +243,9 @@ class Backtest(BaseEstimator):
         for origin in origins:
             train = y[y.index <= origin]
             truth = y[(y.index > origin)].iloc[:h_max]
-            for name in self.modeles:
+            for name in modeles:
                 pred = predict(name, train, h_max, interval=self.interval, seed=self.seed,
-                               croissance=self.croissance)["yhat"].to_numpy()
+                               croissance=self.croissance, lots=lots)["yhat"].to_numpy()
                 for h in self.horizons:
                     t, p = truth.iloc[:h].to_numpy(), pred[:h]
                     open_days = ~np.isnan(t)
@@ -245,8 +292,10 @@ def resume_choix(choix: pd.DataFrame) -> str:
 
 
 def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origines: int, interval: float, seed: int,
-                   croissance: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Backtest every site, choose a model per horizon, forecast with it.
+                   croissance: str, lots: pd.DataFrame | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Backtest every site, choose a model per horizon, forecast with it (``lots``: every site's lots with
+    ``site_code`` and :data:`COLONNES_LOTS`, for the ``lots_en_cours`` model).
 
     Returns the forecasts (``modele`` column: the chosen model; the baseline for a site without a
     backtest), the backtest rows (``retenu`` marks the chosen model) and the skipped sites.
@@ -254,12 +303,13 @@ def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origine
     forecasts, backtests, skipped = [], [], {}
     for site, series in daily.groupby("site_code"):
         series = series.sort_values("date")
+        site_lots = None if lots is None else lots[lots["site_code"] == site]
         if series["production_kg"].gt(0).sum() < 60:
             skipped[site] = "moins de 60 jours avec abattage"
             continue
         try:
             bt = Backtest(horizons=horizons, nb_origines=nb_origines, seed=seed, croissance=croissance,
-                          interval=interval).fit(series).results_.assign(site_code=site)
+                          interval=interval).fit(series, site_lots).results_.assign(site_code=site)
         except ValueError as exc:
             skipped[site] = f"backtest impossible : {exc}"
             bt = pd.DataFrame(columns=["modele", "horizon_jours", "mape", "mae", "nb_origines", "site_code"])
@@ -271,7 +321,8 @@ def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origine
         for h in horizons:
             modele = chosen.get(h, NAIF)
             if modele not in cache:
-                cache[modele] = predict(modele, y, max(horizons), interval=interval, seed=seed, croissance=croissance)
+                cache[modele] = predict(modele, y, max(horizons), interval=interval, seed=seed, croissance=croissance,
+                                        lots=site_lots)
             forecasts.append(cache[modele].head(h).assign(site_code=site, horizon_jours=h, modele=modele))
     fc_df = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame()
     bt_df = pd.concat([b for b in backtests if len(b)], ignore_index=True) if backtests else pd.DataFrame()

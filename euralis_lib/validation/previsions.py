@@ -36,6 +36,12 @@ def daily_production(donnees: SimulatedData) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def lots_sites(donnees: SimulatedData) -> pd.DataFrame:
+    """Every lot with its site, planned end and slaughter outcome (:data:`forecasting.COLONNES_LOTS`)."""
+    ab = donnees.abattages[["lot_id", "date_abattage", "nb_canards_abattus", "poids_foie_moyen_g"]]
+    return donnees.lots.merge(ab, on="lot_id", how="left")[["site_code", *forecasting.COLONNES_LOTS]]
+
+
 def planted_peak_month(donnees: SimulatedData) -> int:
     """Month of the planted production peak: the simulator's peak of lot starts plus a fattening."""
     jour_pic = int(donnees.truths("saisonnalite")["production"]["jour_pic"])
@@ -55,12 +61,13 @@ def _row(modele: str, cellule: str, metrique: str, valeur: float, reference: flo
 
 def score(donnees: SimulatedData) -> pd.DataFrame:
     """Backtest every site, choose per horizon, and score the choice against the fair naive; peak month."""
-    daily = daily_production(donnees)
+    daily, lots = daily_production(donnees), lots_sites(donnees)
     pic = planted_peak_month(donnees)
     rows = []
     for site, series in daily.groupby("site_code"):
         bt = forecasting.Backtest(horizons=HORIZONS, nb_origines=NB_ORIGINES, seed=0,
-                                  croissance="flat").fit(series).results_.assign(site_code=site)
+                                  croissance="flat").fit(series, lots[lots["site_code"] == site]
+                                                         ).results_.assign(site_code=site)
         naif = bt[bt["modele"] == forecasting.NAIF].set_index("horizon_jours")["mape"]
         for r in forecasting.choisir(bt).itertuples():
             cellule = f"{site}/{r.horizon_jours}j"
