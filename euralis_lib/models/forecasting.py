@@ -161,14 +161,15 @@ def _jour_abattage(fin: pd.Series) -> pd.Series:
     return jour + pd.to_timedelta((jour.dt.weekday == 6).astype(int), unit="D")
 
 
-def lots_en_cours(y: pd.Series, lots: pd.DataFrame, periods: int, *, interval: float) -> pd.DataFrame:
+def lots_en_cours(y: pd.Series, lots: pd.DataFrame, periods: int, *, interval: float,
+                  base: pd.DataFrame | None = None) -> pd.DataFrame:
     """Known lots for the first ``CARNET_JOURS`` days after the end of ``y``, the harmonic regression after.
 
     ``lots``: one site's lots (:data:`COLONNES_LOTS`); only what was known at the origin is read
-    (lots started by then, slaughters done by then).
+    (lots started by then, slaughters done by then). ``base``: the harmonic forecast when already made.
     """
     origin = y.index[-1]
-    base = harmonique(y, periods, interval=interval)
+    base = harmonique(y, periods, interval=interval) if base is None else base
     debut = pd.to_datetime(lots["debut"])
     fait = pd.to_datetime(lots["date_abattage"])
     recent = lots[(fait <= origin) & (fait > origin - pd.Timedelta(days=56)) & (lots["nb_canards_entres"] > 0)]
@@ -188,13 +189,13 @@ def lots_en_cours(y: pd.Series, lots: pd.DataFrame, periods: int, *, interval: f
 
 
 def predict(modele: str, y: pd.Series, periods: int, *, interval: float, seed: int, croissance: str,
-            lots: pd.DataFrame | None = None) -> pd.DataFrame:
+            lots: pd.DataFrame | None = None, base: pd.DataFrame | None = None) -> pd.DataFrame:
     """Daily forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``) of one of :data:`MODELES`
-    (``lots_en_cours`` needs the site's ``lots``)."""
+    (``lots_en_cours`` needs the site's ``lots``; ``base``: its harmonic forecast if already made)."""
     if modele == "lots_en_cours":
         if lots is None:
             raise ValueError("the 'lots_en_cours' model needs the site's lots")
-        return lots_en_cours(y, lots, periods, interval=interval)
+        return lots_en_cours(y, lots, periods, interval=interval, base=base)
     if modele == NAIF:
         return seasonal_naive(y, periods, interval=interval)
     if modele == "prophet":
@@ -243,9 +244,11 @@ class Backtest(BaseEstimator):
         for origin in origins:
             train = y[y.index <= origin]
             truth = y[(y.index > origin)].iloc[:h_max]
+            faites: dict[str, pd.DataFrame] = {}
             for name in modeles:
-                pred = predict(name, train, h_max, interval=self.interval, seed=self.seed,
-                               croissance=self.croissance, lots=lots)["yhat"].to_numpy()
+                faites[name] = predict(name, train, h_max, interval=self.interval, seed=self.seed,
+                                       croissance=self.croissance, lots=lots, base=faites.get("harmonique"))
+                pred = faites[name]["yhat"].to_numpy()
                 for h in self.horizons:
                     t, p = truth.iloc[:h].to_numpy(), pred[:h]
                     open_days = ~np.isnan(t)
@@ -322,7 +325,7 @@ def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origine
             modele = chosen.get(h, NAIF)
             if modele not in cache:
                 cache[modele] = predict(modele, y, max(horizons), interval=interval, seed=seed, croissance=croissance,
-                                        lots=site_lots)
+                                        lots=site_lots, base=cache.get("harmonique"))
             forecasts.append(cache[modele].head(h).assign(site_code=site, horizon_jours=h, modele=modele))
     fc_df = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame()
     bt_df = pd.concat([b for b in backtests if len(b)], ignore_index=True) if backtests else pd.DataFrame()
