@@ -14,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from euralis_lib import formatting
+from euralis_lib.models.forecasting import LIBELLES
 
 SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 20, "t": 50, "b": 40}, "height": 380}
@@ -90,16 +91,19 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
                     name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
     fig.add_scatter(x=fc["date_prevision"], y=fc["yhat"], name="Prévision", line={"color": SITE_COLORS.get(site)})
     fig.update_yaxes(title="kg de foie par jour")
-    return _style(fig, f"Prévision {horizon} jours — site {site}")
+    modele = ""
+    if "modele" in fc and fc["modele"].notna().any():
+        modele = f" ({LIBELLES.get(fc['modele'].iloc[0], fc['modele'].iloc[0])})"
+    return _style(fig, f"Prévision {horizon} jours — site {site}{modele}")
 
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
-    """Backtest MAPE per site and horizon, Prophet vs seasonal naive."""
-    df = bt.assign(modele=bt["modele"].map({"prophet": "Prophet", "naif_saisonnier": "Naïf saisonnier"}),
+    """Backtest MAPE per site and horizon of every candidate model (the baseline included)."""
+    df = bt.assign(modele=bt["modele"].map(lambda m: LIBELLES.get(m, m)),
                    horizon=bt["horizon_jours"].astype(str) + " j")
     fig = px.bar(df, x="horizon", y="mape", color="modele", barmode="group", facet_col="site_code",
                  labels={"mape": "MAPE (%)", "horizon": "Horizon", "modele": "Modèle", "site_code": "Site"})
-    return _style(fig, "Erreur de prévision (backtest) : Prophet contre naïf saisonnier")
+    return _style(fig, "Erreur de prévision (backtest) : modèles candidats et naïf saisonnier")
 
 
 def clusters(gaveurs: pd.DataFrame) -> go.Figure:

@@ -92,10 +92,29 @@ def lots_to_plan(source: Source, sites: Sequence[str], debut: date, fin: date) -
         ORDER BY l.fin, l.lot_id""", {"sites": list(sites), "debut": debut, "fin": fin})
 
 
+def lots_production(source: Source, sites: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """Every lot of the sites with its planned end and, once slaughtered, its outcome (for forecasting
+    from the lots in fattening)."""
+    params = validate_filters(source, sites, None, None)
+    df = read_df(source, """
+        SELECT l.site_code, l.debut, l.fin, l.nb_canards_entres, a.date_abattage, a.nb_canards_abattus,
+               a.poids_foie_moyen_g::float AS poids_foie_moyen_g
+        FROM lots_gavage l LEFT JOIN abattages a USING (lot_id)
+        WHERE l.site_code = ANY(:sites) ORDER BY l.site_code, l.debut""", {"sites": params["sites"]})
+    for col in ("debut", "fin", "date_abattage"):
+        df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def price(source: Source, parametre: str, day: date) -> float | None:
+    """A price parameter in force on a day (any site), from ``prix_parametres`` (None when undefined)."""
+    (value,) = _scalars(source, "SELECT prix_a(:p, NULL, :d)", {"p": parametre, "d": day})
+    return None if value is None else float(value)
+
+
 def transport_price(source: Source, day: date) -> float | None:
     """Transport price (EUR/km) in force on a day, from ``prix_parametres`` (None when undefined)."""
-    (value,) = _scalars(source, "SELECT prix_a('cout_transport_eur_km', NULL, :d)", {"d": day})
-    return None if value is None else float(value)
+    return price(source, "cout_transport_eur_km", day)
 
 
 def data_period(source: Source) -> tuple[date | None, date | None]:

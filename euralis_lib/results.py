@@ -70,6 +70,17 @@ def backtest(engine: Engine, run_id: int | None = None) -> Result:
                  "ORDER BY site_code, horizon_jours, modele", run_id)
 
 
+def choix_previsions(engine: Engine, run_id: int | None = None) -> Result:
+    """Per site and horizon, the model chosen by backtest, its MAPE, the baseline's and the ratio (``previsions``)."""
+    return _read(engine, "previsions", """
+        SELECT b.site_code, b.horizon_jours, b.modele, b.mape, n.mape AS mape_naif,
+               b.mape / NULLIF(n.mape, 0) AS ratio_naif, b.nb_origines
+        FROM previsions_backtest b
+        LEFT JOIN previsions_backtest n ON n.run_id = b.run_id AND n.site_code = b.site_code
+             AND n.horizon_jours = b.horizon_jours AND n.modele = 'naif_saisonnier'
+        WHERE b.run_id = :run_id AND b.retenu ORDER BY b.site_code, b.horizon_jours""", run_id)
+
+
 def clusters(engine: Engine, run_id: int | None = None) -> Result:
     """Cluster of each gaveur with his name, site and profile (``clustering``)."""
     return _read(engine, "clustering", """

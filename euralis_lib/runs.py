@@ -30,7 +30,7 @@ from euralis_lib.db import connect
 from euralis_lib.exceptions import EuralisError
 
 STATUSES = ("running", "success", "failed", "abandoned", "skipped")
-_TRACKED = ("euralis-workbench", "pandas", "numpy", "scikit-learn", "scipy", "prophet",
+_TRACKED = ("euralis-workbench", "pandas", "numpy", "scikit-learn", "scipy", "prophet", "statsmodels",
             "pyoperon", "pysr", "papermill", "sqlalchemy")
 
 

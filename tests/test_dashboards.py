@@ -115,3 +115,16 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
     prec = periode.precedent()
     assert not queries.finance_indicateurs(engine, PERIODE.sites, prec.debut, prec.fin).empty  # partly covered
     assert _texte(finance.build(_ctx(engine, periode))).count("période précédente : n/d") == 3
+
+
+def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_db_url):
+    from euralis_lib.models.forecasting import LIBELLES
+
+    engine = db.get_engine(sim_db_url)
+    run = jobs.run_job("previsions", engine, nb_origines=2, horizons=[30, 90])
+    texte = _texte(previsions.build(_ctx(engine, PERIODE)))
+    assert "Modèle retenu" in texte and "Rapport au naïf" in texte
+    choix = results.choix_previsions(engine, run["run_id"]).data
+    for r in choix.itertuples():
+        assert html.escape(LIBELLES[r.modele]) in texte
+        assert formatting.nombre(r.ratio_naif, 2) in texte and formatting.nombre(r.mape_naif, 2) in texte

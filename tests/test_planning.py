@@ -1,4 +1,5 @@
-"""Hungarian slaughter planning: optimal on small cases, never worse than greedy, clear when infeasible."""
+"""Hungarian slaughter planning: optimal on small cases (split loads and infeasible ones included), never
+worse than greedy, clear when infeasible, delay priced from the fasting loss."""
 
 import itertools
 from datetime import date, timedelta
@@ -14,6 +15,7 @@ from euralis_lib.models import planning
 
 SITES = pd.DataFrame({"site_code": ["LL", "MT"], "capacite_abattage_jour": [1800, 3600]})
 DISTANCES = {frozenset({"LL", "MT"}): 95.0}
+COUT_JOUR = planning.cout_jour_canard(27.0)  # premier-choix liver price of the simulator (€/kg)
 
 
 def _instance(seed: int, n_lots: int, days: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
@@ -25,23 +27,52 @@ def _instance(seed: int, n_lots: int, days: int = 3) -> tuple[pd.DataFrame, pd.D
         "fin": [start + timedelta(days=int(d)) for d in rng.integers(0, days, n_lots)],
         "nb_canards": rng.integers(300, 3000, n_lots), "distance_km": rng.uniform(5, 80, n_lots)})
     slots = planning.slots_for(SITES, start, start + timedelta(days=days + 2), 1800)
-    return lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8, DISTANCES)
+    return lots, slots, planning.cost_matrix(lots, slots, COUT_JOUR, 1.8, DISTANCES)
 
 
-def _brute_force(cost: np.ndarray) -> float:
+def _brute_force(cost: np.ndarray) -> tuple[int, float]:
+    """Exhaustive search: (most loads placed, then least cost); a load may stay unplaced."""
     n, m = cost.shape
-    return min(sum(cost[i, j] for i, j in enumerate(perm)) for perm in itertools.permutations(range(m), n))
+    best = (-1, 0.0)
+    allowed = [[j for j in range(m) if cost[i, j] < planning.INTERDIT] + [None] for i in range(n)]
+    for choice in itertools.product(*allowed):
+        used = [j for j in choice if j is not None]
+        if len(used) != len(set(used)):
+            continue
+        candidate = (len(used), sum(cost[i, j] for i, j in enumerate(choice) if j is not None))
+        if candidate[0] > best[0] or (candidate[0] == best[0] and candidate[1] < best[1]):
+            best = candidate
+    return best
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_hungarian_equals_brute_force_on_small_instances(seed):
-    lots, slots, cost = _instance(seed, n_lots=6, days=2)
-    sub = slots.head(8).reset_index(drop=True)
-    cost = planning.cost_matrix(lots, sub, 0.2, 1.8, DISTANCES)
-    best = _brute_force(cost)
-    plan = planning.hungarian(lots, sub, cost)
-    if best < planning.INTERDIT:
-        assert plan.cout == pytest.approx(best) and not plan.non_places
+def test_delay_is_priced_from_the_fasting_loss_of_domain_md():
+    assert planning.perte_foie_g_par_heure() == pytest.approx((723 - 675) / (15 - 9))
+    assert planning.cout_jour_canard(27.0, heures=6) == pytest.approx(1.296)  # ≈ 1.3 € per duck per 6 h
+    assert planning.cout_jour_canard(27.0) == pytest.approx(4 * 1.296)
+    with pytest.raises(ValueError, match="price"):
+        planning.cout_jour_canard(-1.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("jours", [1, 3])  # 1: too few slots, some loads cannot be placed; 3: room for all
+def test_hungarian_equals_brute_force_with_split_loads(seed, jours):
+    rng = np.random.default_rng(seed)
+    start = date(2026, 3, 2)
+    lots = pd.DataFrame({"lot_id": [1, 2, 3], "code_lot": ["A", "B", "C"], "site_code": rng.choice(["LL", "MT"], 3),
+                         "fin": [start + timedelta(days=int(d)) for d in rng.integers(0, 2, 3)],
+                         "nb_canards": [int(rng.integers(1801, 3601)), *rng.integers(300, 3601, 2)],
+                         "distance_km": rng.uniform(5, 80, 3)})
+    loads = planning.chargements(lots, 1800)
+    assert loads["nb_chargements"].max() > 1  # at least one lot is split
+    slots = planning.slots_for(SITES.head(1 if jours == 1 else 2), start + timedelta(days=1),
+                               start + timedelta(days=jours), 1800)
+    cost = planning.cost_matrix(loads, slots, COUT_JOUR, 1.8, DISTANCES)
+    placed, best = _brute_force(cost)
+    if jours == 1:
+        assert placed < len(loads)  # one slot for several loads: an infeasible case
+    plan = planning.hungarian(loads, slots, cost)
+    assert len(loads) - len(plan.non_places) == placed
+    assert plan.cout == pytest.approx(best)
 
 
 @settings(max_examples=30, deadline=None)
@@ -60,7 +91,7 @@ def test_infeasible_plan_names_the_lots_that_cannot_be_placed():
     lots["fin"] = date(2026, 3, 3)
     one_site = SITES.head(1)  # LL: one slot a day, four usable days
     slots = planning.slots_for(one_site, date(2026, 3, 3), date(2026, 3, 6), 1800)
-    plan = planning.hungarian(lots, slots, planning.cost_matrix(lots, slots, 0.2, 1.8, DISTANCES))
+    plan = planning.hungarian(lots, slots, planning.cost_matrix(lots, slots, COUT_JOUR, 1.8, DISTANCES))
     assert len(plan.non_places) == 12 - 4
     missing = plan.lignes[~plan.lignes["place"]]
     assert set(missing["lot_id"].map(dict(zip(lots["lot_id"], lots["code_lot"], strict=True)))) == set(plan.non_places)
@@ -95,5 +126,7 @@ def test_job_writes_both_plans(sim_db_url):
     par_jour = par_jour.merge(capacites, on="site_code")
     assert (par_jour["nb_canards"] <= par_jour["capacite_abattage_jour"]).all()  # never over capacity
     assert result["cout_hongrois_eur"] <= result["cout_glouton_eur"]
+    prix_foie = db.read_df(engine, "SELECT prix_a('prix_foie_premier_choix_eur_kg', NULL, '2025-11-01') AS p")["p"][0]
+    assert result["cout_jour_canard_eur"] == pytest.approx(planning.cout_jour_canard(float(prix_foie)), abs=1e-4)
     with pytest.raises(jobs.JobParameterError, match="inverted"):
         jobs.run_job("planning", engine, debut="2025-11-30", fin="2025-11-01")

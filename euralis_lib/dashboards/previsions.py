@@ -1,15 +1,29 @@
-"""Prévisions: Prophet forecasts 7/30/90 days with intervals against history, and backtest error."""
+"""Prévisions: forecasts 7/30/90 days with intervals against history, the model chosen per site and
+horizon with its error against the seasonal-naive baseline, and the backtest errors."""
 
 from __future__ import annotations
 
 import ipywidgets as w
+import pandas as pd
 
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
+from euralis_lib.models.forecasting import LIBELLES
 
 FILTRES = common.Filtrage(periode_jours=90)
 VIDE = "Aucune prévision : lancez le job prévisions."
+COLONNES_CHOIX = {"site_code": "Site", "horizon": "Horizon", "modele": "Modèle retenu", "mape": "MAPE (%)",
+                  "mape_naif": "MAPE naïf saisonnier (%)", "ratio_naif": "Rapport au naïf",
+                  "nb_origines": "Origines du backtest"}
+
+
+def choix_table(choix: pd.DataFrame, sites: list[str]) -> w.HTML:
+    """The model chosen per site and horizon, its backtest MAPE, the baseline's and their ratio (French labels)."""
+    df = choix[choix["site_code"].isin(sites)].assign(
+        horizon=lambda d: d["horizon_jours"].astype(str) + " jours",
+        modele=lambda d: d["modele"].map(lambda m: LIBELLES.get(m, m)))
+    return common.table_html(df[list(COLONNES_CHOIX)], colonnes=COLONNES_CHOIX)
 
 
 def build(ctx: Contexte) -> list[w.Widget]:
@@ -32,10 +46,15 @@ def build(ctx: Contexte) -> list[w.Widget]:
     tracer()
     enfants: list[w.Widget] = [horizon, common.source(prev.source()), graphes,
                                common.export_links(prev.data, "previsions")]
-    bt = results.backtest(engine)
+    bt, choix = results.backtest(engine), results.choix_previsions(engine)
     if bt.empty:
         enfants.append(common.message("Aucun backtest : lancez le job prévisions."))
     else:
+        if not choix.empty:
+            enfants += [w.HTML("<h3>Modèle retenu par site et horizon (backtest)</h3>"),
+                        choix_table(choix.data, filtres.sites),
+                        w.HTML("<p>Rapport au naïf : MAPE du modèle retenu divisée par celle du naïf saisonnier "
+                               "(même traitement des arrêts sanitaires) ; sous 1, le modèle fait mieux.</p>")]
         enfants += [w.HTML("<h3>Erreur de prévision (backtest)</h3>"), common.figure(plots.backtest(bt.data)),
                     common.source(bt.source())]
     return enfants

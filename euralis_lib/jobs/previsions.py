@@ -1,4 +1,4 @@
-"""Job ``previsions``: Prophet forecasts per site for each horizon, and their backtest.
+"""Job ``previsions``: per site and horizon, the model chosen by backtest, its forecast and the errors.
 
 The model and its backtest live in :mod:`euralis_lib.models.forecasting`; this job reads the daily
 production, checks the parameters and stores forecasts and backtest errors with the run.
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from euralis_lib import queries
 from euralis_lib.db import copy_dataframe
 from euralis_lib.jobs import base
-from euralis_lib.models.forecasting import forecast_sites
+from euralis_lib.models.forecasting import choisir, forecast_sites
 
 JOB = "previsions"
 
@@ -31,20 +31,26 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, horizons
     def compute():
         daily = queries.production_journaliere(engine, p.sites)
         return forecast_sites(daily, horizons=tuple(horizons), nb_origines=nb_origines, interval=float(intervalle),
-                              seed=seed, croissance=croissance)
+                              seed=seed, croissance=croissance, lots=queries.lots_production(engine, p.sites))
 
     def write(conn: Connection, rid: int, output) -> dict:
         fc, bt, skipped = output
         if not fc.empty:
             rows = fc.rename(columns={"ds": "date_prevision"}).assign(run_id=rid)
             copy_dataframe(conn, "previsions", rows, ["run_id", "site_code", "date_prevision", "horizon_jours",
-                                                      "yhat", "yhat_lower", "yhat_upper"])
+                                                      "yhat", "yhat_lower", "yhat_upper", "modele"])
         if not bt.empty:
             copy_dataframe(conn, "previsions_backtest", bt.assign(run_id=rid),
-                           ["run_id", "site_code", "horizon_jours", "modele", "mape", "mae", "nb_origines"])
-        summary = {}
+                           ["run_id", "site_code", "horizon_jours", "modele", "mape", "mae", "nb_origines", "retenu"])
+        summary: dict = {}
         for row in bt.itertuples():
             summary.setdefault(row.site_code, {})[f"{row.modele}_mape_{row.horizon_jours}j"] = round(row.mape, 2)
-        return {"backtest": summary, "ignores": skipped}
+        choix = {f"{r.site_code}/{r.horizon_jours}j": {"modele": r.modele, "ratio_naif": round(r.ratio, 3)}
+                 for r in choisir(bt).itertuples()} if not bt.empty else {}
+        return {"backtest": summary, "choix": choix, "ignores": skipped}
 
-    return base.execute(engine, JOB, params, run_id, compute, write, lambda _: "prophet")
+    def engines(output) -> str:
+        fc = output[0]
+        return ", ".join(sorted(set(fc["modele"]))) if not fc.empty else "aucun"
+
+    return base.execute(engine, JOB, params, run_id, compute, write, engines)

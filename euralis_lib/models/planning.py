@@ -6,8 +6,8 @@ CRENEAU_CANARDS`` slots a day, no slaughter on Sundays. A slot takes one truck l
 (:func:`chargements`), so the ducks planned on a day never exceed the slaughterhouse capacity. A lot may go from
 ``JOURS_AVANT`` day before to ``JOURS_APRES`` days after its ideal day (the day after its last
 meal), at its own site or another. Cost of a lot in a slot = date deviation (ducks × cost per duck
-and day: fasting lowers liver weight) + transport (round trip gaveur → slaughterhouse, at the
-``cout_transport_eur_km`` price from ``prix_parametres``; distances between sites come from the
+and day, priced from the fasting loss by :func:`cout_jour_canard`) + transport (round trip gaveur →
+slaughterhouse, at the ``cout_transport_eur_km`` price from ``prix_parametres``; distances between sites come from the
 ``distances_sites`` table). ``scipy.optimize.linear_sum_assignment``
 gives the optimum; lots that cannot be placed (too little capacity in their window) are reported by
 name. The greedy plan (earliest lots first, each into its cheapest free slot) is computed as well.
@@ -24,6 +24,9 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 JOURS_AVANT, JOURS_APRES = 1, 2
+# domain.md (§2, Slaughter): one trial gave ~723 g of liver after 9 h of fasting and ~675 g after 15 h.
+FOIE_APRES_JEUNE_G = {9.0: 723.0, 15.0: 675.0}
+HEURES_PAR_JOUR = 24.0
 INTERDIT = 1e12
 Distances = Mapping[frozenset[str], float]
 
@@ -36,6 +39,23 @@ class Plan:
     lignes: pd.DataFrame
     cout: float
     non_places: list[str]
+
+
+def perte_foie_g_par_heure() -> float:
+    """Liver weight lost per hour of fasting (g/h), from the domain trial: (723 − 675) / (15 − 9) = 8."""
+    (h0, g0), (h1, g1) = sorted(FOIE_APRES_JEUNE_G.items())
+    return (g0 - g1) / (h1 - h0)
+
+
+def cout_jour_canard(prix_foie_eur_kg: float, heures: float = HEURES_PAR_JOUR) -> float:
+    """Cost (€) per duck of ``heures`` more fasting: liver weight lost at the trial's rate × liver price.
+
+    With the premier-choix price (~27 €/kg) that is ≈ 1.3 € per duck per 6 h, ≈ 5.2 € per day of
+    deviation; the trial covers 9–15 h, so a whole day extrapolates it linearly (an estimate, stated).
+    """
+    if prix_foie_eur_kg < 0 or heures < 0:
+        raise ValueError(f"liver price and hours must be ≥ 0, not {prix_foie_eur_kg} €/kg, {heures} h.")
+    return perte_foie_g_par_heure() * heures / 1000.0 * prix_foie_eur_kg
 
 
 def slots_for(sites: pd.DataFrame, debut: date, fin: date, creneau_canards: int) -> pd.DataFrame:

@@ -1,0 +1,83 @@
+"""Validation scorer for forecasting: chosen model vs the fair seasonal naive per site × horizon,
+and the planted season (peak month) recovered.
+
+``score(donnees)`` returns one row per metric per cell with the validation matrix's columns
+(``modele, cellule, metrique, valeur, reference, objectif, sens``): ``sens='max'`` means lower is
+better and ``objectif`` is a ceiling judged on the worst data set.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from euralis_lib.models import forecasting
+from euralis_lib.simulator import SimulatedData
+
+COLONNES = ["modele", "cellule", "metrique", "valeur", "reference", "objectif", "sens"]
+HORIZONS = (7, 30, 90)
+NB_ORIGINES = 8
+DUREE_GAVAGE_JOURS = 11  # domain.md: fattening lasts about 11 days; slaughter follows the lot's start by that
+
+
+def daily_production(donnees: SimulatedData) -> pd.DataFrame:
+    """Daily liver production (kg) per site from simulated data, as :func:`euralis_lib.queries.production_journaliere`
+    returns it from the database (first to last slaughter day, zeros where nothing was slaughtered)."""
+    ab = donnees.abattages.merge(donnees.lots[["lot_id", "site_code"]], on="lot_id")
+    ab["production_kg"] = (ab["nb_canards_abattus"] * ab["poids_foie_moyen_g"] / 1000.0).round(2)
+    ab["date"] = pd.to_datetime(ab["date_abattage"])
+    days = pd.date_range(ab["date"].min(), ab["date"].max())
+    frames = [ab[ab["site_code"] == s].groupby("date")["production_kg"].sum().reindex(days, fill_value=0.0)
+              .rename_axis("date").reset_index().assign(site_code=s)
+              for s in sorted(donnees.gaveurs["site_code"].unique())]
+    return pd.concat(frames, ignore_index=True)
+
+
+def lots_sites(donnees: SimulatedData) -> pd.DataFrame:
+    """Every lot with its site, planned end and slaughter outcome (:data:`forecasting.COLONNES_LOTS`)."""
+    ab = donnees.abattages[["lot_id", "date_abattage", "nb_canards_abattus", "poids_foie_moyen_g"]]
+    return donnees.lots.merge(ab, on="lot_id", how="left")[["site_code", *forecasting.COLONNES_LOTS]]
+
+
+def planted_peak_month(donnees: SimulatedData) -> int:
+    """Month of the planted production peak: the simulator's peak of lot starts plus a fattening."""
+    jour_pic = int(donnees.truths("saisonnalite")["production"]["jour_pic"])
+    return (date(2001, 1, 1) + timedelta(days=jour_pic - 1 + DUREE_GAVAGE_JOURS)).month
+
+
+def ecart_mois(a: int, b: int) -> int:
+    """Distance between two months (1–12) around the year: December to January is 1."""
+    return min(abs(a - b), 12 - abs(a - b))
+
+
+def _row(modele: str, cellule: str, metrique: str, valeur: float, reference: float = math.nan,
+         objectif: float = math.nan) -> dict:
+    return {"modele": modele, "cellule": cellule, "metrique": metrique, "valeur": float(valeur),
+            "reference": float(reference), "objectif": float(objectif), "sens": "max"}
+
+
+def score(donnees: SimulatedData) -> pd.DataFrame:
+    """Backtest every site, choose per horizon, and score the choice against the fair naive; peak month."""
+    daily, lots = daily_production(donnees), lots_sites(donnees)
+    pic = planted_peak_month(donnees)
+    rows = []
+    for site, series in daily.groupby("site_code"):
+        bt = forecasting.Backtest(horizons=HORIZONS, nb_origines=NB_ORIGINES, seed=0,
+                                  croissance="flat").fit(series, lots[lots["site_code"] == site]
+                                                         ).results_.assign(site_code=site)
+        naif = bt[bt["modele"] == forecasting.NAIF].set_index("horizon_jours")["mape"]
+        for r in forecasting.choisir(bt).itertuples():
+            cellule = f"{site}/{r.horizon_jours}j"
+            rows.append(_row("previsions", cellule, f"mape_{r.horizon_jours}j", r.mape, r.mape_naif))
+            rows.append(_row("previsions", cellule, f"ratio_naif_{r.horizon_jours}j", r.ratio, 1.0, objectif=1.0))
+        for r in bt[bt["modele"] != forecasting.NAIF].itertuples():
+            rows.append(_row(f"previsions/{r.modele}", f"{site}/{r.horizon_jours}j", f"ratio_naif_{r.horizon_jours}j",
+                             r.mape / naif[r.horizon_jours], 1.0))
+        mois = forecasting.peak_month(forecasting.observed(series))
+        rows.append(_row("previsions", site, "ecart_mois_pic", ecart_mois(mois, pic), objectif=0.0))
+    out = pd.DataFrame(rows, columns=COLONNES)
+    out["valeur"] = out["valeur"].astype(float).replace([np.inf], np.nan)
+    return out
