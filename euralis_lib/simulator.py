@@ -47,13 +47,13 @@ ARCHETYPES = {
 }
 ARCHETYPE_PARTS = {"excellent": 0.25, "confirme": 0.35, "a_accompagner": 0.2, "grand_volume": 0.2}
 
-SAISON_AMPLITUDE = 0.30
+SAISON_AMPLITUDE = 0.35
 SAISON_JOUR_PIC = 305  # early November: lots started then are slaughtered in the pre-Christmas peak
 # Post-Christmas trough: a lot due to start between these days (month, day) starts only with this
 # probability (otherwise a week later), so January slaughters fall well below December's.
-CREUX_FETES = ((12, 18), (2, 5), 0.25)
+CREUX_FETES = ((12, 20), (2, 5), 0.25)
 ANOMALIE_PART = 0.025
-BRUIT_FOIE_G = 5.0
+BRUIT_FOIE_G = 4.0
 # Fasting before slaughter: the last meal is at 18 h, slaughter the next day between these hours.
 HEURES_ABATTAGE = (2.0, 12.0)
 # Taux de fonte (cooking fat loss, %): centred in the 20–27 % reference range, rising with liver weight.
@@ -119,7 +119,7 @@ def _formules(rng: np.random.Generator) -> dict[str, dict]:
     formules = {}
     for site, souches in SOUCHES_PAR_SITE.items():
         for souche in souches:
-            sommet = rng.uniform(10.8, 11.8)  # kg of corn where the response would stop rising
+            sommet = rng.uniform(10.2, 11.0)  # kg of corn where the response would stop rising
             q = -round((pente_8kg[souche] + rng.uniform(-3, 3)) / (2 * (sommet - 8.0)), 2)
             b = round(-2 * q * sommet, 1)
             d = -round(rng.uniform(1.5, 2.5), 2)

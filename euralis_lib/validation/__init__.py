@@ -31,8 +31,9 @@ def ligne(modele: str, cellule: str, metrique: str, valeur: float, *, reference:
 
 
 def tableau(lignes: list[dict]) -> pd.DataFrame:
-    """Rows as a DataFrame with the :data:`COLONNES` columns (empty frame when no row)."""
-    return pd.DataFrame(lignes, columns=COLONNES)
+    """Rows as a DataFrame with the :data:`COLONNES` columns first (extra ones, such as ``detail``, after)."""
+    df = pd.DataFrame(lignes)
+    return df.reindex(columns=COLONNES + [c for c in df.columns if c not in COLONNES])
 
 
 def lot_features(donnees: SimulatedData) -> pd.DataFrame:
