@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 PROFILE = ("itm", "sigma_g", "mortalite_pct", "regularite_g", "volume")
 GROUPES = ("sigma_g", "mortalite_pct", "regularite_g", "volume")
@@ -93,6 +94,10 @@ class GaveurClustering(BaseEstimator):
         """Cluster the gaveurs of ``profiles`` (index gaveur_id, columns PROFILE)."""
         if len(profiles) < self.k_min + 1:
             raise ValueError(f"{len(profiles)} gaveurs with a reliable profile: at least {self.k_min + 1} needed")
+        with threadpool_limits(limits=1):  # many tiny K-Means fits: OpenMP threads only contend
+            return self._fit(profiles)
+
+    def _fit(self, profiles: pd.DataFrame) -> GaveurClustering:
         scaler = StandardScaler()
         X = scaler.fit_transform(profiles[list(GROUPES)])
         rng = np.random.default_rng(self.random_state)

@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from euralis_lib import simulator
 from euralis_lib.config import REPORTS_DIR
@@ -67,13 +68,17 @@ def score_jeu(donnees: simulator.SimulatedData, noms: list[str] = SCORERS) -> pd
 
 
 def _un_jeu(seed: int, fin: date, annees: int, noms: list[str]) -> pd.DataFrame:
-    return score_jeu(simulator.simulate(years=annees, seed=seed, end=fin), noms)
+    # One BLAS/OpenMP thread per worker: the workers are the parallelism (threads on small arrays only
+    # contend, ten times slower on a loaded machine).
+    with threadpool_limits(limits=1):
+        return score_jeu(simulator.simulate(years=annees, seed=seed, end=fin), noms)
 
 
 def run(seeds: tuple[int, ...] = SEEDS, fins: tuple[date, ...] = FINS, annees: int = ANNEES,
         processes: int = 2, noms: list[str] = SCORERS) -> pd.DataFrame:
     """All rows of the matrix ``seeds × fins`` (data sets of ``annees`` years)."""
     jobs = [(s, f) for s in seeds for f in fins]
+    noms = list(scorers_disponibles(noms))  # warn once about missing scorers, here
     if processes <= 1:
         parts = [_un_jeu(s, f, annees, noms) for s, f in jobs]
     else:
