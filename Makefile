@@ -29,6 +29,12 @@ test: install browser
 bench: install
 	$(PY) -m euralis_lib bench
 
+## make validate: every model against its planted truths and baseline on 8 seeds × 3 end dates (2 processes);
+## report in reports/validation/, exit status 1 when a goal fails on the worst data set (not a test).
+.PHONY: validate
+validate: install
+	$(PY) -m euralis_lib.validation.matrix
+
 ## make bench-import: 1 M feeding rows through the import vs psql \copy (not a test).
 .PHONY: bench-import
 bench-import: install

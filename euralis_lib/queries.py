@@ -324,8 +324,8 @@ def lot_features(source: Source, sites: Sequence[str] | str | None = None, debut
 
     Features: ``duree_jours`` (days of fattening), ``nb_repas``, ``dose_totale_kg`` (corn per duck),
     ``dose_moyenne_g``, ``dose_finale_g`` (mean of the last 4 meals), ``ecart_courbe_g`` (mean
-    absolute deviation from the control curve), ``mortalite_pct``. Outcomes (``poids_foie_moyen_g``,
-    ``sigma_g``, ``itm``, …) are NaN for lots not slaughtered yet.
+    absolute deviation from the control curve), ``mortalite_pct``, ``jeune_h`` (fasting hours before
+    slaughter). Outcomes (``poids_foie_moyen_g``, ``sigma_g``, ``itm``, …) are NaN for lots not slaughtered yet.
     """
     params = validate_filters(source, sites, debut, fin)
     return read_df(source, """
@@ -350,7 +350,7 @@ def lot_features(source: Source, sites: Sequence[str] | str | None = None, debut
                agg.nb_repas, agg.dose_totale_kg, agg.dose_moyenne_g, agg.dose_finale_g, agg.ecart_courbe_g,
                a.date_abattage, a.nb_canards_abattus,
                a.poids_foie_moyen_g::float AS poids_foie_moyen_g, a.sigma_g::float AS sigma_g,
-               a.itm::float AS itm, a.taux_fonte_pct::float AS taux_fonte_pct,
+               a.itm::float AS itm, a.taux_fonte_pct::float AS taux_fonte_pct, a.jeune_h::float AS jeune_h,
                a.mais_total_kg::float AS mais_total_kg, a.poids_foie_total_kg::float AS poids_foie_total_kg
         FROM lots_gavage l
         LEFT JOIN agg USING (lot_id)

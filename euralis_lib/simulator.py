@@ -3,12 +3,16 @@
 Same ``(years, seed, end)`` → same data. What is planted (stored in ``simulation_verites``):
 
 * ``formule``: per site × souche, the liver weight of a lot is
-  ``constante + b·dose_totale_kg + c·poids_entree_moyen_kg·duree_jours + d·ecart_courbe_g`` plus
-  Gaussian noise (``d < 0``: feeding off the control curve costs liver weight; the interaction term
-  has a small coefficient).
+  ``constante + b·dose_totale_kg + q·dose_totale_kg² + d·ecart_courbe_g + f·jeune_h`` plus Gaussian
+  noise. ``q < 0``: the response to corn saturates (its vertex lies just above the highest doses, so
+  the curve flattens inside the observed range and a straight line does not absorb it); ``d < 0``:
+  feeding off the control curve costs liver weight; ``f < 0``: fasting hours before slaughter cost
+  liver weight (domain: ~8 g per hour, 723 g after 9 h vs 675 g after 15 h).
 * ``archetype``: each gaveur follows one of four archetypes (regularity, mortality, lot size).
 * ``anomalie``: lots made anomalous on purpose (mortality spike, feeding cut, heterogeneous livers).
-* ``saisonnalite``: autumn peak of activity (lots start more often and are larger).
+  They are only in the truths: no production table marks them.
+* ``saisonnalite``: autumn peak of activity (lots start more often and are larger) and the
+  post-Christmas trough (few lots start between Christmas and the end of January).
 * ``arret_sanitaire``: one site stopped for six weeks (no ducks on site).
 """
 
@@ -36,17 +40,26 @@ MULARD_PART = 0.6
 # Gaveur archetypes: mean deviation from the control curve (g), mortality (%), lot size range,
 # sigma of livers at zero deviation (g).
 ARCHETYPES = {
-    "excellent": {"ecart_g": 6.0, "mortalite_pct": 1.0, "taille": (900, 1800), "sigma_base_g": 55.0},
-    "confirme": {"ecart_g": 16.0, "mortalite_pct": 2.2, "taille": (900, 1800), "sigma_base_g": 70.0},
-    "a_accompagner": {"ecart_g": 32.0, "mortalite_pct": 4.2, "taille": (600, 1500), "sigma_base_g": 88.0},
-    "grand_volume": {"ecart_g": 16.0, "mortalite_pct": 2.2, "taille": (2500, 3200), "sigma_base_g": 70.0},
+    "excellent": {"ecart_g": 6.0, "mortalite_pct": 1.0, "taille": (300, 2000), "sigma_base_g": 55.0},
+    "confirme": {"ecart_g": 16.0, "mortalite_pct": 2.2, "taille": (300, 2000), "sigma_base_g": 70.0},
+    "a_accompagner": {"ecart_g": 32.0, "mortalite_pct": 4.2, "taille": (150, 1600), "sigma_base_g": 88.0},
+    "grand_volume": {"ecart_g": 16.0, "mortalite_pct": 2.2, "taille": (2400, 3100), "sigma_base_g": 70.0},
 }
 ARCHETYPE_PARTS = {"excellent": 0.25, "confirme": 0.35, "a_accompagner": 0.2, "grand_volume": 0.2}
 
-SAISON_AMPLITUDE = 0.30
+SAISON_AMPLITUDE = 0.35
 SAISON_JOUR_PIC = 305  # early November: lots started then are slaughtered in the pre-Christmas peak
+# Post-Christmas trough: a lot due to start between these days (month, day) starts only with this
+# probability (otherwise a week later), so January slaughters fall well below December's.
+CREUX_FETES = ((12, 20), (2, 5), 0.25)
 ANOMALIE_PART = 0.025
-BRUIT_FOIE_G = 5.0
+BRUIT_FOIE_G = 4.0
+# Fasting before slaughter: the last meal is at 18 h, slaughter the next day between these hours.
+HEURES_ABATTAGE = (2.0, 12.0)
+# Taux de fonte (cooking fat loss, %): centred in the 20–27 % reference range, rising with liver weight.
+FONTE_CENTRE_PCT = 23.5
+FONTE_PENTE_PCT_G = 0.03
+FONTE_POIDS_REF_G = 620.0
 JOURS_ARRET = 42
 
 NOMS = ("Lafitte Laborde Dufau Lacoste Darrigade Castaing Labat Dupouy Lassalle Cazenave Bordes Lamarque "
@@ -94,23 +107,31 @@ def _saison(d: date) -> float:
     return 1.0 + SAISON_AMPLITUDE * math.cos(2 * math.pi * (doy - SAISON_JOUR_PIC) / 365.25)
 
 
+def _en_creux(d: date) -> bool:
+    """True inside the post-Christmas trough (CREUX_FETES)."""
+    (m0, j0), (m1, j1), _ = CREUX_FETES
+    return (d.month, d.day) >= (m0, j0) or (d.month, d.day) <= (m1, j1)
+
+
 def _formules(rng: np.random.Generator) -> dict[str, dict]:
-    """Planted liver-weight formula per site × souche."""
-    souche_base = {"MULARD": 46.0, "BARBARIE": 40.0, "HYBRIDE": 43.0}
+    """Planted liver-weight law per site × souche: saturating in corn, falling with deviation and fasting."""
+    pente_8kg = {"MULARD": 46.0, "BARBARIE": 40.0, "HYBRIDE": 43.0}  # g of liver per kg of corn at 8 kg
     formules = {}
     for site, souches in SOUCHES_PAR_SITE.items():
         for souche in souches:
-            b = round(souche_base[souche] + rng.uniform(-3, 3), 1)
-            c = round(rng.uniform(1.2, 2.5), 2)
+            sommet = rng.uniform(10.2, 11.0)  # kg of corn where the response would stop rising
+            q = -round((pente_8kg[souche] + rng.uniform(-3, 3)) / (2 * (sommet - 8.0)), 2)
+            b = round(-2 * q * sommet, 1)
             d = -round(rng.uniform(1.5, 2.5), 2)
-            constante = round(rng.uniform(165, 215), 0)
+            f = -round(rng.uniform(6.0, 9.0), 2)
+            centre = b * 8.5 + q * 8.5 ** 2 + d * 16 + f * 13  # a typical lot: 8.5 kg, 16 g off, 13 h fasting
+            constante = round(640 - centre + rng.uniform(-20, 20), 0)
             formules[f"{site}/{souche}"] = {
                 "cible": "poids_foie_moyen_g",
-                "expression": "constante + b*dose_totale_kg + c*poids_entree_moyen_kg*duree_jours + d*ecart_courbe_g",
-                "coefficients": {"constante": constante, "dose_totale_kg": b,
-                                 "poids_entree_moyen_kg*duree_jours": c, "ecart_courbe_g": d},
+                "expression": "constante + b*dose_totale_kg + q*dose_totale_kg**2 + d*ecart_courbe_g + f*jeune_h",
+                "coefficients": {"constante": constante, "dose_totale_kg": b, "dose_totale_kg**2": q,
+                                 "ecart_courbe_g": d, "jeune_h": f},
                 "bruit_sd_g": BRUIT_FOIE_G,
-                "petit_terme": "poids_entree_moyen_kg*duree_jours",
             }
     return formules
 
@@ -130,12 +151,12 @@ def _gaveurs(rng: np.random.Generator) -> tuple[pd.DataFrame, dict[int, str]]:
     return pd.DataFrame(rows), archetypes
 
 
-def _courbe(rng: np.random.Generator, nb_repas: int, ecart_g: float, coupure: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Control curve and actual doses (g per duck) for each meal of a lot."""
+def _courbe(rng: np.random.Generator, nb_repas: int, fin_g: float, ecart_g: float,
+            coupure: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Control curve (from ~200 g to ``fin_g``) and actual doses (g per duck) for each meal of a lot."""
     m = np.arange(nb_repas) / max(nb_repas - 1, 1)
     debut_g = rng.uniform(190, 215)
-    fin_g = rng.uniform(420, 470)
-    theorique = np.round(debut_g + (fin_g - debut_g) * m ** 0.6, 0)
+    theorique = np.round(debut_g + (fin_g - debut_g) * m ** 0.4, 0)
     # Deviation from the control curve: the gaveur's habit (half-normal around its archetype level).
     ecarts = rng.normal(0.0, ecart_g * math.sqrt(math.pi / 2), nb_repas)
     doses = theorique + ecarts
@@ -156,6 +177,7 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
     gaveurs, archetypes = _gaveurs(rng)
     gaveur_ecart = {g: ARCHETYPES[a]["ecart_g"] * rng.uniform(0.85, 1.15) for g, a in archetypes.items()}
     gaveur_mort = {g: ARCHETYPES[a]["mortalite_pct"] * rng.uniform(0.85, 1.15) for g, a in archetypes.items()}
+    gaveur_fin_g = {g: rng.uniform(400, 470) for g in archetypes}  # each gaveur's final dose habit
 
     arret_site = "LS"
     arret_debut = start + timedelta(days=int(365.25 * years * 0.55))
@@ -170,7 +192,12 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
         souche = str(rng.choice(souches, p=weights))  # a gaveur works mostly with one line
         day = start + timedelta(days=int(rng.integers(0, 28)))
         while day <= end:
+            if _en_creux(day) and rng.random() > CREUX_FETES[2]:
+                day += timedelta(days=7)
+                continue
             duree = int(rng.choice([10, 11, 12, 13], p=[0.2, 0.45, 0.25, 0.1]))
+            if (day + timedelta(days=duree)).weekday() == 6:  # no slaughter on Sundays: one meal day more or less
+                duree += 1 if duree < 13 else -1
             fin = day + timedelta(days=duree)
             if g.site_code == arret_site and day <= arret_fin and fin >= arret_debut:
                 day = arret_fin + timedelta(days=int(rng.integers(1, 10)))
@@ -179,12 +206,13 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
             lot_souche = souche if rng.random() < 0.85 else str(rng.choice(souches))
             s = _saison(day)
             lo, hi = archetype["taille"]
-            nb = int(np.clip(rng.uniform(lo, hi) * (0.85 + 0.15 * s), 100, 3200))
+            nb = int(min(rng.uniform(lo, hi) * (0.85 + 0.15 * s), 3200))
             anomalie = str(rng.choice(["mortalite", "alimentation", "sigma"])) if rng.random() < ANOMALIE_PART else None
             if anomalie:
                 verites_anom[str(lot_id)] = {"type": anomalie}
             nb_repas = 2 * duree
-            theorique, dose = _courbe(rng, nb_repas, gaveur_ecart[g.gaveur_id], anomalie == "alimentation")
+            theorique, dose = _courbe(rng, nb_repas, gaveur_fin_g[g.gaveur_id] + rng.normal(0, 10),
+                                      gaveur_ecart[g.gaveur_id], anomalie == "alimentation")
             poids_entree = round(float(rng.uniform(3.8, 4.5)), 3)
             mort_pct = (rng.uniform(12, 18) if anomalie == "mortalite"
                         else gaveur_mort[g.gaveur_id] * rng.uniform(0.7, 1.3))
@@ -200,25 +228,28 @@ def simulate(years: int = 3, seed: int = 42, end: date | None = None) -> Simulat
             doses_parts.append(pd.DataFrame({
                 "horodatage": meals[keep], "lot_id": lot_id, "jour": (np.arange(nb_repas) // 2 + 1)[keep],
                 "repas": np.arange(1, nb_repas + 1)[keep], "dose_g": dose[keep], "dose_theorique_g": theorique[keep]}))
-            date_abattage = fin if fin.weekday() != 6 else fin + timedelta(days=1)
+            date_abattage = fin
             if date_abattage <= end:
                 dose_totale_kg = float(dose.sum()) / 1000
                 ecart = float(np.abs(dose - theorique).mean())
+                jeune_h = round(24 - 18 + float(rng.uniform(*HEURES_ABATTAGE)), 1)
                 coef = formules[f"{g.site_code}/{lot_souche}"]["coefficients"]
                 poids_foie = (coef["constante"] + coef["dose_totale_kg"] * dose_totale_kg
-                              + coef["poids_entree_moyen_kg*duree_jours"] * poids_entree * duree
-                              + coef["ecart_courbe_g"] * ecart + rng.normal(0, BRUIT_FOIE_G))
+                              + coef["dose_totale_kg**2"] * dose_totale_kg ** 2
+                              + coef["ecart_courbe_g"] * ecart + coef["jeune_h"] * jeune_h
+                              + rng.normal(0, BRUIT_FOIE_G))
                 sigma = archetype["sigma_base_g"] + 0.8 * ecart + rng.normal(0, 4)
                 if anomalie == "sigma":
                     sigma *= rng.uniform(2.3, 2.8)
                 abattus = nb - nb_morts
-                fonte = float(np.clip(21 + 0.03 * (poids_foie - 600) + rng.normal(0, 1.2), 12, 40))
+                fonte = (FONTE_CENTRE_PCT + FONTE_PENTE_PCT_G * (poids_foie - FONTE_POIDS_REF_G)
+                         + float(rng.normal(0, 1.0)))
                 abattages.append({"lot_id": lot_id, "date_abattage": date_abattage, "nb_canards_abattus": abattus,
                                   "poids_foie_moyen_g": round(poids_foie, 1), "sigma_g": round(max(sigma, 15), 1),
                                   "mais_total_kg": round(dose_totale_kg * (nb - nb_morts / 2), 1),
-                                  "taux_fonte_pct": round(fonte, 1)})
+                                  "taux_fonte_pct": round(fonte, 1), "jeune_h": jeune_h})
                 qualite.extend(_grades(rng, lot_id, abattus, poids_foie, sigma, fonte))
-                alertes.extend(_alertes_lot(lot_id, g, date_abattage, 100 * nb_morts / nb, anomalie))
+                alertes.extend(_alertes_lot(lot_id, g, date_abattage, 100 * nb_morts / nb))
             day = fin + timedelta(days=int(round(rng.uniform(10, 24) / s)))
 
     lots_df = pd.DataFrame(lots)
@@ -243,7 +274,8 @@ def _grades(rng: np.random.Generator, lot_id: int, abattus: int, poids_g: float,
             for grade, n, f in zip(grades, counts, factors, strict=True)]
 
 
-def _alertes_lot(lot_id: int, g, jour: date, mortalite_pct: float, anomalie: str | None) -> list[dict]:
+def _alertes_lot(lot_id: int, g, jour: date, mortalite_pct: float) -> list[dict]:
+    """Alerts a site would raise itself from what it measures (never from the planted truths)."""
     alerts = []
     when = pd.Timestamp(jour, tz="Europe/Paris") + pd.Timedelta(hours=8)
     if mortalite_pct > 3.0:
@@ -252,11 +284,6 @@ def _alertes_lot(lot_id: int, g, jour: date, mortalite_pct: float, anomalie: str
                        "type": "mortalite", "severite": severite,
                        "message": f"Mortalité de {mortalite_pct:.1f} % sur le lot".replace(".", ","),
                        "source": "simulateur", "cle_dedup": f"sim:mortalite:{lot_id}"})
-    if anomalie == "alimentation":
-        alerts.append({"horodatage": when, "site_code": g.site_code, "gaveur_id": g.gaveur_id, "lot_id": lot_id,
-                       "type": "alimentation", "severite": "attention",
-                       "message": "Doses très inférieures à la consigne pendant plusieurs repas",
-                       "source": "simulateur", "cle_dedup": f"sim:alimentation:{lot_id}"})
     return alerts
 
 
@@ -282,8 +309,11 @@ def _verites(formules: dict, archetypes: dict, anomalies: dict, site: str, debut
     rows = [("formule", k, v) for k, v in formules.items()]
     rows += [("archetype", str(g), {"archetype": a}) for g, a in archetypes.items()]
     rows += [("anomalie", k, v) for k, v in anomalies.items()]
+    (m0, j0), (m1, j1), part = CREUX_FETES
     rows.append(("saisonnalite", "production", {"amplitude": SAISON_AMPLITUDE, "jour_pic": SAISON_JOUR_PIC,
-                                                "description": "activité maximale à l'automne"}))
+                                                "creux_debut": f"{m0:02d}-{j0:02d}", "creux_fin": f"{m1:02d}-{j1:02d}",
+                                                "creux_part": part,
+                                                "description": "activité maximale à l'automne, creux après Noël"}))
     rows.append(("arret_sanitaire", site, {"debut": debut.isoformat(), "fin": fin.isoformat()}))
     return pd.DataFrame(rows, columns=["genre", "cle", "valeur"])
 

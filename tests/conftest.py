@@ -25,6 +25,10 @@ from euralis_lib import db, embedded, migrations, simulator
 SIM_END = date(2026, 6, 30)
 SIM_YEARS = 2
 SIM_SEED = 42
+# The small slice of the validation matrix the suite runs: several seeds, end dates in other seasons.
+SLICE_SEEDS = (3, 7, 11)
+SLICE_ENDS = (date(2025, 3, 31), date(2025, 8, 31), date(2025, 12, 20))
+SLICE_YEARS = 2
 
 
 @dataclass
@@ -99,6 +103,13 @@ def _template(cluster: Cluster, name: str, fill) -> str:
 def sim_data() -> simulator.SimulatedData:
     """The simulated data set (2 years ending SIM_END, seed 42), in memory."""
     return simulator.simulate(years=SIM_YEARS, seed=SIM_SEED, end=SIM_END)
+
+
+@pytest.fixture(scope="session")
+def sim_sets() -> list[simulator.SimulatedData]:
+    """Small simulated data sets (SLICE_YEARS years), one per seed of SLICE_SEEDS with its own end date."""
+    return [simulator.simulate(years=SLICE_YEARS, seed=seed, end=end)
+            for seed, end in zip(SLICE_SEEDS, SLICE_ENDS, strict=True)]
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,48 @@
-"""Gaveur clusters match the planted archetypes, with names that stay stable."""
+"""Gaveur clusters match the planted archetypes on several data sets, with k found from the data and
+names that stay stable."""
 
+import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
 
-from euralis_lib import db, jobs, queries
+from euralis_lib import db, jobs, validation
 from euralis_lib.models import clustering
+from euralis_lib.validation.clustering import score as score_clustering
 
 
 @pytest.fixture(scope="module")
-def profiles(shared_sim_url):
-    return clustering.gaveur_profiles(queries.lot_features(db.get_engine(shared_sim_url)), min_lots=3)
+def scored(sim_sets):
+    return pd.concat([score_clustering(data).assign(jeu=validation.nom_jeu(data)) for data in sim_sets])
 
 
-def test_clusters_recover_planted_archetypes(profiles, sim_data):
+@pytest.fixture(scope="module")
+def profiles(sim_sets):
+    return clustering.gaveur_profiles(validation.lot_features(sim_sets[0]), min_lots=3)
+
+
+def test_clusters_recover_planted_archetypes_on_every_data_set(scored):
+    by = scored.set_index(["jeu", "metrique"])["valeur"].unstack()
+    assert len(by) == 3
+    assert (by["ari"] >= 0.85).all(), by.to_string()
+    assert (by["accord_noms"] >= 0.85).all(), by.to_string()
+
+
+def test_k_is_chosen_among_stable_partitions(profiles):
     model = clustering.GaveurClustering(k_min=2, k_max=7, random_state=0).fit(profiles)
-    truth = sim_data.truths("archetype")
-    planted = [truth[str(g)]["archetype"] for g in profiles.index]
-    assert adjusted_rand_score(planted, model.labels_) >= 0.9
-    expected = {"excellent": "Excellent", "confirme": "Confirmé", "grand_volume": "Grand volume",
-                "a_accompagner": "À accompagner"}
-    agree = sum(expected[p] == n for p, n in zip(planted, model.names_, strict=True)) / len(planted)
-    assert agree >= 0.9
+    assert model.stabilites_[model.k_] >= model.stabilite_min
+    assert set(model.silhouettes_) == set(model.stabilites_) == set(range(2, 8))
+
+
+def test_names_follow_centroids_whatever_k():
+    cents = pd.DataFrame({"sigma_g": [-1.0, 1.0], "mortalite_pct": [-1.0, 1.0], "regularite_g": [-1.0, 1.0],
+                          "volume": [0.0, 0.0]})
+    assert clustering._names(cents) == ["Excellent", "À accompagner"]
+    cents.loc[2] = [0.0, 0.1, 0.0, 2.5]
+    assert clustering._names(cents) == ["Excellent", "À accompagner", "Grand volume"]
+    cents.loc[3] = [-0.2, 0.0, 0.1, 0.0]
+    cents.loc[4] = [0.1, 0.2, 0.1, 0.0]
+    names = clustering._names(cents)
+    assert names[:3] == ["Excellent", "À accompagner", "Grand volume"] and sorted(names[3:]) == [
+        "Confirmé 1", "Confirmé 2"]
 
 
 def test_names_are_stable_across_runs(profiles):

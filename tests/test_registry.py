@@ -164,7 +164,7 @@ def test_reference_data_comes_with_the_migrations(empty_db_url):
     "euralis_lib.models.regression:SymbolicRegression:generations=10,random_state=0",
     "euralis_lib.models.forecasting:Backtest:horizons=(7,),nb_origines=2,seed=0,croissance='flat'",
     "euralis_lib.models.clustering:GaveurClustering:k_min=2,k_max=4,random_state=0",
-    "euralis_lib.models.anomalies:LotAnomalyDetector:contamination=0.02,random_state=0",
+    "euralis_lib.models.anomalies:LotAnomalyDetector:seuil_z=3.5",
 ])
 def test_estimators_follow_the_scikit_learn_contract(estimateur):
     from sklearn.base import BaseEstimator, clone

@@ -1,4 +1,5 @@
-"""Job ``anomalies``: scores every lot, stores the explanations, raises one alert per critical anomaly.
+"""Job ``anomalies``: scores every lot, flags the tail of the score distribution, stores the
+explanations, raises one alert per critical anomaly.
 
 The detector lives in :mod:`euralis_lib.models.anomalies`; alerts are keyed (``cle_dedup``) so
 re-runs never duplicate them.
@@ -19,16 +20,17 @@ JOB = "anomalies"
 
 
 def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: str | None, fin: str | None,
-        contamination: float, seed: int) -> dict:
+        seuil_z: float) -> dict:
     """Score lots, store explanations, raise one alert per critical anomaly."""
     params = base.arguments(locals())
     p = base.perimetre(engine, JOB, sites, debut, fin)
-    if not 0 < contamination < 0.5:
-        raise base.JobParameterError(f"{JOB}: contamination must be in ]0, 0.5[, not {contamination}.")
+    if not 2.0 <= seuil_z <= 10.0:
+        raise base.JobParameterError(f"{JOB}: seuil_z (robust z of the score) must be between 2 and 10, "
+                                     f"not {seuil_z}.")
 
     def compute():
         lots = queries.lot_features(engine, p.sites, p.debut, p.fin)
-        return lots, LotAnomalyDetector(contamination=contamination, random_state=seed).fit(lots)
+        return lots, LotAnomalyDetector(seuil_z=seuil_z).fit(lots)
 
     def write(conn: Connection, rid: int, output) -> dict:
         lots, det = output
@@ -51,6 +53,6 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
                  "msg": f"Lot {info.loc[lot, 'code_lot']} anormal : {explained[lot][0]}",
                  "cle": f"anomalie:{lot}"}).rowcount
         return {"nb_lots": len(rows), "nb_anomalies": int(det.flags_.sum()), "nb_critiques": int(det.critical_.sum()),
-                "alertes_creees": created}
+                "seuil_score": round(det.seuil_, 3), "alertes_creees": created}
 
-    return base.execute(engine, JOB, params, run_id, compute, write, lambda _: "scikit-learn IsolationForest")
+    return base.execute(engine, JOB, params, run_id, compute, write, lambda _: "distance robuste (MAD)")

@@ -41,6 +41,7 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
             "nb_gaveurs": cents["nb_gaveurs"],
             "centroide": [row.to_json() for _, row in cents[list(PROFILE)].round(3).iterrows()]}))
         return {"k": fitted.k_, "silhouettes": {str(k): round(v, 3) for k, v in fitted.silhouettes_.items()},
+                "stabilites": {str(k): round(v, 3) for k, v in fitted.stabilites_.items()},
                 "nb_gaveurs": len(profiles), "clusters": dict(zip(cents["nom_cluster"], cents["nb_gaveurs"].tolist(),
                                                                   strict=True))}
 

@@ -1,8 +1,9 @@
 """Job ``entrainement``: a symbolic-regression formula of liver weight per site × souche.
 
-Each Pareto front is stored with the engine that produced it (PySR where Julia exists, pyoperon
-otherwise: :mod:`euralis_lib.models.regression`); combinations with too few lots are recorded
-with the reason instead of a formula.
+Each Pareto front is stored with the engine that produced it (PySR where Julia exists, the
+term-library engine otherwise: :mod:`euralis_lib.models.regression`); the run's metrics carry each
+retained formula's held-out R² next to ordinary least squares' on the same split. Combinations
+with too few lots are recorded with the reason instead of a formula.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
             copy_dataframe(conn, "regression_ignores", pd.DataFrame(
                 [{"run_id": rid, "site_code": s, "souche_code": so, "raison": r} for (s, so), r in skipped.items()]))
         return {"modeles": {f"{s}/{so}": {"r2_test": round(m.formula_.r2_test, 4),
+                                          "r2_test_mco": round(m.ols_r2_test_, 4),
                                           "mae_test": round(m.formula_.mae_test, 2),
                                           "complexite": m.formula_.complexite, "formule": m.formula_.texte}
                             for (s, so), m in fitted.items()},

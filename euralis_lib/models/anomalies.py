@@ -1,12 +1,15 @@
-"""Lot anomalies (used by job ``anomalies``): Isolation Forest with per-lot explanations and alerts.
+"""Lot anomalies (used by job ``anomalies``): a robust distance to each gaveur's habits, ranked, with a
+threshold read from the score distribution and per-lot explanations.
 
 Each lot is described relative to its own gaveur's habits (a lot is anomalous when it is unusual
-*for that gaveur*, not when an irregular gaveur is irregular as usual): for every feature, the
-deviation from the gaveur's median divided by the robust spread (MAD) of those deviations over all
-lots. The Isolation Forest scores these deviations; the explanation lists the features with the
-largest deviations. ``contamination`` is the expected share of abnormal lots (2–3 % in practice).
-Critical anomalies (a deviation of ``SEUIL_CRITIQUE`` robust units or more)
-raise one alert each, keyed so that re-runs never duplicate them.
+*for that gaveur*, not when an irregular gaveur is irregular as usual): for every observable
+indicator of :data:`FEATURES`, the deviation from the gaveur's median divided by the robust spread
+(MAD × 1.4826) of those deviations over all lots. The score is the Euclidean norm of these robust
+deviations. The model is not told how many lots are abnormal: a lot is flagged when the
+modified z-score (Iglewicz & Hoaglin) of its log-score exceeds ``seuil_z`` (3.5 by default), i.e.
+when it is far in the tail of this run's own score distribution. Critical anomalies (a deviation
+of ``SEUIL_CRITIQUE`` robust units or more) raise one alert each, keyed so that re-runs never
+duplicate them.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import IsolationForest
 
-# The direct process indicators; ITM and liver weight follow from them and only add noise.
-FEATURES = ("mortalite_pct", "ecart_courbe_g", "sigma_g")
+# What a site measures on every lot: mortality, feeding (curve deviation, corn, final doses) and the
+# slaughter outcomes (liver weight, homogeneity, ITM, cooking loss).
+FEATURES = ("mortalite_pct", "ecart_courbe_g", "dose_totale_kg", "dose_finale_g", "sigma_g", "itm",
+            "poids_foie_moyen_g", "taux_fonte_pct")
 LIBELLES = {"mortalite_pct": ("mortalité", "%"), "ecart_courbe_g": ("écart à la courbe", "g"),
-            "sigma_g": ("sigma", "g")}
+            "dose_totale_kg": ("maïs par canard", "kg"), "dose_finale_g": ("doses finales", "g"),
+            "sigma_g": ("sigma", "g"), "itm": ("ITM", ""), "poids_foie_moyen_g": ("poids de foie", "g"),
+            "taux_fonte_pct": ("taux de fonte", "%")}
 SEUIL_CRITIQUE = 8.0
+MAD_NORMALE = 1.4826
 
 
 def _fr(x: float, unit: str) -> str:
@@ -28,16 +35,22 @@ def _fr(x: float, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-class LotAnomalyDetector(BaseEstimator):
-    """Isolation Forest on per-gaveur robust deviations (a scikit-learn estimator).
+def robust_z(values: pd.Series) -> pd.Series:
+    """Modified z-score: distance to the median in robust standard deviations (MAD × 1.4826)."""
+    mad = MAD_NORMALE * (values - values.median()).abs().median()
+    return (values - values.median()) / (mad if mad > 0 else np.nan)
 
-    Fitted attributes: ``scores_`` (higher = more unusual), ``flags_``, ``critical_`` (per lot) and
+
+class LotAnomalyDetector(BaseEstimator):
+    """Robust distance of each lot to its gaveur's habits (a scikit-learn estimator).
+
+    Fitted attributes: ``scores_`` (higher = more unusual), ``rangs_`` (1 = most unusual),
+    ``seuil_`` (the score above which a lot is flagged), ``flags_``, ``critical_`` (per lot) and
     ``deviations_`` (per lot and feature, in robust units).
     """
 
-    def __init__(self, *, contamination: float, random_state: int) -> None:
-        self.contamination = contamination
-        self.random_state = random_state
+    def __init__(self, *, seuil_z: float = 3.5) -> None:
+        self.seuil_z = seuil_z
 
     def fit(self, lots: pd.DataFrame) -> LotAnomalyDetector:
         """Score slaughtered lots (rows with a missing feature are not scored: they are explicitly dropped)."""
@@ -46,13 +59,15 @@ class LotAnomalyDetector(BaseEstimator):
             raise ValueError(f"{len(data)} complete lots: at least 20 are needed to score anomalies")
         medians = data.groupby("gaveur_id")[list(FEATURES)].transform("median")
         resid = data[list(FEATURES)] - medians
-        mad = (resid - resid.median()).abs().median() * 1.4826
-        dev = resid / mad.replace(0, np.nan)
-        self.deviations_ = dev.fillna(0.0)
-        forest = IsolationForest(n_estimators=300, contamination=self.contamination,
-                                 random_state=self.random_state).fit(self.deviations_)
-        self.scores_ = pd.Series(-forest.score_samples(self.deviations_), index=data.index, name="score")
-        self.flags_ = pd.Series(forest.predict(self.deviations_) == -1, index=data.index, name="est_anomalie")
+        mad = (resid - resid.median()).abs().median() * MAD_NORMALE
+        self.deviations_ = (resid / mad.replace(0, np.nan)).fillna(0.0)
+        self.scores_ = np.sqrt((self.deviations_ ** 2).sum(axis=1)).rename("score")
+        self.rangs_ = self.scores_.rank(ascending=False, method="first").astype(int).rename("rang")
+        log_score = np.log(self.scores_.clip(lower=1e-9))
+        z = robust_z(log_score)
+        self.flags_ = (z > self.seuil_z).rename("est_anomalie")
+        mad_log = MAD_NORMALE * (log_score - log_score.median()).abs().median()
+        self.seuil_ = float(np.exp(log_score.median() + self.seuil_z * mad_log))
         self.critical_ = self.flags_ & (self.deviations_.abs().max(axis=1) >= SEUIL_CRITIQUE)
         self.data_ = data
         return self

@@ -1,9 +1,15 @@
 """Symbolic regression (used by job ``entrainement``): a readable liver-weight formula per site × souche.
 
-Engine: PySR where a Julia executable exists, otherwise pyoperon (C++ genetic programming). Julia
-is detected without importing pysr (which would try the network); when pysr is tried,
-``PYTHON_JULIAPKG_OFFLINE=yes`` keeps it from hanging. The engine is recorded with every formula.
-The whole Pareto front (complexity vs error) is kept, not only the retained formula.
+Engines: PySR (genetic programming in Julia) where a Julia executable exists; otherwise
+``bibliotheque``, a sparse regression over a library of candidate terms (every feature, its square —
+a negative square is a saturation — and every product of two features, i.e. interactions), chosen
+by forward selection with a swap pass and fitted by least squares. That is not a search over all
+formulas: it finds laws that are sums of such terms, which is what the cooperative's formulas are.
+``pyoperon`` (C++ genetic programming) can be asked for explicitly. Julia is detected without
+importing pysr (which would try the network); when pysr is tried, ``PYTHON_JULIAPKG_OFFLINE=yes``
+keeps it from hanging. The engine is recorded with every formula. The whole Pareto front
+(complexity vs error) is kept, not only the retained formula; ``ols_r2_test_`` is the plain linear
+fit's held-out R² on the same split, the baseline the formula must beat.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, r2_score
 
 CIBLE = "poids_foie_moyen_g"
-FEATURES = ("dose_totale_kg", "poids_entree_moyen_kg", "duree_jours", "ecart_courbe_g", "dose_finale_g")
+FEATURES = ("dose_totale_kg", "poids_entree_moyen_kg", "duree_jours", "ecart_courbe_g", "dose_finale_g", "jeune_h")
+MAX_TERMES = 9
 
 
 def julia_available() -> bool:
@@ -30,14 +37,14 @@ def julia_available() -> bool:
 
 
 def choose_engine() -> str:
-    """'pysr' when Julia is there and pysr imports offline, otherwise 'pyoperon'."""
+    """'pysr' when Julia is there and pysr imports offline, otherwise 'bibliotheque' (pure Python)."""
     if not julia_available():
-        return "pyoperon"
+        return "bibliotheque"
     os.environ["PYTHON_JULIAPKG_OFFLINE"] = "yes"
     try:
         import pysr  # noqa: F401
     except Exception:  # pysr raises various errors (not only ImportError) when Julia is unusable
-        return "pyoperon"
+        return "bibliotheque"
     return "pysr"
 
 
@@ -75,7 +82,9 @@ class SymbolicRegression(BaseEstimator):
     """Fit a Pareto front of formulas for ``CIBLE`` from ``features`` (a scikit-learn estimator).
 
     Fitted attributes: ``pareto_`` (formulas by complexity), ``formula_`` (the retained one),
-    ``engine_`` (the engine that produced them), ``n_train_``/``n_test_`` (lots in each split).
+    ``engine_`` (the engine that produced them), ``n_train_``/``n_test_`` (lots in each split),
+    ``ols_r2_test_`` (held-out R² of ordinary least squares on the same features and split) and
+    ``test_`` (the held-out lots).
     """
 
     def __init__(self, *, generations: int, random_state: int, features: tuple[str, ...] = FEATURES,
@@ -93,8 +102,13 @@ class SymbolicRegression(BaseEstimator):
         test = rng.random(len(data)) < self.test_size
         train_df, test_df = data[~test], data[test]
         self.n_train_, self.n_test_ = len(train_df), len(test_df)
+        self.test_ = test_df
         self.engine_ = self.engine or choose_engine()
-        fit = self._fit_pysr if self.engine_ == "pysr" else self._fit_operon
+        fit = {"pysr": self._fit_pysr, "pyoperon": self._fit_operon, "bibliotheque": self._fit_bibliotheque}.get(
+            self.engine_)
+        if fit is None:
+            raise ValueError(f"unknown engine {self.engine_!r}: use 'pysr', 'bibliotheque' or 'pyoperon'")
+        self.ols_r2_test_ = _ols_r2(train_df, test_df, self.features)
         candidates = fit(train_df[list(self.features)].to_numpy(), train_df[CIBLE].to_numpy())
         front = []
         symbols = [sympy.Symbol(f) for f in self.features]
@@ -110,12 +124,34 @@ class SymbolicRegression(BaseEstimator):
                                  mae_test=float(mean_absolute_error(test_df[CIBLE], predict(test_df))),
                                  mse_train=float(np.mean((train_df[CIBLE] - predict(train_df)) ** 2))))
         front.sort(key=lambda f: f.complexite)
-        best = min(f.mse_train for f in front)
-        # Retained: the simplest formula within 5 % of the best training error (selection never sees test data).
-        self.formula_ = next(f for f in front if f.mse_train <= 1.05 * best)
+        # Retained: the lowest extended Bayesian information criterion on the training lots (selection
+        # never sees test data): each fitted constant must lower n·ln(MSE) by more than ln(n) plus
+        # 2·ln(number of candidate terms), so that picking the best of many candidates is paid for.
+        n, p = len(train_df), _nb_candidats(len(self.features))
+        self.formula_ = min(front, key=lambda f: n * math.log(max(f.mse_train, 1e-12))
+                            + _constants(f.expression) * (math.log(n) + 2 * math.log(p)))
         self.formula_.est_retenue = True
         self.pareto_ = front
         return self
+
+    def _fit_bibliotheque(self, X: np.ndarray, y: np.ndarray) -> list[tuple[sympy.Expr, int]]:
+        symbols = [sympy.Symbol(f) for f in self.features]
+        terms, exprs = [], []
+        for i in range(X.shape[1]):
+            terms.append(X[:, i])
+            exprs.append(symbols[i])
+        for i in range(X.shape[1]):
+            for j in range(i, X.shape[1]):
+                terms.append(X[:, i] * X[:, j])
+                exprs.append(symbols[i] * symbols[j])
+        T = np.column_stack(terms)
+        front = []
+        for chosen in _forward_swap(T, y, MAX_TERMES):
+            A = np.column_stack([np.ones(len(y)), T[:, chosen]])
+            coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+            expr = sympy.Float(coef[0]) + sum(sympy.Float(c) * exprs[k] for c, k in zip(coef[1:], chosen, strict=True))
+            front.append((readable(expr, self.features), 1 + 2 * len(chosen)))
+        return front
 
     def _fit_operon(self, X: np.ndarray, y: np.ndarray) -> list[tuple[sympy.Expr, int]]:
         from pyoperon.sklearn import SymbolicRegressor
@@ -136,6 +172,51 @@ class SymbolicRegression(BaseEstimator):
         model.fit(X, y, variable_names=list(self.features))
         return [(readable(row.sympy_format, self.features), row.complexity)
                 for row in model.equations_.itertuples()]
+
+
+def _nb_candidats(nb_features: int) -> int:
+    """Size of the term library of ``bibliotheque``: features, squares and products of two."""
+    return nb_features + nb_features * (nb_features + 1) // 2
+
+
+def _constants(expr: sympy.Expr) -> int:
+    """Fitted constants of a formula (its numeric coefficients, the intercept included)."""
+    return max(1, sum(1 for term in sympy.Add.make_args(expr) if term.atoms(sympy.Float) or term.is_Number))
+
+
+def _rss(T: np.ndarray, y: np.ndarray, cols: list[int]) -> float:
+    A = np.column_stack([np.ones(len(y)), T[:, cols]])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    r = y - A @ coef
+    return float(r @ r)
+
+
+def _forward_swap(T: np.ndarray, y: np.ndarray, max_terms: int) -> list[list[int]]:
+    """Best term set of each size 1..max_terms: forward selection, then swaps while one lowers the error."""
+    sets, chosen = [], []
+    for _ in range(min(max_terms, T.shape[1])):
+        rest = [k for k in range(T.shape[1]) if k not in chosen]
+        chosen = chosen + [min(rest, key=lambda k: _rss(T, y, chosen + [k]))]
+        improved = True
+        while improved:
+            improved = False
+            best = _rss(T, y, chosen)
+            for pos in range(len(chosen)):
+                for k in (k for k in range(T.shape[1]) if k not in chosen):
+                    trial = chosen[:pos] + [k] + chosen[pos + 1:]
+                    rss = _rss(T, y, trial)
+                    if rss < best * (1 - 1e-9):
+                        chosen, best, improved = trial, rss, True
+        sets.append(list(chosen))
+    return sets
+
+
+def _ols_r2(train: pd.DataFrame, test: pd.DataFrame, features: tuple[str, ...]) -> float:
+    """Held-out R² of ordinary least squares on ``features`` (the baseline a formula must beat)."""
+    A = np.column_stack([np.ones(len(train)), train[list(features)].to_numpy(float)])
+    coef, *_ = np.linalg.lstsq(A, train[CIBLE].to_numpy(float), rcond=None)
+    pred = np.column_stack([np.ones(len(test)), test[list(features)].to_numpy(float)]) @ coef
+    return float(r2_score(test[CIBLE], pred))
 
 
 Combo = tuple[str, str]

@@ -1,0 +1,57 @@
+"""Scores the liver-weight regression against the planted law, per site × souche.
+
+Per cell: ``part_structure_retrouvee`` (1 when every planted term is in the retained formula with its
+coefficient within 10 %, the intercept left aside; the goal is a share of cells, judged on the mean
+over the matrix), ``r2_test`` (held-out R², reference: ordinary least squares on the same split),
+``gain_r2_vs_mco`` (R² minus the OLS R², must stay above 0), ``plafond_bruit_r2`` (the best R²
+the planted noise allows on that test split), ``ecart_coef_max_pct`` and ``termes_superflus``.
+The ``detail`` column carries the retained formula and its engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import sympy
+
+from euralis_lib.models import regression
+from euralis_lib.simulator import SimulatedData
+from euralis_lib.validation import ligne, lot_features, tableau
+
+MODELE = "regression"
+TOLERANCE = 0.10
+GENERATIONS = 200
+
+
+def compare(expression: sympy.Expr, planted: dict[str, float]) -> tuple[bool, float, int]:
+    """(structure recovered, largest relative coefficient error, number of terms not planted)."""
+    got = {str(k): float(v) for k, v in sympy.expand(expression).as_coefficients_dict().items()}
+    erreurs = [abs(got[t] / v - 1) if t in got else math.inf for t, v in planted.items() if t != "constante"]
+    superflus = sum(1 for t in got if t != "1" and t not in planted)
+    return all(e <= TOLERANCE for e in erreurs), max(erreurs), superflus
+
+
+def score(donnees: SimulatedData) -> pd.DataFrame:
+    """One row per metric per site × souche (see module docstring)."""
+    features = lot_features(donnees)
+    fitted, _ = regression.train_all(features, seed=0, generations=GENERATIONS, min_lots=40)
+    truths = donnees.truths("formule")
+    rows = []
+    for (site, souche), model in sorted(fitted.items()):
+        cell = f"{site}/{souche}"
+        truth = truths[cell]
+        ok, err, extra = compare(model.formula_.expression, truth["coefficients"])
+        test = model.test_
+        ceiling = 1 - truth["bruit_sd_g"] ** 2 / float(np.var(test[regression.CIBLE]))
+        detail = f"{model.formula_.texte} [{model.engine_}]"
+        r2, ols = model.formula_.r2_test, model.ols_r2_test_
+        cell_rows = [ligne(MODELE, cell, "part_structure_retrouvee", float(ok), objectif=0.9),
+                     ligne(MODELE, cell, "r2_test", r2, reference=ols),
+                     ligne(MODELE, cell, "gain_r2_vs_mco", r2 - ols, objectif=0.0),
+                     ligne(MODELE, cell, "plafond_bruit_r2", ceiling),
+                     ligne(MODELE, cell, "ecart_coef_max_pct", 100 * min(err, 10.0), sens="max"),
+                     ligne(MODELE, cell, "termes_superflus", extra, sens="max")]
+        rows += [{**r, "detail": detail} for r in cell_rows]
+    return tableau(rows)
