@@ -138,23 +138,31 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
         g = ", ".join(groupe)
         chg = f"import_chg_{e.table}"
         conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{chg}"))
-        conn.execute(sa.text(  # one join: new facts and changed ones (an unchanged file keeps nothing)
-            f"CREATE TEMP TABLE {chg} ON COMMIT DROP AS SELECT s.*, t.{e.cle[0]} IS NULL AS nouveau, "
-            + ", ".join(f"t.{c} AS ancien_{c}" for c in e.colonnes)
-            + f" FROM {stg} s LEFT JOIN {e.table} t ON {_egal('t', 's', e.cle)} WHERE t.{e.cle[0]} IS NULL OR "
-            + " IS DISTINCT FROM ".join("(" + ", ".join(f"{x}.{c}" for c in e.colonnes) + ")" for x in "ts")))
-        conn.execute(sa.text(f"ANALYZE {chg}"))
+        existe = conn.execute(sa.text(
+            f"SELECT EXISTS (SELECT 1 FROM {stg} s JOIN {e.table} t ON {_egal('t', 's', e.cle)})")).scalar_one()
+        if existe:
+            conn.execute(sa.text(  # one join: new facts and changed ones (an unchanged file keeps nothing)
+                f"CREATE TEMP TABLE {chg} ON COMMIT DROP AS SELECT s.*, t.{e.cle[0]} IS NULL AS nouveau, "
+                + ", ".join(f"t.{c} AS ancien_{c}" for c in e.colonnes)
+                + f" FROM {stg} s LEFT JOIN {e.table} t ON {_egal('t', 's', e.cle)} WHERE t.{e.cle[0]} IS NULL OR "
+                + " IS DISTINCT FROM ".join("(" + ", ".join(f"{x}.{c}" for c in e.colonnes) + ")" for x in "ts")))
+            conn.execute(sa.text(f"ANALYZE {chg}"))
+        else:  # only new facts (a first import): the staging table itself, without copying it again
+            chg = stg
+            conn.execute(sa.text(f"ALTER TABLE {stg} ADD COLUMN nouveau boolean NOT NULL DEFAULT true"))
         if e.rejet is not None:
             refuses = conn.execute(sa.text(
                 f"DELETE FROM {chg} WHERE ({g}) IN (SELECT {', '.join('s.' + c for c in groupe)} FROM {chg} s "
                 f"JOIN {e.table} t ON {e.rejet[0]}) RETURNING {g}")).all()
             if refuses:
                 bilan.rejets.append((pd.DataFrame(refuses, columns=list(groupe)).drop_duplicates(), e.rejet[1]))
-        nb_maj = conn.execute(sa.text(
-            f"UPDATE {e.table} t SET {', '.join(f'{c} = c.{c}' for c in e.colonnes)} FROM {chg} c "
-            f"WHERE NOT c.nouveau AND {_egal('t', 'c', e.cle)}")).rowcount
-        bilan.modifications += _decrire(conn, e, f"(SELECT * FROM {chg} WHERE NOT nouveau)", "ancien_",
-                                        MAX_MODIFICATIONS - len(bilan.modifications), "")
+        nb_maj = 0
+        if existe:
+            nb_maj = conn.execute(sa.text(
+                f"UPDATE {e.table} t SET {', '.join(f'{c} = c.{c}' for c in e.colonnes)} FROM {chg} c "
+                f"WHERE NOT c.nouveau AND {_egal('t', 'c', e.cle)}")).rowcount
+            bilan.modifications += _decrire(conn, e, f"(SELECT * FROM {chg} WHERE NOT nouveau)", "ancien_",
+                                            MAX_MODIFICATIONS - len(bilan.modifications), "")
         liste = ", ".join(e.df.columns)
         inserer = f"INSERT INTO {e.table} ({liste}) SELECT {liste} FROM {chg} WHERE nouveau RETURNING {g}"
         nb_sup = 0
