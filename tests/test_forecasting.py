@@ -143,3 +143,16 @@ def test_job_stores_the_chosen_model_per_site_and_horizon(sim_db_url):
 def test_bad_horizon_is_refused(sim_db_url):
     with pytest.raises(jobs.JobParameterError, match="horizons"):
         jobs.run_job("previsions", db.get_engine(sim_db_url), horizons=[0, 30])
+
+
+def test_out_of_sample_choice_is_judged_on_origins_it_did_not_see():
+    origines = pd.date_range("2025-01-01", periods=4, freq="30D")
+    ape = {"harmonique": [5.0, 50.0, 5.0, 50.0], forecasting.NAIF: [10.0, 10.0, 10.0, 10.0]}
+    erreurs = pd.DataFrame([{"origine": o, "modele": m, "horizon_jours": 30, "ape": e, "ae": e}
+                            for m, v in ape.items() for o, e in zip(origines, v, strict=True)])
+    row = validation.choix_hors_echantillon(erreurs).iloc[0]
+    # origins 2 and 4 choose (harmonique erred 50 % there: the naive wins), origins 1 and 3 judge
+    assert row["modele"] == forecasting.NAIF and row["mape"] == row["mape_naif"] == 10.0
+    erreurs.loc[erreurs["modele"] == "harmonique", "ape"] = [50.0, 5.0, 50.0, 5.0]
+    row = validation.choix_hors_echantillon(erreurs).iloc[0]  # now it looks good where it is chosen only
+    assert row["modele"] == "harmonique" and row["mape"] == 50.0 and row["mape_naif"] == 10.0

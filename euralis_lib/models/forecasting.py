@@ -216,7 +216,9 @@ def peak_month(y: pd.Series) -> int:
 class Backtest(BaseEstimator):
     """Rolling-origin backtest of :data:`MODELES` for one site.
 
-    Fitted attribute: ``results_`` (one row per model and horizon: MAPE, MAE, number of origins).
+    Fitted attributes: ``erreurs_`` (one row per origin, model and horizon: absolute percentage
+    and absolute errors of the horizon total) and ``results_`` (their means per model and horizon:
+    MAPE, MAE, number of origins).
     """
 
     def __init__(self, *, horizons: tuple[int, ...], nb_origines: int, seed: int, croissance: str,
@@ -240,7 +242,7 @@ class Backtest(BaseEstimator):
             raise ValueError("series too short for a backtest (needs about 14 months + the longest horizon)")
         step = max(7, int((last_origin - first_possible).days / self.nb_origines))
         origins = pd.date_range(end=last_origin, periods=self.nb_origines, freq=f"{step}D")
-        errors: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
+        errors: list[dict] = []
         for origin in origins:
             train = y[y.index <= origin]
             truth = y[(y.index > origin)].iloc[:h_max]
@@ -255,13 +257,11 @@ class Backtest(BaseEstimator):
                     if open_days.sum() < h / 2 or t[open_days].sum() <= 0:
                         continue  # mostly closed: nothing fair to judge
                     a, f = t[open_days].sum(), p[open_days].sum()
-                    bucket = errors.setdefault((name, h), ([], []))
-                    bucket[0].append(abs(a - f) / a)
-                    bucket[1].append(abs(a - f))
-        self.results_ = pd.DataFrame([
-            {"modele": name, "horizon_jours": h, "mape": 100 * float(np.mean(ape)), "mae": float(np.mean(ae)),
-             "nb_origines": len(ape)}
-            for (name, h), (ape, ae) in errors.items()])
+                    errors.append({"origine": origin, "modele": name, "horizon_jours": h,
+                                   "ape": 100 * abs(a - f) / a, "ae": abs(a - f)})
+        self.erreurs_ = pd.DataFrame(errors, columns=["origine", "modele", "horizon_jours", "ape", "ae"])
+        self.results_ = (self.erreurs_.groupby(["modele", "horizon_jours"], sort=False)
+                         .agg(mape=("ape", "mean"), mae=("ae", "mean"), nb_origines=("ape", "size")).reset_index())
         return self
 
 
