@@ -1,0 +1,144 @@
+"""Row-level security in PostgreSQL: each role sees exactly its rows, nothing without a user, and
+admin-only writes are refused to others (sql/110–112, euralis_lib.auth.acces)."""
+
+from __future__ import annotations
+
+import psycopg2.errors
+import pytest
+import sqlalchemy as sa
+
+from euralis_lib import db
+from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+
+# Per-gaveur tables and how the owner (who sees everything) tells which gaveur a row belongs to.
+PAR_GAVEUR = {
+    "gaveurs": "SELECT gaveur_id, site_code, {k} FROM gaveurs",
+    "lots_gavage": "SELECT gaveur_id, site_code, {k} FROM lots_gavage",
+    "alertes": "SELECT gaveur_id, site_code, {k} FROM alertes",
+    "doses_gavage": "SELECT l.gaveur_id, l.site_code, {k} FROM doses_gavage t JOIN lots_gavage l USING (lot_id)",
+    "abattages": "SELECT l.gaveur_id, l.site_code, {k} FROM abattages t JOIN lots_gavage l USING (lot_id)",
+    "qualite_foies": "SELECT l.gaveur_id, l.site_code, {k} FROM qualite_foies t JOIN lots_gavage l USING (lot_id)",
+}
+CLES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
+        "doses_gavage": "t.lot_id || '/' || t.horodatage", "abattages": "t.lot_id",
+        "qualite_foies": "t.lot_id || '/' || t.grade"}
+PROPRES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
+           "doses_gavage": "lot_id || '/' || horodatage", "abattages": "lot_id",
+           "qualite_foies": "lot_id || '/' || grade"}
+
+
+@pytest.fixture(scope="module")
+def base(pg_cluster, sim_template):
+    """A simulated database with five users (two gaveurs of different sites, a disabled one)."""
+    name = pg_cluster.clone(sim_template)
+    url = pg_cluster.url(name)
+    owner = db.get_engine(url)
+    with owner.begin() as conn:
+        # Gaveurs with alerts, so that every table has rows of both.
+        avec_alertes = ("SELECT gaveur_id, site_code FROM alertes WHERE gaveur_id IS NOT NULL AND site_code <> :s "
+                        "GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1")
+        g1, s1 = conn.execute(sa.text(avec_alertes), {"s": ""}).one()
+        g2, _ = conn.execute(sa.text(avec_alertes), {"s": s1}).one()
+        for login, role, gaveur, sites, actif in [
+                ("adm", "admin", None, None, True), ("sup", "superviseur", None, None, True),
+                ("sup-site", "superviseur", None, [s1], True), ("g1", "gaveur", g1, None, True),
+                ("g2", "gaveur", g2, None, True), ("g1-off", "gaveur", g1, None, False)]:
+            conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, gaveur_id, sites, actif, mot_de_passe) "
+                                 "VALUES (:l, :l, :r, :g, :s, :a, 'sans objet')"),
+                         {"l": login, "r": role, "g": gaveur, "s": sites, "a": actif})
+    web = db.get_engine(web_url(url))
+    yield {"owner": owner, "web": web, "g1": g1, "g2": g2, "site": s1}
+    owner.dispose()
+    web.dispose()
+    pg_cluster.drop(name)
+
+
+def _vu(base, login: str, role: str, table: str) -> set:
+    engine = engine_utilisateur(base["web"], Utilisateur(login, role))
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(f"SELECT {PROPRES[table]} FROM {table}")).scalars())
+
+
+def _attendu(base, table: str, garder) -> set:
+    with base["owner"].connect() as conn:
+        rows = conn.execute(sa.text(PAR_GAVEUR[table].format(k=CLES[table]))).all()
+    return {cle for gaveur, site, cle in rows if garder(gaveur, site)}
+
+
+@pytest.mark.parametrize("table", sorted(PAR_GAVEUR))
+def test_each_role_sees_exactly_its_rows(base, table):
+    tout = _attendu(base, table, lambda g, s: True)
+    assert tout, f"{table} is empty in the simulated data: the test would prove nothing"
+    assert _vu(base, "adm", "admin", table) == tout
+    assert _vu(base, "sup", "superviseur", table) == tout
+    assert _vu(base, "sup-site", "superviseur", table) == _attendu(base, table, lambda g, s: s == base["site"])
+    for login in ("g1", "g2"):
+        siens = _attendu(base, table, lambda g, s, gid=base[login]: g == gid)
+        assert siens and siens != tout
+        assert _vu(base, login, "gaveur", table) == siens
+    # The role switched to does not widen anything: the policies read the user's role in the table.
+    assert _vu(base, "g1", "admin", table) == _attendu(base, table, lambda g, s: g == base["g1"])
+
+
+@pytest.mark.parametrize("table", sorted(PAR_GAVEUR))
+def test_nothing_without_a_user_or_for_a_disabled_one(base, table):
+    for role in ("admin", "superviseur", "gaveur"):
+        with base["web"].connect() as conn:
+            conn.exec_driver_sql(f"SET LOCAL ROLE euralis_{role}")
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+    assert _vu(base, "g1-off", "gaveur", table) == set()
+    assert _vu(base, "inconnu", "admin", table) == set()
+
+
+def test_the_web_login_role_has_no_right_of_its_own(base):
+    with base["owner"].connect() as conn:
+        role = conn.execute(sa.text("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles "
+                                    "WHERE rolname = 'euralis_web'")).one()
+        possede = conn.execute(sa.text("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                                       "WHERE r.rolname = 'euralis_web'")).scalar_one()
+    assert tuple(role) == (False, False, False) and possede == 0
+    with base["web"].connect() as conn, pytest.raises(sa.exc.ProgrammingError) as err:
+        conn.execute(sa.text("SELECT count(*) FROM lots_gavage"))
+    assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege)
+
+
+@pytest.mark.parametrize(("login", "role", "sql"), [
+    ("g1", "gaveur", "INSERT INTO prix_parametres (parametre, valide_du, valeur) VALUES ('x', '2026-01-01', 1)"),
+    ("sup", "superviseur", "UPDATE sites SET capacite_abattage_jour = 1"),
+    ("sup", "superviseur", "INSERT INTO job_runs (job, statut) VALUES ('planning', 'running')"),
+    ("g1", "gaveur", "SELECT count(*) FROM imports_quarantaine"),
+    ("g1", "gaveur", "SELECT count(*) FROM prix_parametres"),
+    ("sup", "superviseur", "SELECT mot_de_passe FROM utilisateurs"),
+    ("adm", "admin", "SELECT mot_de_passe FROM utilisateurs"),
+    ("g1", "gaveur", "UPDATE lots_gavage SET nb_morts = 0"),
+])
+def test_admin_only_and_secret_things_are_refused(base, login, role, sql):
+    engine = engine_utilisateur(base["web"], Utilisateur(login, role))
+    with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError) as err:
+        conn.execute(sa.text(sql))
+    assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege)
+
+
+def test_an_admin_edits_capacities_and_reads_users_without_hashes(base):
+    engine = engine_utilisateur(base["web"], Utilisateur("adm", "admin"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("UPDATE sites SET capacite_abattage_jour = capacite_abattage_jour")).rowcount > 0
+        assert conn.execute(sa.text("SELECT count(*) FROM utilisateurs")).scalar_one() == 6
+        conn.rollback()
+
+
+def test_a_gaveur_compares_with_site_means_without_seeing_other_rows(base):
+    debut, fin = "2025-01-01", "2026-06-30"
+    with base["owner"].connect() as conn:
+        attendu = conn.execute(sa.text(
+            "SELECT l.site_code, round(avg(a.sigma_g), 1) FROM lots_gavage l JOIN abattages a USING (lot_id) "
+            "WHERE a.date_abattage BETWEEN :d AND :f GROUP BY 1 ORDER BY 1"), {"d": debut, "f": fin}).all()
+    engine = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    with engine.connect() as conn:
+        vu = conn.execute(sa.text("SELECT site_code, sigma_moyen_g FROM moyennes_sites(:d, :f) ORDER BY 1"),
+                          {"d": debut, "f": fin}).all()
+    assert [tuple(r) for r in vu] == [tuple(r) for r in attendu] and len(vu) >= 2
+    with base["web"].connect() as conn:
+        conn.exec_driver_sql("SET LOCAL ROLE euralis_gaveur")
+        assert conn.execute(sa.text("SELECT count(*) FROM moyennes_sites(:d, :f)"),
+                            {"d": debut, "f": fin}).scalar_one() == 0
