@@ -19,7 +19,8 @@ from euralis_lib.exceptions import EuralisError
 
 # Modules adding their own subcommands with ``register(subparsers)``.
 COMMAND_MODULES: list[str] = ["euralis_lib.pipeline", "euralis_lib.serve", "euralis_lib.imports.cli",
-                               "euralis_lib.backup", "euralis_lib.deploy", "euralis_lib.health"]
+                               "euralis_lib.backup", "euralis_lib.deploy", "euralis_lib.health",
+                               "euralis_lib.auth.cli"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
