@@ -66,16 +66,18 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
     """Build and display page ``slug`` (the whole code of an app notebook); with login, as the signed
     user of the request, or a French refusal (None) when the user may not open it."""
     from IPython.display import display
+    from ipywidgets import VBox
 
     from euralis_lib.auth.page import acces_page
-    from euralis_lib.dashboards.common import Page, message
+    from euralis_lib.dashboards.common import Page, message, nav_bar
 
     spec = page_spec(slug)
     # Heavy imports first: a preheated kernel does them before its request arrives.
     module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
     acces = acces_page(spec.titre, spec.roles) if engine is None else None
     if acces is not None and acces.refus:
-        display(message(acces.refus, "erreur"))
+        refus = message(acces.refus, "erreur")
+        display(VBox([nav_bar(slug, acces.utilisateur), refus]) if acces.utilisateur else refus)
         return None
     page = Page(spec, module.build, module.FILTRES, engine=engine or acces.engine,
                 utilisateur=acces.utilisateur if acces else None)
