@@ -11,6 +11,13 @@ DO $$
 DECLARE
     r text;
 BEGIN
+    -- Row-level security is FORCEd on the tables this role owns (sql/112_rls.sql): the jobs, imports and
+    -- COPY loads running as this role must bypass it.
+    IF NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION USING MESSAGE = 'The migrating role ' || current_user || ' needs BYPASSRLS (and '
+            || 'CREATEROLE): as a superuser run ALTER ROLE ' || quote_ident(current_user)
+            || ' CREATEROLE BYPASSRLS, then migrate again. The dashboards use euralis_web, which has neither.';
+    END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'euralis_web') THEN
         CREATE ROLE euralis_web LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
     END IF;

@@ -20,9 +20,9 @@ def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
 
 
 def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",
-                 timeout_ms: int = 60_000) -> None:
+                 timeout_ms: int = 60_000, scheme: str = "http") -> None:
     """Log a Playwright page in through the login form."""
-    page.goto(f"http://{host}:{port}/login", wait_until="domcontentloaded", timeout=timeout_ms)
+    page.goto(f"{scheme}://{host}:{port}/login", wait_until="domcontentloaded", timeout=timeout_ms)
     page.fill("#login", login)
     page.fill("#mot_de_passe", mot_de_passe)
     with page.expect_navigation(timeout=timeout_ms):

@@ -139,3 +139,14 @@ def test_users_command_adds_lists_and_disables(empty_db_url):
     liste = run("list")
     assert "marie" in liste.stdout and "False" in liste.stdout and "argon2" not in liste.stdout
     assert "[LL, MT]" in liste.stdout
+
+
+def test_serving_on_the_network_without_login_is_refused():
+    from euralis_lib import serve
+    from euralis_lib.exceptions import ServeError
+
+    with pytest.raises(ServeError, match="sans connexion"):
+        serve.start(0, host="0.0.0.0", login=False)
+    commande = serve.voila_command(8866, host="0.0.0.0")
+    assert any("EuralisIdentityProvider" in option for option in commande)
+    assert not any("Identity" in option for option in serve.voila_command(8866, login=False))

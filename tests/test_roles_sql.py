@@ -142,3 +142,23 @@ def test_a_gaveur_compares_with_site_means_without_seeing_other_rows(base):
         conn.exec_driver_sql("SET LOCAL ROLE euralis_gaveur")
         assert conn.execute(sa.text("SELECT count(*) FROM moyennes_sites(:d, :f)"),
                             {"d": debut, "f": fin}).scalar_one() == 0
+
+
+def test_the_gaveurs_page_compares_a_gaveur_with_means_over_his_whole_site(base):
+    from datetime import date
+
+    from euralis_lib import queries
+    from euralis_lib.dashboards import gaveurs
+
+    debut, fin = date(2025, 7, 1), date(2026, 6, 30)
+    engine = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    perf = queries.gaveur_performances(engine, None, debut, fin)
+    assert perf["gaveur_id"].tolist() == [base["g1"]]
+    comp = gaveurs.comparaison(perf, base["g1"], queries.moyennes_sites(engine, debut, fin)).set_index("indicateur")
+    with base["owner"].connect() as conn:
+        itm_site = conn.execute(sa.text(
+            "SELECT round(sum(a.mais_total_kg) / sum(a.poids_foie_total_kg), 2) FROM lots_gavage l "
+            "JOIN abattages a USING (lot_id) WHERE l.site_code = :s AND a.date_abattage BETWEEN :d AND :f"),
+            {"s": base["site"], "d": debut, "f": fin}).scalar_one()
+    assert comp.loc["ITM", "moyenne_site"] == pytest.approx(float(itm_site))
+    assert comp.loc["ITM", "gaveur"] == pytest.approx(perf["itm"].iloc[0])

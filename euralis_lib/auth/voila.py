@@ -58,7 +58,11 @@ button{{margin-top:18px;padding:8px 16px;font-size:15px;background:#1f4e79;color
 
 
 def _adresse(handler: web.RequestHandler) -> str:
-    return handler.request.remote_ip or ""
+    """The client's address; behind the local reverse proxy (deploy/nginx), the one it reports in X-Real-IP."""
+    direct = handler.request.remote_ip or ""
+    if direct in {"127.0.0.1", "::1"}:
+        return handler.request.headers.get("X-Real-IP", direct).strip() or direct
+    return direct
 
 
 def _suivant(valeur: str | None, defaut: str) -> str:
