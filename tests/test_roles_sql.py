@@ -3,6 +3,7 @@ admin-only writes are refused to others (sql/110–112, euralis_lib.auth.acces).
 
 from __future__ import annotations
 
+import pandas as pd
 import psycopg2.errors
 import pytest
 import sqlalchemy as sa
@@ -162,3 +163,51 @@ def test_the_gaveurs_page_compares_a_gaveur_with_means_over_his_whole_site(base)
             {"s": base["site"], "d": debut, "f": fin}).scalar_one()
     assert comp.loc["ITM", "moyenne_site"] == pytest.approx(float(itm_site))
     assert comp.loc["ITM", "gaveur"] == pytest.approx(perf["itm"].iloc[0])
+
+
+def test_only_an_admin_computes_a_plan(base):
+    from datetime import date
+
+    from euralis_lib.dashboards import abattages
+    from euralis_lib.dashboards.common import Filtres
+
+    filtres = Filtres(date(2026, 6, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+    with pytest.raises(sa.exc.ProgrammingError):
+        abattages.calculer_plan(engine_utilisateur(base["web"], Utilisateur("sup", "superviseur")), filtres)
+    metriques = abattages.calculer_plan(engine_utilisateur(base["web"], Utilisateur("adm", "admin")), filtres)
+    with base["owner"].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM planning_abattages WHERE run_id = :r"),
+                            {"r": metriques["run_id"]}).scalar_one() > 0
+
+
+def test_administration_changes_are_an_admins_only(base):
+    from datetime import date
+
+    from euralis_lib.auth import administration
+
+    sup = engine_utilisateur(base["web"], Utilisateur("sup", "superviseur"))
+    adm = engine_utilisateur(base["web"], Utilisateur("adm", "admin"))
+    parametre = administration.prix(adm)["parametre"].iloc[0]
+    for faire in (lambda: administration.changer_capacite(sup, "sup", "LL", 1),
+                  lambda: administration.activer(sup, "sup", "g2", False),
+                  lambda: administration.fixer_prix(sup, "sup", parametre, None, date(2026, 7, 1), 1.0),
+                  lambda: administration.utilisateurs(sup)):
+        with pytest.raises((sa.exc.ProgrammingError, pd.errors.DatabaseError), match="permission denied"):
+            faire()
+    avant = administration.capacites(adm).set_index("code")["capacite_abattage_jour"]
+    try:
+        administration.changer_capacite(adm, "adm", "LL", int(avant["LL"]) + 1)
+        administration.activer(adm, "adm", "g2", False)
+        administration.fixer_prix(adm, "adm", parametre, "LL", date(2030, 1, 1), 2.5)
+        assert administration.capacites(adm).set_index("code").loc["LL", "capacite_abattage_jour"] == avant["LL"] + 1
+        assert not administration.utilisateurs(adm).set_index("login").loc["g2", "actif"]
+        assert _vu(base, "g2", "gaveur", "lots_gavage") == set()
+        with base["owner"].connect() as conn:
+            actions = conn.execute(sa.text("SELECT detail->>'action' FROM audit_acces WHERE login = 'adm' "
+                                           "AND evenement = 'admin' ORDER BY audit_id")).scalars().all()
+        assert actions[-3:] == ["capacite", "desactiver", "prix"]
+    finally:
+        administration.activer(adm, "adm", "g2", True)
+        administration.changer_capacite(adm, "adm", "LL", int(avant["LL"]))
+        with base["owner"].begin() as conn:
+            conn.execute(sa.text("DELETE FROM prix_parametres WHERE valide_du = '2030-01-01'"))

@@ -51,6 +51,8 @@ PAGES: tuple[PageSpec, ...] = (
              "et quarantaine.", module="import_fichiers", roles=("admin",)),
     PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
              roles=("admin", "superviseur")),
+    PageSpec("administration", "Administration", "Utilisateurs, capacités d'abattage et prix (administrateurs).",
+             roles=("admin",)),
 )
 
 
