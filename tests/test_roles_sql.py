@@ -211,3 +211,22 @@ def test_administration_changes_are_an_admins_only(base):
         administration.changer_capacite(adm, "adm", "LL", int(avant["LL"]))
         with base["owner"].begin() as conn:
             conn.execute(sa.text("DELETE FROM prix_parametres WHERE valide_du = '2030-01-01'"))
+
+
+def test_crafted_filter_values_reach_nothing_of_another_gaveur(base):
+    """What a crafted widget value can do at most: ask the queries for another gaveur or every site."""
+    from datetime import date
+
+    from euralis_lib import queries
+
+    debut, fin = date(2024, 7, 1), date(2026, 6, 30)
+    g1 = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    assert queries.gaveur_performances(g1, None, debut, fin, gaveurs=[base["g2"]]).empty
+    assert set(queries.gaveur_performances(g1, None, debut, fin)["gaveur_id"]) == {base["g1"]}
+    assert set(queries.gaveur_options(g1)["gaveur_id"]) == {base["g1"]}
+    lots = queries.qualite_lots(g1, None, debut, fin)
+    assert not lots.empty
+    with base["owner"].connect() as conn:
+        siens = set(conn.execute(sa.text("SELECT code_lot FROM lots_gavage WHERE gaveur_id = :g"),
+                                 {"g": base["g1"]}).scalars())
+    assert set(lots["code_lot"]) <= siens
