@@ -9,16 +9,19 @@ browser sends; admin-only pages and buttons are refused to other roles.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import sqlalchemy as sa
+from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
 
 from euralis_lib import db, jobs, serve
 from euralis_lib.auth import jeton, utilisateurs
@@ -245,5 +248,110 @@ def test_a_supervisor_sees_every_gaveur_but_not_the_admin_pages(serveur, base, b
         se_connecter(page, serveur["port"], "adm", base["mdp"]["adm"])
         assert "Calculer le plan" in _ouvrir(page, serveur["port"], "abattages")
         assert "réservée" not in _ouvrir(page, serveur["port"], "import")
+    finally:
+        contexte.close()
+
+
+class SondeWidgets:
+    """Sits on a page's kernel websocket (Playwright's route_web_socket): records widget models as the kernel
+    sends them, and injects widget updates as the page's widget manager would send them."""
+
+    def __init__(self, page) -> None:
+        self.modeles: dict[str, dict] = {}
+        self.session: str | None = None
+        self.binaire = True
+        self.serveur = None
+        page.route_web_socket(re.compile(r"/api/kernels/[^/?]+/channels"), self._route)
+
+    @staticmethod
+    def _lire(message: str | bytes) -> dict:
+        if isinstance(message, str):
+            return json.loads(message)
+        canal, parties = deserialize_msg_from_ws_v1(message)
+        header, parent, metadata, content = (json.loads(p) for p in parties[:4])
+        return {"channel": canal, "header": header, "content": content}
+
+    def _noter(self, message: str | bytes) -> None:
+        content = self._lire(message).get("content") or {}
+        data = content.get("data") or {}
+        if "state" in data and "comm_id" in content:
+            self.modeles.setdefault(content["comm_id"], {}).update(data["state"])
+        for comm_id, modele in (data.get("states") or {}).items():
+            self.modeles.setdefault(comm_id, {}).update(modele.get("state", {}))
+
+    def _route(self, ws) -> None:
+        self.serveur = ws.connect_to_server()
+
+        def du_serveur(message: str | bytes) -> None:
+            self._noter(message)
+            ws.send(message)
+
+        def de_la_page(message: str | bytes) -> None:
+            self.binaire = not isinstance(message, str)
+            self.session = self._lire(message)["header"].get("session") or self.session
+            self.serveur.send(message)
+
+        self.serveur.on_message(du_serveur)
+        ws.on_message(de_la_page)
+
+    def modele(self, nom: str, description: str) -> tuple[str, dict]:
+        """The comm id and state of the widget model ``nom`` labelled ``description``."""
+        for comm_id, etat in self.modeles.items():
+            if etat.get("_model_name") == nom and etat.get("description") == description:
+                return comm_id, etat
+        raise AssertionError(f"no {nom} « {description} » among {len(self.modeles)} widget models")
+
+    def envoyer(self, comm_id: str, etat: dict) -> None:
+        """A widget update from the 'browser' to the kernel, as ipywidgets' manager sends it."""
+        header = {"msg_id": uuid.uuid4().hex, "username": "", "session": self.session or uuid.uuid4().hex,
+                  "msg_type": "comm_msg", "version": "5.3", "date": ""}
+        content = {"comm_id": comm_id, "data": {"method": "update", "state": etat, "buffer_paths": []}}
+        if self.binaire:
+            parties = [json.dumps(x).encode() for x in (header, {}, {}, content)]
+            self.serveur.send(serialize_msg_to_ws_v1(parties, "shell"))
+        else:
+            self.serveur.send(json.dumps({"channel": "shell", "header": header, "parent_header": {},
+                                          "metadata": {}, "content": content, "buffers": []}))
+
+
+def _code(base, gaveur_id: int) -> str:
+    return next(code for g, code, _ in base["gaveurs"] if g == gaveur_id)
+
+
+def test_widget_values_crafted_through_the_kernel_protocol_reach_nothing_of_another_gaveur(serveur, base, browser):
+    port, g1, g2 = serveur["port"], _code(base, base["g1"]), _code(base, base["g2"])
+    # Control: for a supervisor, the injected selection does filter the table (the probe works).
+    contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    page = contexte.new_page()
+    sonde = SondeWidgets(page)
+    try:
+        se_connecter(page, port, "sup", base["mdp"]["sup"])
+        avant = _ouvrir(page, port, "gaveurs")
+        assert f"{g1}\t" in avant and f"{g2}\t" in avant
+        comm_id, etat = sonde.modele("SelectMultipleModel", "Gaveurs")
+        index = next(i for i, label in enumerate(etat["_options_labels"]) if label.startswith(g2))
+        sonde.envoyer(comm_id, {"index": [index]})
+        page.wait_for_function(f"!document.body.innerText.includes('{g1}\\t')", timeout=60_000)
+        assert f"{g2}\t" in page.inner_text("body")
+    finally:
+        contexte.close()
+    # The gaveur: the same update (and a value the browser is not offered) shows nothing of the other.
+    contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    page = contexte.new_page()
+    sonde = SondeWidgets(page)
+    try:
+        se_connecter(page, port, "g1", base["mdp"]["g1"])
+        _ouvrir(page, port, "gaveurs")
+        comm_id, etat = sonde.modele("SelectMultipleModel", "Gaveurs")
+        assert [label.split(" ")[0] for label in etat["_options_labels"]] == [g1]
+        for injection in ({"index": [index]}, {"index": [0, 1, 2]}, {"value": [base["g2"]]},
+                          {"_options_labels": etat["_options_labels"] + [f"{g2} – x (x)"], "index": [1]}):
+            sonde.envoyer(comm_id, injection)
+        choix, _ = sonde.modele("DropdownModel", "Gaveur")
+        sonde.envoyer(choix, {"index": 1})
+        time.sleep(8)
+        texte = page.inner_text("body")
+        fuites = [t for t in _autres_gaveurs(base, base["g1"]) if re.search(rf"\b{re.escape(t)}\b", texte)]
+        assert not fuites and g1 in texte, fuites[:5]
     finally:
         contexte.close()
