@@ -13,13 +13,18 @@ import os
 import sys
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 from euralis_lib import config
 from euralis_lib.exceptions import EuralisError
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 # Modules adding their own subcommands with ``register(subparsers)``.
 COMMAND_MODULES: list[str] = ["euralis_lib.pipeline", "euralis_lib.serve", "euralis_lib.imports.cli",
-                               "euralis_lib.backup", "euralis_lib.deploy", "euralis_lib.health"]
+                               "euralis_lib.backup", "euralis_lib.deploy", "euralis_lib.health",
+                               "euralis_lib.auth.cli"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -99,6 +104,18 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def _premier_admin(engine: Engine) -> None:
+    """Without any user: create the first admin and print its random password, once."""
+    from euralis_lib.auth import utilisateurs
+
+    cree = utilisateurs.premier_admin(engine)
+    if cree:
+        login, mot_de_passe = cree
+        print(f"premier administrateur créé — identifiant : {login}  mot de passe : {mot_de_passe}\n"
+              f"  (affiché une seule fois, gardé dans {config.home_dir() / 'premier_admin.txt'} (0600) : "
+              "changez-le avec « python -m euralis_lib users passwd admin », puis supprimez ce fichier)")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """The main job on the configured database: schema, data if empty, pipeline, dashboards."""
     from euralis_lib import db, migrations, simulator
@@ -108,6 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
           f"(PostgreSQL {db.check_connection(engine)})")
     applied = migrations.apply_migrations(engine)
     print("schema: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    _premier_admin(engine)
     if simulator.database_is_empty(engine):
         _cmd_simulate(argparse.Namespace(years=args.years, seed=args.seed, end=None, replace=False, if_empty=True))
     else:

@@ -112,6 +112,26 @@ def copy_dataframe(conn: Connection, table: str, df: pd.DataFrame,
     statement = psql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '')").format(
         psql.Identifier(table), psql.SQL(", ").join(psql.Identifier(c) for c in cols))
     raw = conn.connection.driver_connection
+    if _sous_rls(conn, table):
+        # COPY FROM refuses tables whose row-level security applies to the current role (an admin
+        # computing a plan from the dashboards): COPY into a temporary copy, then INSERT under the policies.
+        copie = psql.Identifier(f"_copie_{table}")
+        liste = psql.SQL(", ").join(psql.Identifier(c) for c in cols)
+        with raw.cursor() as cur:
+            cur.execute(psql.SQL("DROP TABLE IF EXISTS pg_temp.{c}; CREATE TEMP TABLE {c} ON COMMIT DROP AS "
+                                 "SELECT {l} FROM {t} WITH NO DATA").format(c=copie, l=liste, t=psql.Identifier(table)))
+            cur.copy_expert(psql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '')").format(copie, liste)
+                            .as_string(raw), buf)
+            cur.execute(psql.SQL("INSERT INTO {t} ({l}) SELECT {l} FROM {c}").format(
+                t=psql.Identifier(table), l=liste, c=copie))
+            return cur.rowcount
     with raw.cursor() as cur:
         cur.copy_expert(statement.as_string(raw), buf)
         return cur.rowcount
+
+
+def _sous_rls(conn: Connection, table: str) -> bool:
+    """True when row-level security applies to the current role on ``table``."""
+    return bool(conn.execute(sa.text(
+        "SELECT c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls) FROM pg_class c, pg_roles r "
+        "WHERE c.oid = to_regclass(:t) AND r.rolname = current_user"), {"t": table}).scalar())

@@ -27,3 +27,7 @@ class ServeError(EuralisError):
 
 class ImportFileError(DataLoadError):
     """A whole file was refused by an import (unreadable, empty, ragged, required columns missing)."""
+
+
+class AuthError(EuralisError):
+    """A login or account operation was refused (wrong password, throttled, unknown or disabled user)."""

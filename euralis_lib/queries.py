@@ -196,6 +196,13 @@ def production_journaliere(source: Source, sites: Sequence[str] | str | None = N
     return df
 
 
+def moyennes_sites(source: Source, debut: date, fin: date) -> pd.DataFrame:
+    """Per-site means over every lot slaughtered in the period (sites with at least 3 gaveurs), for any
+    logged-in user, a gaveur included, through the ``moyennes_sites`` SQL function (sql/112_rls.sql)."""
+    return read_df(source, "SELECT * FROM moyennes_sites(:debut, :fin)", {"debut": debut, "fin": fin}
+                   ).set_index("site_code").astype(float)
+
+
 def gaveur_performances(source: Source, sites: Sequence[str] | str | None = None, debut: date | None = None,
                         fin: date | None = None, gaveurs: Sequence[int] | None = None) -> pd.DataFrame:
     """Per-gaveur performance over the lots slaughtered in the period, ranked by ITM within each site.

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from euralis_lib import config, db
+from euralis_lib.auth import voila as auth_voila
 from euralis_lib.exceptions import ServeError
 
 APPS_DIR = config.NOTEBOOKS_DIR / "apps"
@@ -45,24 +46,32 @@ def check_port_free(host: str, port: int) -> None:
                              "or choose another port with --port or EURALIS_PORT.") from exc
 
 
-def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR) -> list[str]:
-    """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks."""
-    return [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
-            f"--Voila.ip={host}",
-            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
+def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
+                  login: bool = True) -> list[str]:
+    """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks,
+    and with ``login`` the workbench's login (:mod:`euralis_lib.auth.voila`)."""
+    commande = [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
+                f"--Voila.ip={host}",
+                "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
+    return commande + (auth_voila.OPTIONS if login else [])
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
           env: dict[str, str] | None = None, log_path: Path | None = None,
-          apps_dir: Path = APPS_DIR) -> subprocess.Popen:
-    """Start Voilà in the background and return the process (see :func:`wait_ready`)."""
+          apps_dir: Path = APPS_DIR, login: bool = True) -> subprocess.Popen:
+    """Start Voilà in the background and return the process (see :func:`wait_ready`).
+
+    Without ``login`` only the loopback interfaces are allowed."""
     port = default_port() if port is None else port
+    auth_voila.verifier_ecoute(host, login)
     check_port_free(host, port)
     env = dict(os.environ if env is None else env)
     if not env.get("EURALIS_DATABASE_URL"):
         env["EURALIS_DATABASE_URL"] = db.database_url()
+    if login:
+        env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"]))
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
-    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir), env=env, stdout=out,
+    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login), env=env, stdout=out,
                             stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)
 
 
@@ -85,10 +94,11 @@ def wait_ready(proc: subprocess.Popen, port: int, host: str = "127.0.0.1", timeo
     raise ServeError(f"Voilà did not answer on {host}:{port} within {timeout:.0f} s.")
 
 
-def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool = False, pool_size: int = 1) -> int:
+def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool = False, pool_size: int = 1,
+          login: bool = True) -> int:
     """Serve the dashboards until interrupted; prints the URL of the landing page."""
     port = default_port() if port is None else port
-    proc = start(port, host, pool_size)
+    proc = start(port, host, pool_size, login=login)
     # SIGTERM (systemd, kill, timeout) stops Voilà and its kernels too, like Ctrl-C.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -113,13 +123,15 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    return serve(port=args.port, host=args.host, open_browser=args.open)
+    return serve(port=args.port, host=args.host, open_browser=args.open, login=not args.sans_connexion)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``serve [--port N] [--host H] [--open]`` to the CLI."""
+    """Add ``serve [--port N] [--host H] [--open] [--sans-connexion]`` to the CLI."""
     p = subparsers.add_parser("serve", help="serve the Voilà dashboards (preheated kernels)")
     p.add_argument("--port", type=int, default=None, help="port (default: EURALIS_PORT or 8866)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--open", action="store_true", help="open the landing page in a browser")
+    p.add_argument("--sans-connexion", action="store_true",
+                   help="no login (one person on this machine; refused unless --host is a loopback address)")
     p.set_defaults(func=_cmd_serve)

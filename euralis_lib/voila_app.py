@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.utils import url_path_join
+from traitlets import default
 from voila.app import Voila
 
 from euralis_lib import config
+from euralis_lib.auth import utilisateurs
+from euralis_lib.auth import voila as auth_voila
 
 RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
 
 
 class EuralisVoila(Voila):
-    """Voilà with the reports route."""
+    """Voilà with the reports route; login cookies signed with the workbench's session secret."""
+
+    @default("cookie_secret")
+    def _cookie_secret_euralis(self) -> bytes:
+        return utilisateurs.secret_session()
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        """Keep the owner's database URL in this process only, before any kernel starts."""
+        auth_voila.garder_url_proprietaire()
+        super().initialize(argv)
 
     def init_handlers(self) -> list:
         """Voilà's handlers, the reports route first."""

@@ -22,6 +22,7 @@ import pytest
 
 from euralis_lib import config, serve
 from euralis_lib.dashboards import PAGES, tableau_de_bord
+from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -77,7 +78,14 @@ def dash_db(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[object, str
 
 
 @pytest.fixture(scope="module")
-def server(dash_db, reports_dir, tmp_path_factory) -> Iterator[int]:
+def admin(dash_db) -> tuple[str, str]:
+    """The admin every page of this module is opened as (the server has login): login, password."""
+    cluster, name = dash_db
+    return "admin-test", creer_utilisateur(cluster.url(name), "admin-test", "admin")
+
+
+@pytest.fixture(scope="module")
+def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
     """Voilà on a free port serving a copy of notebooks/apps plus an empty notebook (the floor)."""
     cluster, name = dash_db
     apps = tmp_path_factory.mktemp("apps")
@@ -110,8 +118,10 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, server, admin):
+    """A browser page logged in as the module's admin."""
     pg = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="fr-FR")  # the supervisors' browsers
+    se_connecter(pg, server, *admin)
     yield pg
     pg.close()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from euralis_lib import config, deploy, serve
+from tests.connexion import creer_utilisateur, se_connecter
 from tests.test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, LOADED, PAGE_TIMEOUT_MS, _free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -70,7 +71,9 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
                            text=True)
     assert check.returncode == 0, check.stderr
     name = pg_cluster.clone(sim_template)
-    voila_proc = serve.start(voila, env={**os.environ, "EURALIS_DATABASE_URL": pg_cluster.url(name)},
+    (base / "admin").write_text(creer_utilisateur(pg_cluster.url(name), "admin-test", "admin"))
+    voila_proc = serve.start(voila, env={**os.environ, "EURALIS_DATABASE_URL": pg_cluster.url(name),
+                                         "EURALIS_SECURE_COOKIES": "1", "EURALIS_HOME": str(base / "home")},
                              log_path=base / "voila.log")
     nginx = subprocess.Popen([NGINX, "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,6 +103,9 @@ def test_dashboard_page_through_nginx_https_with_websockets(https_site):
         context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.on("websocket", lambda ws: sockets.append(ws.url))
+        se_connecter(page, https, "admin-test", (base / "admin").read_text(), scheme="https")
+        [cookie] = [c for c in context.cookies() if c["name"] == "euralis_session"]
+        assert cookie["secure"] and cookie["httpOnly"], cookie
         page.goto(f"https://127.0.0.1:{https}/voila/render/tableau_de_bord.ipynb", wait_until="domcontentloaded",
                   timeout=PAGE_TIMEOUT_MS)
         page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)

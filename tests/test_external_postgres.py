@@ -25,6 +25,8 @@ import psycopg2
 import pytest
 
 from euralis_lib import config, serve
+from euralis_lib.auth.acces import WEB_ROLE
+from tests.connexion import creer_utilisateur, se_connecter
 from tests.test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, LOADED, PAGE_TIMEOUT_MS
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -101,7 +103,8 @@ def external_pg() -> Iterator[ExternalServer]:
     data, port = base / "data", _free_port()
     # Passwords with characters that must be URL-encoded, and a marker that is easy to search for.
     server = ExternalServer(base, port, {APP_ROLE: f"Pw:@/%{secrets.token_hex(6)}",
-                                         READER_ROLE: f"Lect#?{secrets.token_hex(6)}"})
+                                         READER_ROLE: f"Lect#?{secrets.token_hex(6)}",
+                                         WEB_ROLE: f"Web%'@{secrets.token_hex(6)}"})
     subprocess.run(_as_postgres([str(PG15 / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
                                  "--auth-local=trust", "--auth-host=scram-sha-256"]), check=True, capture_output=True)
     (data / "pg_hba.conf").write_text("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
@@ -111,7 +114,9 @@ def external_pg() -> Iterator[ExternalServer]:
     subprocess.run(_as_postgres([str(PG15 / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w",
                                  "start"]), check=True, capture_output=True)
     try:
-        server.admin(f"CREATE ROLE {APP_ROLE} LOGIN CREATEDB PASSWORD %s", (server.passwords[APP_ROLE],))
+        # The migrating role creates the workbench's roles and bypasses the row-level security it sets up.
+        server.admin(f"CREATE ROLE {APP_ROLE} LOGIN CREATEDB CREATEROLE BYPASSRLS PASSWORD %s",
+                     (server.passwords[APP_ROLE],))
         server.admin(f"CREATE ROLE {READER_ROLE} LOGIN PASSWORD %s", (server.passwords[READER_ROLE],))
         server.admin(f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}")
         yield server
@@ -170,12 +175,17 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (make browser)")
     port, log = _free_port(), tmp_path / "voila.log"
-    proc = serve.start(port, env={**os.environ, "EURALIS_DATABASE_URL": server.url()}, log_path=log)
+    mot_de_passe = creer_utilisateur(server.url(), "admin-test", "admin")
+    # The kernels connect as euralis_web with its own password, set by the server at start.
+    env = {**os.environ, "EURALIS_DATABASE_URL": server.url(), "EURALIS_WEB_PASSWORD": server.passwords[WEB_ROLE],
+           "EURALIS_HOME": str(tmp_path / "home")}
+    proc = serve.start(port, env=env, log_path=log)
     try:
         serve.wait_ready(proc, port, timeout=120)
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            se_connecter(page, port, "admin-test", mot_de_passe)
             page.goto(serve.url(port, page="tableau_de_bord"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
             page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
             assert page.locator(".euralis-message.erreur").count() == 0, page.inner_text("body")[:500]

@@ -13,6 +13,8 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from euralis_lib.auth import ROLES
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -21,12 +23,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One dashboard page: URL slug, title in the navigation bar, description on the landing page."""
+    """One dashboard page: URL slug, title in the navigation bar, description on the landing page, and the
+    roles that may open it (with login; the database enforces the rows and writes either way)."""
 
     slug: str
     titre: str
     description: str
     module: str = ""
+    roles: tuple[str, ...] = ROLES
 
     @property
     def nom_module(self) -> str:
@@ -44,8 +48,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("abattages", "Abattages", "Plan d'abattage, capacité utilisée, hongrois contre glouton."),
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
-             "et quarantaine.", module="import_fichiers"),
-    PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs."),
+             "et quarantaine.", module="import_fichiers", roles=("admin",)),
+    PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
+             roles=("admin", "superviseur")),
+    PageSpec("administration", "Administration", "Utilisateurs, capacités d'abattage et prix (administrateurs).",
+             roles=("admin",)),
 )
 
 
@@ -57,14 +64,24 @@ def page_spec(slug: str) -> PageSpec:
     raise KeyError(f"unknown page {slug!r}: known pages are {', '.join(p.slug for p in PAGES)}")
 
 
-def ouvrir(slug: str, engine: Engine | None = None) -> Page:
-    """Build and display page ``slug`` (the whole code of an app notebook)."""
+def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
+    """Build and display page ``slug`` (the whole code of an app notebook); with login, as the signed
+    user of the request, or a French refusal (None) when the user may not open it."""
     from IPython.display import display
+    from ipywidgets import VBox
 
-    from euralis_lib.dashboards.common import Page
+    from euralis_lib.auth.page import acces_page
+    from euralis_lib.dashboards.common import Page, message, nav_bar
 
     spec = page_spec(slug)
+    # Heavy imports first: a preheated kernel does them before its request arrives.
     module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-    page = Page(spec, module.build, module.FILTRES, engine=engine)
+    acces = acces_page(spec.titre, spec.roles) if engine is None else None
+    if acces is not None and acces.refus:
+        refus = message(acces.refus, "erreur")
+        display(VBox([nav_bar(slug, acces.utilisateur), refus]) if acces.utilisateur else refus)
+        return None
+    page = Page(spec, module.build, module.FILTRES, engine=engine or acces.engine,
+                utilisateur=acces.utilisateur if acces else None)
     display(page.widget)
     return page

@@ -90,7 +90,8 @@ def bouton_calcul(ctx: Contexte) -> w.Widget:
 def build(ctx: Contexte) -> list[w.Widget]:
     """Calendar per slaughterhouse, capacity heat map and method comparison."""
     engine, filtres = ctx.engine, ctx.exige_filtres()
-    calcul = bouton_calcul(ctx)
+    # Only admins compute plans (the database refuses the run's rows to other roles as well).
+    calcul = bouton_calcul(ctx) if ctx.est_admin else w.HTML()
     res = results.planning(engine)
     if res.empty:
         return [calcul, common.message("Aucun plan d'abattage : lancez le job planning ou calculez un plan "

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from euralis_lib import db, exports, formatting, plots, queries
+from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.auth.page import lien_deconnexion
 from euralis_lib.dashboards import PAGES, PageSpec
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
 
@@ -51,6 +53,7 @@ DB_DOWN = ("Base de données injoignable : vérifiez que PostgreSQL est démarr�
 _CSS = """<style>
 .euralis-nav a {margin-right:14px; text-decoration:none; color:#1f4e79; font-weight:600;}
 .euralis-nav a.actif {color:#c0504d; border-bottom:2px solid #c0504d;}
+.euralis-nav .euralis-utilisateur {margin-left:24px; color:#555;}
 .euralis-kpi {border:1px solid #d0d7de; border-radius:8px; padding:10px 16px; min-width:190px;
               background:#f8fafc; margin:4px;}
 .euralis-kpi .label {font-size:13px; color:#555;} .euralis-kpi .valeur {font-size:26px; font-weight:700;}
@@ -110,11 +113,15 @@ def source(texte: str) -> w.HTML:
     return w.HTML(f'<div class="euralis-source">source : {html.escape(texte)}</div>')
 
 
-def nav_bar(actuelle: str) -> w.HTML:
-    """Links to every page, the current one highlighted (relative links: all apps share one folder)."""
+def nav_bar(actuelle: str, utilisateur: Utilisateur | None = None) -> w.HTML:
+    """Links to every page the user may open, the current one highlighted (relative links: all apps share
+    one folder); with login, who is connected and a logout link."""
     liens = " ".join(
         f'<a href="{p.slug}.ipynb" class="{"actif" if p.slug == actuelle else ""}">{html.escape(p.titre)}</a>'
-        for p in PAGES)
+        for p in PAGES if utilisateur is None or utilisateur.role in p.roles)
+    if utilisateur is not None:
+        liens += (f' <span class="euralis-utilisateur">{html.escape(utilisateur.login)} ({utilisateur.role})</span> '
+                  f'<a href="{html.escape(lien_deconnexion())}" class="euralis-deconnexion">Se déconnecter</a>')
     return w.HTML(f'{_CSS}<div class="euralis-nav">{liens}</div>')
 
 
@@ -257,6 +264,12 @@ class Contexte:
     engine: Engine
     filtres: Filtres | None
     rafraichir: Callable[[], None]
+    utilisateur: Utilisateur | None = None
+
+    @property
+    def est_admin(self) -> bool:
+        """True for an admin, or when there is no login (one person on this machine)."""
+        return self.utilisateur is None or self.utilisateur.est_admin
 
     def exige_filtres(self) -> Filtres:
         """The filter values, with at least one site selected."""
@@ -270,8 +283,9 @@ class Page:
     """A dashboard page: navigation bar, filters (or an « Actualiser » button), loading state, guarded content."""
 
     def __init__(self, spec: PageSpec, build: Callable[[Contexte], list[w.Widget]], filtrage: Filtrage | None,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None, utilisateur: Utilisateur | None = None) -> None:
         self.spec, self.build, self.filtrage, self.engine = spec, build, filtrage, engine
+        self.utilisateur = utilisateur
         self.chargement = w.HTML('<div class="euralis-message info euralis-chargement">Chargement…</div>')
         self.contenu = w.VBox([], layout=w.Layout(width="100%"))
         self.contenu.add_class("euralis-contenu")
@@ -282,7 +296,7 @@ class Page:
             actualiser.add_class("euralis-actualiser")
             actualiser.on_click(lambda _b: self.refresh())
             barre = [actualiser]
-        self.widget = w.VBox([nav_bar(spec.slug), *barre, self.chargement, self.contenu])
+        self.widget = w.VBox([nav_bar(spec.slug, utilisateur), *barre, self.chargement, self.contenu])
         try:
             self.engine = self.engine or db.get_engine()
             if filtrage is not None:
@@ -314,7 +328,7 @@ class Page:
             if self.engine is None:
                 raise DatabaseUnavailableError("no engine")
             filtres = self.filtres.valeurs() if self.filtres is not None else None
-            enfants = self.build(Contexte(self.engine, filtres, self.refresh))
+            enfants = self.build(Contexte(self.engine, filtres, self.refresh, self.utilisateur))
         except Exception as exc:  # noqa: BLE001
             self._erreur(exc)
             return

@@ -32,13 +32,19 @@ def performances(engine: Engine, filtres: Filtres) -> tuple[pd.DataFrame, result
     return perf, clusters
 
 
-def comparaison(perf: pd.DataFrame, gaveur_id: int) -> pd.DataFrame:
-    """One gaveur's indicators next to the mean of the gaveurs of his site."""
+def comparaison(perf: pd.DataFrame, gaveur_id: int, moyennes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One gaveur's indicators next to the mean of the gaveurs of his site, or, for a gaveur who sees only
+    his own rows, next to the site means of ``moyennes`` (:func:`queries.moyennes_sites`)."""
     ligne = perf[perf["gaveur_id"] == gaveur_id].iloc[0]
-    site = perf[perf["site_code"] == ligne["site_code"]]
+    if moyennes is None:
+        site = perf[perf["site_code"] == ligne["site_code"]]
+        valeurs = [float(site[c].mean()) for c in COMPARES]
+    else:
+        site = moyennes.reindex([ligne["site_code"]]).iloc[0]
+        valeurs = [float(site.get({"itm": "itm_moyen", "sigma_g": "sigma_moyen_g"}.get(c, c), float("nan")))
+                   for c in COMPARES]
     return pd.DataFrame({"indicateur": list(COMPARES.values()),
-                         "gaveur": [float(ligne[c]) for c in COMPARES],
-                         "moyenne_site": [float(site[c].mean()) for c in COMPARES]})
+                         "gaveur": [float(ligne[c]) for c in COMPARES], "moyenne_site": valeurs})
 
 
 class TableGaveurs:
@@ -72,7 +78,11 @@ class TableGaveurs:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Performance table, cluster source and the gaveur-vs-site comparison."""
-    perf, clusters = performances(ctx.engine, ctx.exige_filtres())
+    filtres = ctx.exige_filtres()
+    perf, clusters = performances(ctx.engine, filtres)
+    # A gaveur sees only his own rows: the site means come from the database's aggregate function.
+    gaveur = ctx.utilisateur is not None and ctx.utilisateur.role == "gaveur"
+    moyennes = queries.moyennes_sites(ctx.engine, filtres.debut, filtres.fin) if gaveur else None
     table = TableGaveurs(perf)
     groupes = (common.source(f"groupes : {clusters.source()}") if not clusters.empty
                else common.message("Aucun groupe de gaveurs : lancez le job clustering."))
@@ -81,7 +91,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
     sortie = w.VBox([])
 
     def comparer(_change=None) -> None:
-        sortie.children = [common.figure(plots.gaveur_contre_site(comparaison(perf, choix.value)))]
+        sortie.children = [common.figure(plots.gaveur_contre_site(comparaison(perf, choix.value, moyennes)))]
 
     choix.observe(comparer, names="value")
     comparer()

@@ -1,0 +1,238 @@
+"""Dashboard users: argon2 password hashes, server-side sessions, failed-login throttling, audit rows.
+
+Runs in the Voilà server process and the ``users`` command, with the owner's connection (the tables
+of ``sql/111_utilisateurs.sql`` are out of reach of the dashboards' roles). A session is a random
+token: the browser holds it in a signed cookie, the database its sha256 with an expiry, so logout,
+a password change and disabling the user revoke it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Connection, Engine
+
+from euralis_lib import config, db
+from euralis_lib.auth import ROLES
+from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.exceptions import AuthError
+
+MOT_DE_PASSE_MIN = 10
+SESSION_DUREE = timedelta(hours=12)
+# Failed logins allowed per login and per IP address within the window before logins are refused.
+ECHECS_MAX = 5
+ECHECS_FENETRE = timedelta(minutes=15)
+REFUS = "Identifiant ou mot de passe incorrect."
+BLOQUE = ("Trop de tentatives de connexion échouées : réessayez dans 15 minutes "
+          "ou demandez à un administrateur.")
+
+_hasher = PasswordHasher()
+# Verified against when the login is unknown, so that timing does not tell which logins exist.
+_HASH_FACTICE = _hasher.hash(secrets.token_hex(16))
+
+
+def audit(conn: Connection, evenement: str, login: str | None, ip: str | None = None, **detail: object) -> None:
+    """Record an access event (``connexion``, ``echec``, ``blocage``, ``deconnexion``, ``refus``, ``admin``)."""
+    conn.execute(sa.text("INSERT INTO audit_acces (evenement, login, ip, detail) VALUES (:e, :l, :ip, :d)"),
+                 {"e": evenement, "l": login, "ip": ip, "d": json.dumps(detail, default=str)})
+
+
+def _valider(role: str, gaveur_id: int | None, sites: Sequence[str] | None) -> None:
+    if role not in ROLES:
+        raise AuthError(f"Rôle inconnu {role!r} : choisir parmi {', '.join(ROLES)}.")
+    if (role == "gaveur") != (gaveur_id is not None):
+        raise AuthError("Un utilisateur « gaveur » est lié à un gaveur (--gaveur N), et seulement lui.")
+    if sites and role != "superviseur":
+        raise AuthError("Seul un superviseur peut être limité à des sites (--sites).")
+
+
+def _verifier_mot_de_passe(mot_de_passe: str) -> None:
+    if len(mot_de_passe) < MOT_DE_PASSE_MIN:
+        raise AuthError(f"Mot de passe trop court : au moins {MOT_DE_PASSE_MIN} caractères.")
+
+
+def _existe(conn: Connection, login: str) -> None:
+    if conn.execute(sa.text("SELECT 1 FROM utilisateurs WHERE login = :l"), {"l": login}).first() is None:
+        raise AuthError(f"Utilisateur inconnu : {login!r} (voir « python -m euralis_lib users list »).")
+
+
+def creer(engine: Engine, login: str, nom: str, role: str, mot_de_passe: str, *, gaveur_id: int | None = None,
+          sites: Sequence[str] | None = None, par: str | None = None) -> None:
+    """Add a user (refused when the login exists, the role is unknown or the password is too short)."""
+    _valider(role, gaveur_id, sites)
+    _verifier_mot_de_passe(mot_de_passe)
+    with db.connect(engine, transaction=True) as conn:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.text(
+                    "INSERT INTO utilisateurs (login, nom, role, gaveur_id, sites, mot_de_passe) "
+                    "VALUES (:l, :n, :r, :g, :s, :h)"),
+                    {"l": login, "n": nom, "r": role, "g": gaveur_id, "s": list(sites) if sites else None,
+                     "h": _hasher.hash(mot_de_passe)})
+        except sa.exc.IntegrityError as exc:
+            raise AuthError(f"Utilisateur refusé ({login!r}) : identifiant déjà pris, invalide (minuscules, "
+                            f"chiffres, . _ -) ou gaveur inconnu. {str(exc.orig).splitlines()[0]}") from exc
+        audit(conn, "admin", par, action="users add", cible=login, role=role)
+
+
+def lister(engine: Engine) -> pd.DataFrame:
+    """Every user, without password hashes."""
+    return db.read_df(engine, "SELECT login, nom, role, gaveur_id, sites, actif, cree_le, modifie_le "
+                              "FROM utilisateurs ORDER BY login")
+
+
+def revoquer_sessions(conn: Connection, login: str) -> None:
+    """End every open session of ``login``."""
+    conn.execute(sa.text("UPDATE sessions_web SET revoquee_le = now() WHERE login = :l AND revoquee_le IS NULL"),
+                 {"l": login})
+
+
+def desactiver(engine: Engine, login: str, *, par: str | None = None) -> None:
+    """Disable a user and end their sessions (rows they own stay)."""
+    with db.connect(engine, transaction=True) as conn:
+        _existe(conn, login)
+        conn.execute(sa.text("UPDATE utilisateurs SET actif = false, modifie_le = now() WHERE login = :l"),
+                     {"l": login})
+        revoquer_sessions(conn, login)
+        audit(conn, "admin", par, action="users disable", cible=login)
+
+
+def changer_mot_de_passe(engine: Engine, login: str, mot_de_passe: str, *, par: str | None = None) -> None:
+    """Set a new password (and re-enable the user); ends their sessions."""
+    _verifier_mot_de_passe(mot_de_passe)
+    with db.connect(engine, transaction=True) as conn:
+        _existe(conn, login)
+        conn.execute(sa.text("UPDATE utilisateurs SET mot_de_passe = :h, actif = true, modifie_le = now() "
+                             "WHERE login = :l"), {"l": login, "h": _hasher.hash(mot_de_passe)})
+        revoquer_sessions(conn, login)
+        audit(conn, "admin", par, action="users passwd", cible=login)
+
+
+def changer_role(engine: Engine, login: str, role: str, *, gaveur_id: int | None = None,
+                 sites: Sequence[str] | None = None, par: str | None = None) -> None:
+    """Change a user's role (gaveur link, sites); ends their sessions."""
+    _valider(role, gaveur_id, sites)
+    with db.connect(engine, transaction=True) as conn:
+        _existe(conn, login)
+        conn.execute(sa.text("UPDATE utilisateurs SET role = :r, gaveur_id = :g, sites = :s, modifie_le = now() "
+                             "WHERE login = :l"),
+                     {"l": login, "r": role, "g": gaveur_id, "s": list(sites) if sites else None})
+        revoquer_sessions(conn, login)
+        audit(conn, "admin", par, action="users role", cible=login, role=role)
+
+
+def _echecs_recents(conn: Connection, login: str, ip: str | None) -> int:
+    return int(conn.execute(sa.text(
+        "SELECT greatest((SELECT count(*) FROM audit_acces WHERE evenement = 'echec' AND login = :l "
+        "                 AND horodatage > now() - :f),"
+        "                (SELECT count(*) FROM audit_acces WHERE evenement = 'echec' AND ip = :ip "
+        "                 AND horodatage > now() - :f))"),
+        {"l": login, "ip": ip, "f": ECHECS_FENETRE}).scalar_one())
+
+
+def verifier(engine: Engine, login: str, mot_de_passe: str, ip: str | None = None) -> Utilisateur:
+    """The user when login and password match an active account; :class:`AuthError` (French) otherwise.
+
+    After :data:`ECHECS_MAX` failures within :data:`ECHECS_FENETRE` for the login or the IP address,
+    every attempt is refused, even with the right password.
+    """
+    login = login.strip().lower()
+    # The audit row is committed before the refusal is raised.
+    with db.connect(engine, transaction=True) as conn:
+        if _echecs_recents(conn, login, ip) >= ECHECS_MAX:
+            audit(conn, "blocage", login, ip)
+            refus = BLOQUE
+        else:
+            ligne = conn.execute(sa.text("SELECT role, actif, mot_de_passe FROM utilisateurs WHERE login = :l"),
+                                 {"l": login}).first()
+            try:
+                _hasher.verify(ligne.mot_de_passe if ligne else _HASH_FACTICE, mot_de_passe)
+                refus = None if ligne is not None and ligne.actif else REFUS
+            except (VerificationError, InvalidHashError):
+                refus = REFUS
+            audit(conn, "echec" if refus else "connexion", login, ip)
+    if refus:
+        raise AuthError(refus)
+    return Utilisateur(login, ligne.role)
+
+
+def _empreinte(jeton: str) -> str:
+    return hashlib.sha256(jeton.encode()).hexdigest()
+
+
+def ouvrir_session(engine: Engine, utilisateur: Utilisateur, ip: str | None = None,
+                   duree: timedelta = SESSION_DUREE) -> str:
+    """A new session for ``utilisateur``: the random token to put in the (signed) cookie."""
+    jeton = secrets.token_urlsafe(32)
+    with db.connect(engine, transaction=True) as conn:
+        conn.execute(sa.text("INSERT INTO sessions_web (session_id, login, expire_le, ip) "
+                             "VALUES (:s, :l, now() + :d, :ip)"),
+                     {"s": _empreinte(jeton), "l": utilisateur.login, "d": duree, "ip": ip})
+    return jeton
+
+
+def session(engine: Engine, jeton: str) -> Utilisateur | None:
+    """The user of an open, unexpired session of an active user; None otherwise."""
+    with db.connect(engine) as conn:
+        ligne = conn.execute(sa.text(
+            "SELECT u.login, u.role FROM sessions_web s JOIN utilisateurs u USING (login) "
+            "WHERE s.session_id = :s AND s.revoquee_le IS NULL AND s.expire_le > now() AND u.actif"),
+            {"s": _empreinte(jeton)}).first()
+    return Utilisateur(ligne.login, ligne.role) if ligne else None
+
+
+def fermer_session(engine: Engine, jeton: str, ip: str | None = None) -> None:
+    """Logout: revoke the session of ``jeton`` (no-op when unknown)."""
+    with db.connect(engine, transaction=True) as conn:
+        login = conn.execute(sa.text("UPDATE sessions_web SET revoquee_le = now() WHERE session_id = :s "
+                                     "AND revoquee_le IS NULL RETURNING login"), {"s": _empreinte(jeton)}).scalar()
+        if login:
+            audit(conn, "deconnexion", login, ip)
+
+
+def _fichier_prive(chemin: Path, contenu: str) -> None:
+    chemin.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(chemin, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(contenu)
+
+
+def secret_session() -> bytes:
+    """The key signing cookies and kernel identities: ``EURALIS_SESSION_SECRET``, else a random key kept
+    0600 in ``<EURALIS_HOME>/session_secret`` (created on first use)."""
+    valeur = os.environ.get("EURALIS_SESSION_SECRET", "").strip()
+    if valeur:
+        if len(valeur) < 32:
+            raise AuthError("EURALIS_SESSION_SECRET est trop court : au moins 32 caractères aléatoires.")
+        return valeur.encode()
+    chemin = config.home_dir() / "session_secret"
+    if not chemin.exists():
+        try:
+            _fichier_prive(chemin, secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass
+    return chemin.read_text().strip().encode()
+
+
+def premier_admin(engine: Engine) -> tuple[str, str] | None:
+    """When no user exists: create ``admin`` with a random password, store it 0600 in
+    ``<EURALIS_HOME>/premier_admin.txt`` and return (login, password); None otherwise."""
+    with db.connect(engine) as conn:
+        if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM utilisateurs)")).scalar_one():
+            return None
+    mot_de_passe = secrets.token_urlsafe(12)
+    creer(engine, "admin", "Administrateur", "admin", mot_de_passe, par="make run")
+    chemin = config.home_dir() / "premier_admin.txt"
+    chemin.unlink(missing_ok=True)
+    _fichier_prive(chemin, f"login: admin\nmot de passe: {mot_de_passe}\n")
+    return "admin", mot_de_passe

@@ -1,0 +1,65 @@
+"""Test helpers for servers with login: create users, log a browser page or an HTTP client in."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import secrets
+import urllib.parse
+import urllib.request
+
+from euralis_lib import db
+from euralis_lib.auth import utilisateurs
+
+
+def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
+    """Add a user to the database at ``url``; returns its random password."""
+    mot_de_passe = secrets.token_urlsafe(12)
+    utilisateurs.creer(db.get_engine(url), login, login, role, mot_de_passe, **kwargs)
+    return mot_de_passe
+
+
+def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",
+                 timeout_ms: int = 60_000, scheme: str = "http") -> None:
+    """Log a Playwright page in through the login form."""
+    page.goto(f"{scheme}://{host}:{port}/login", wait_until="domcontentloaded", timeout=timeout_ms)
+    page.fill("#login", login)
+    page.fill("#mot_de_passe", mot_de_passe)
+    with page.expect_navigation(timeout=timeout_ms):
+        page.click("button[type=submit]")
+    if "/login" in page.url:
+        raise AssertionError(f"login of {login} refused: {page.inner_text('form')}")
+
+
+class Client:
+    """A cookie-keeping HTTP client that does not follow redirects (to see them)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+
+        class _SansRedirection(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+                return None
+
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies),
+                                                  _SansRedirection())
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, str]:
+        """GET ``path``: status, headers, body."""
+        return self._ouvrir(urllib.request.Request(self.base + path, headers=headers or {}))
+
+    def login(self, login: str, mot_de_passe: str, suivant: str = "/") -> tuple[int, dict, str]:
+        """Post the login form (with its _xsrf token)."""
+        _, _, page = self.get("/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+        corps = urllib.parse.urlencode({"login": login, "mot_de_passe": mot_de_passe, "_xsrf": xsrf,
+                                        "next": suivant}).encode()
+        return self._ouvrir(urllib.request.Request(self.base + "/login", data=corps))
+
+    def _ouvrir(self, requete: urllib.request.Request) -> tuple[int, dict, str]:
+        try:
+            with self.opener.open(requete, timeout=60) as rep:
+                return rep.status, dict(rep.headers), rep.read().decode(errors="replace")
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read().decode(errors="replace")

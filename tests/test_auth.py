@@ -1,0 +1,152 @@
+"""Users, passwords, sessions, throttling and the signed kernel identity (euralis_lib.auth), on real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from euralis_lib import db
+from euralis_lib.auth import jeton, utilisateurs
+from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.exceptions import AuthError
+
+MDP = "correct horse battery"
+
+
+@pytest.fixture
+def engine(empty_db_url):
+    engine = db.get_engine(empty_db_url)
+    yield engine
+    engine.dispose()
+
+
+def _audit(engine, evenement: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM audit_acces WHERE evenement = :e"),
+                            {"e": evenement}).scalar_one()
+
+
+def test_password_is_stored_as_argon2_and_checked(engine):
+    utilisateurs.creer(engine, "marie", "Marie", "superviseur", MDP, sites=["LL"])
+    with engine.connect() as conn:
+        stocke = conn.execute(sa.text("SELECT mot_de_passe FROM utilisateurs")).scalar_one()
+    assert stocke.startswith("$argon2id$") and MDP not in stocke
+    assert utilisateurs.verifier(engine, "Marie ", MDP, ip="10.0.0.1") == Utilisateur("marie", "superviseur")
+    with pytest.raises(AuthError, match="incorrect"):
+        utilisateurs.verifier(engine, "marie", MDP + "x", ip="10.0.0.1")
+    with pytest.raises(AuthError, match="incorrect"):
+        utilisateurs.verifier(engine, "inconnu", MDP, ip="10.0.0.1")
+    assert (_audit(engine, "connexion"), _audit(engine, "echec")) == (1, 2)
+    assert "mot_de_passe" not in utilisateurs.lister(engine).columns
+
+
+@pytest.mark.parametrize(("role", "kwargs", "message"), [
+    ("gaveur", {}, "lié à un gaveur"), ("admin", {"sites": ["LL"]}, "superviseur"), ("chef", {}, "Rôle inconnu")])
+def test_inconsistent_users_are_refused_before_writing(engine, role, kwargs, message):
+    with pytest.raises(AuthError, match=message):
+        utilisateurs.creer(engine, "paul", "Paul", role, MDP, **kwargs)
+    with pytest.raises(AuthError, match="trop court"):
+        utilisateurs.creer(engine, "paul", "Paul", "admin", "court")
+    assert utilisateurs.lister(engine).empty
+
+
+def test_failed_logins_are_throttled_per_login_and_per_ip(engine):
+    utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
+    utilisateurs.creer(engine, "jean", "Jean", "admin", MDP)
+    for _ in range(utilisateurs.ECHECS_MAX):
+        with pytest.raises(AuthError, match="incorrect"):
+            utilisateurs.verifier(engine, "marie", "mauvais mot", ip="10.0.0.9")
+    # Even the right password is refused now, for this login from anywhere and from this address.
+    with pytest.raises(AuthError, match="Trop de tentatives"):
+        utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.1")
+    with pytest.raises(AuthError, match="Trop de tentatives"):
+        utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.9")
+    assert utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.2").login == "jean"
+    assert _audit(engine, "blocage") == 2
+    # Once the failures are older than the window, the login works again.
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_acces SET horodatage = horodatage - :d"),
+                     {"d": utilisateurs.ECHECS_FENETRE})
+    assert utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.9").login == "marie"
+
+
+def test_sessions_end_on_logout_expiry_disable_and_password_change(engine):
+    utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
+    marie = Utilisateur("marie", "admin")
+    ouverte = utilisateurs.ouvrir_session(engine, marie)
+    assert utilisateurs.session(engine, ouverte) == marie
+    assert utilisateurs.session(engine, ouverte + "x") is None
+    utilisateurs.fermer_session(engine, ouverte)
+    assert utilisateurs.session(engine, ouverte) is None
+    assert utilisateurs.session(engine, utilisateurs.ouvrir_session(engine, marie, duree=timedelta(seconds=-1))) is None
+    autre = utilisateurs.ouvrir_session(engine, marie)
+    utilisateurs.changer_mot_de_passe(engine, "marie", MDP + "!")
+    assert utilisateurs.session(engine, autre) is None
+    derniere = utilisateurs.ouvrir_session(engine, marie)
+    utilisateurs.desactiver(engine, "marie")
+    assert utilisateurs.session(engine, derniere) is None
+    with pytest.raises(AuthError, match="incorrect"):
+        utilisateurs.verifier(engine, "marie", MDP + "!")
+    with engine.connect() as conn:
+        stocke = conn.execute(sa.text("SELECT count(*) FROM sessions_web WHERE session_id IN (:a, :b)"),
+                              {"a": ouverte, "b": autre}).scalar_one()
+    assert stocke == 0, "the database keeps hashes of session tokens, never the tokens"
+
+
+def test_kernel_identity_token_refuses_forged_and_expired_values():
+    secret, autre = b"s" * 40, b"t" * 40
+    valeur = jeton.signer(Utilisateur("g1", "gaveur"), secret)
+    assert jeton.lire(valeur, secret) == Utilisateur("g1", "gaveur")
+    login, role, expire, signature = valeur.split(":")
+    assert jeton.lire(f"g2:{role}:{expire}:{signature}", secret) is None
+    assert jeton.lire(f"{login}:admin:{expire}:{signature}", secret) is None
+    assert jeton.lire(valeur, autre) is None
+    assert jeton.lire(jeton.signer(Utilisateur("g1", "gaveur"), secret, duree_s=-1), secret) is None
+    assert jeton.lire("g1", secret) is None and jeton.lire(None, secret) is None
+
+
+def test_first_admin_password_is_random_printed_once_and_kept_private(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("EURALIS_HOME", str(tmp_path))
+    login, mot_de_passe = utilisateurs.premier_admin(engine)
+    fichier = tmp_path / "premier_admin.txt"
+    assert stat.S_IMODE(fichier.stat().st_mode) == 0o600 and mot_de_passe in fichier.read_text()
+    assert utilisateurs.verifier(engine, login, mot_de_passe).role == "admin"
+    assert utilisateurs.premier_admin(engine) is None
+    monkeypatch.delenv("EURALIS_SESSION_SECRET", raising=False)
+    secret = utilisateurs.secret_session()
+    assert len(secret) >= 32 and utilisateurs.secret_session() == secret
+    assert stat.S_IMODE((tmp_path / "session_secret").stat().st_mode) == 0o600
+
+
+def test_users_command_adds_lists_and_disables(empty_db_url):
+    env = {**os.environ, "EURALIS_DATABASE_URL": empty_db_url}
+
+    def run(*args: str, entree: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "euralis_lib", "users", *args], input=entree, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    ajout = run("add", "marie", "--role", "superviseur", "--sites", "ll,mt", "--password-stdin", entree=MDP + "\n")
+    assert ajout.returncode == 0, ajout.stderr
+    refus = run("add", "paul", "--role", "gaveur", "--password-stdin", entree=MDP + "\n")
+    assert refus.returncode == 2 and "gaveur" in refus.stderr and "Traceback" not in refus.stderr
+    assert run("disable", "marie").returncode == 0
+    liste = run("list")
+    assert "marie" in liste.stdout and "False" in liste.stdout and "argon2" not in liste.stdout
+    assert "[LL, MT]" in liste.stdout
+
+
+def test_serving_on_the_network_without_login_is_refused():
+    from euralis_lib import serve
+    from euralis_lib.exceptions import ServeError
+
+    with pytest.raises(ServeError, match="sans connexion"):
+        serve.start(0, host="0.0.0.0", login=False)
+    commande = serve.voila_command(8866, host="0.0.0.0")
+    assert any("EuralisIdentityProvider" in option for option in commande)
+    assert not any("Identity" in option for option in serve.voila_command(8866, login=False))

@@ -1,0 +1,232 @@
+"""Row-level security in PostgreSQL: each role sees exactly its rows, nothing without a user, and
+admin-only writes are refused to others (sql/110–112, euralis_lib.auth.acces)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import psycopg2.errors
+import pytest
+import sqlalchemy as sa
+
+from euralis_lib import db
+from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+
+# Per-gaveur tables and how the owner (who sees everything) tells which gaveur a row belongs to.
+PAR_GAVEUR = {
+    "gaveurs": "SELECT gaveur_id, site_code, {k} FROM gaveurs",
+    "lots_gavage": "SELECT gaveur_id, site_code, {k} FROM lots_gavage",
+    "alertes": "SELECT gaveur_id, site_code, {k} FROM alertes",
+    "doses_gavage": "SELECT l.gaveur_id, l.site_code, {k} FROM doses_gavage t JOIN lots_gavage l USING (lot_id)",
+    "abattages": "SELECT l.gaveur_id, l.site_code, {k} FROM abattages t JOIN lots_gavage l USING (lot_id)",
+    "qualite_foies": "SELECT l.gaveur_id, l.site_code, {k} FROM qualite_foies t JOIN lots_gavage l USING (lot_id)",
+}
+CLES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
+        "doses_gavage": "t.lot_id || '/' || t.horodatage", "abattages": "t.lot_id",
+        "qualite_foies": "t.lot_id || '/' || t.grade"}
+PROPRES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
+           "doses_gavage": "lot_id || '/' || horodatage", "abattages": "lot_id",
+           "qualite_foies": "lot_id || '/' || grade"}
+
+
+@pytest.fixture(scope="module")
+def base(pg_cluster, sim_template):
+    """A simulated database with five users (two gaveurs of different sites, a disabled one)."""
+    name = pg_cluster.clone(sim_template)
+    url = pg_cluster.url(name)
+    owner = db.get_engine(url)
+    with owner.begin() as conn:
+        # Gaveurs with alerts, so that every table has rows of both.
+        avec_alertes = ("SELECT gaveur_id, site_code FROM alertes WHERE gaveur_id IS NOT NULL AND site_code <> :s "
+                        "GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1")
+        g1, s1 = conn.execute(sa.text(avec_alertes), {"s": ""}).one()
+        g2, _ = conn.execute(sa.text(avec_alertes), {"s": s1}).one()
+        for login, role, gaveur, sites, actif in [
+                ("adm", "admin", None, None, True), ("sup", "superviseur", None, None, True),
+                ("sup-site", "superviseur", None, [s1], True), ("g1", "gaveur", g1, None, True),
+                ("g2", "gaveur", g2, None, True), ("g1-off", "gaveur", g1, None, False)]:
+            conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, gaveur_id, sites, actif, mot_de_passe) "
+                                 "VALUES (:l, :l, :r, :g, :s, :a, 'sans objet')"),
+                         {"l": login, "r": role, "g": gaveur, "s": sites, "a": actif})
+    web = db.get_engine(web_url(url))
+    yield {"owner": owner, "web": web, "g1": g1, "g2": g2, "site": s1}
+    owner.dispose()
+    web.dispose()
+    pg_cluster.drop(name)
+
+
+def _vu(base, login: str, role: str, table: str) -> set:
+    engine = engine_utilisateur(base["web"], Utilisateur(login, role))
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(f"SELECT {PROPRES[table]} FROM {table}")).scalars())
+
+
+def _attendu(base, table: str, garder) -> set:
+    with base["owner"].connect() as conn:
+        rows = conn.execute(sa.text(PAR_GAVEUR[table].format(k=CLES[table]))).all()
+    return {cle for gaveur, site, cle in rows if garder(gaveur, site)}
+
+
+@pytest.mark.parametrize("table", sorted(PAR_GAVEUR))
+def test_each_role_sees_exactly_its_rows(base, table):
+    tout = _attendu(base, table, lambda g, s: True)
+    assert tout, f"{table} is empty in the simulated data: the test would prove nothing"
+    assert _vu(base, "adm", "admin", table) == tout
+    assert _vu(base, "sup", "superviseur", table) == tout
+    assert _vu(base, "sup-site", "superviseur", table) == _attendu(base, table, lambda g, s: s == base["site"])
+    for login in ("g1", "g2"):
+        siens = _attendu(base, table, lambda g, s, gid=base[login]: g == gid)
+        assert siens and siens != tout
+        assert _vu(base, login, "gaveur", table) == siens
+    # The role switched to does not widen anything: the policies read the user's role in the table.
+    assert _vu(base, "g1", "admin", table) == _attendu(base, table, lambda g, s: g == base["g1"])
+
+
+@pytest.mark.parametrize("table", sorted(PAR_GAVEUR))
+def test_nothing_without_a_user_or_for_a_disabled_one(base, table):
+    for role in ("admin", "superviseur", "gaveur"):
+        with base["web"].connect() as conn:
+            conn.exec_driver_sql(f"SET LOCAL ROLE euralis_{role}")
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+    assert _vu(base, "g1-off", "gaveur", table) == set()
+    assert _vu(base, "inconnu", "admin", table) == set()
+
+
+def test_the_web_login_role_has_no_right_of_its_own(base):
+    with base["owner"].connect() as conn:
+        role = conn.execute(sa.text("SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles "
+                                    "WHERE rolname = 'euralis_web'")).one()
+        possede = conn.execute(sa.text("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                                       "WHERE r.rolname = 'euralis_web'")).scalar_one()
+    assert tuple(role) == (False, False, False) and possede == 0
+    with base["web"].connect() as conn, pytest.raises(sa.exc.ProgrammingError) as err:
+        conn.execute(sa.text("SELECT count(*) FROM lots_gavage"))
+    assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege)
+
+
+@pytest.mark.parametrize(("login", "role", "sql"), [
+    ("g1", "gaveur", "INSERT INTO prix_parametres (parametre, valide_du, valeur) VALUES ('x', '2026-01-01', 1)"),
+    ("sup", "superviseur", "UPDATE sites SET capacite_abattage_jour = 1"),
+    ("sup", "superviseur", "INSERT INTO job_runs (job, statut) VALUES ('planning', 'running')"),
+    ("g1", "gaveur", "SELECT count(*) FROM imports_quarantaine"),
+    ("g1", "gaveur", "SELECT count(*) FROM prix_parametres"),
+    ("sup", "superviseur", "SELECT mot_de_passe FROM utilisateurs"),
+    ("adm", "admin", "SELECT mot_de_passe FROM utilisateurs"),
+    ("g1", "gaveur", "UPDATE lots_gavage SET nb_morts = 0"),
+])
+def test_admin_only_and_secret_things_are_refused(base, login, role, sql):
+    engine = engine_utilisateur(base["web"], Utilisateur(login, role))
+    with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError) as err:
+        conn.execute(sa.text(sql))
+    assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege)
+
+
+def test_an_admin_edits_capacities_and_reads_users_without_hashes(base):
+    engine = engine_utilisateur(base["web"], Utilisateur("adm", "admin"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("UPDATE sites SET capacite_abattage_jour = capacite_abattage_jour")).rowcount > 0
+        assert conn.execute(sa.text("SELECT count(*) FROM utilisateurs")).scalar_one() == 6
+        conn.rollback()
+
+
+def test_a_gaveur_compares_with_site_means_without_seeing_other_rows(base):
+    debut, fin = "2025-01-01", "2026-06-30"
+    with base["owner"].connect() as conn:
+        attendu = conn.execute(sa.text(
+            "SELECT l.site_code, round(avg(a.sigma_g), 1) FROM lots_gavage l JOIN abattages a USING (lot_id) "
+            "WHERE a.date_abattage BETWEEN :d AND :f GROUP BY 1 ORDER BY 1"), {"d": debut, "f": fin}).all()
+    engine = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    with engine.connect() as conn:
+        vu = conn.execute(sa.text("SELECT site_code, sigma_moyen_g FROM moyennes_sites(:d, :f) ORDER BY 1"),
+                          {"d": debut, "f": fin}).all()
+    assert [tuple(r) for r in vu] == [tuple(r) for r in attendu] and len(vu) >= 2
+    with base["web"].connect() as conn:
+        conn.exec_driver_sql("SET LOCAL ROLE euralis_gaveur")
+        assert conn.execute(sa.text("SELECT count(*) FROM moyennes_sites(:d, :f)"),
+                            {"d": debut, "f": fin}).scalar_one() == 0
+
+
+def test_the_gaveurs_page_compares_a_gaveur_with_means_over_his_whole_site(base):
+    from datetime import date
+
+    from euralis_lib import queries
+    from euralis_lib.dashboards import gaveurs
+
+    debut, fin = date(2025, 7, 1), date(2026, 6, 30)
+    engine = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    perf = queries.gaveur_performances(engine, None, debut, fin)
+    assert perf["gaveur_id"].tolist() == [base["g1"]]
+    comp = gaveurs.comparaison(perf, base["g1"], queries.moyennes_sites(engine, debut, fin)).set_index("indicateur")
+    with base["owner"].connect() as conn:
+        itm_site = conn.execute(sa.text(
+            "SELECT round(sum(a.mais_total_kg) / sum(a.poids_foie_total_kg), 2) FROM lots_gavage l "
+            "JOIN abattages a USING (lot_id) WHERE l.site_code = :s AND a.date_abattage BETWEEN :d AND :f"),
+            {"s": base["site"], "d": debut, "f": fin}).scalar_one()
+    assert comp.loc["ITM", "moyenne_site"] == pytest.approx(float(itm_site))
+    assert comp.loc["ITM", "gaveur"] == pytest.approx(perf["itm"].iloc[0])
+
+
+def test_only_an_admin_computes_a_plan(base):
+    from datetime import date
+
+    from euralis_lib.dashboards import abattages
+    from euralis_lib.dashboards.common import Filtres
+
+    filtres = Filtres(date(2026, 6, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+    with pytest.raises(sa.exc.ProgrammingError):
+        abattages.calculer_plan(engine_utilisateur(base["web"], Utilisateur("sup", "superviseur")), filtres)
+    metriques = abattages.calculer_plan(engine_utilisateur(base["web"], Utilisateur("adm", "admin")), filtres)
+    with base["owner"].connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM planning_abattages WHERE run_id = :r"),
+                            {"r": metriques["run_id"]}).scalar_one() > 0
+
+
+def test_administration_changes_are_an_admins_only(base):
+    from datetime import date
+
+    from euralis_lib.auth import administration
+
+    sup = engine_utilisateur(base["web"], Utilisateur("sup", "superviseur"))
+    adm = engine_utilisateur(base["web"], Utilisateur("adm", "admin"))
+    parametre = administration.prix(adm)["parametre"].iloc[0]
+    for faire in (lambda: administration.changer_capacite(sup, "sup", "LL", 1),
+                  lambda: administration.activer(sup, "sup", "g2", False),
+                  lambda: administration.fixer_prix(sup, "sup", parametre, None, date(2026, 7, 1), 1.0),
+                  lambda: administration.utilisateurs(sup)):
+        with pytest.raises((sa.exc.ProgrammingError, pd.errors.DatabaseError), match="permission denied"):
+            faire()
+    avant = administration.capacites(adm).set_index("code")["capacite_abattage_jour"]
+    try:
+        administration.changer_capacite(adm, "adm", "LL", int(avant["LL"]) + 1)
+        administration.activer(adm, "adm", "g2", False)
+        administration.fixer_prix(adm, "adm", parametre, "LL", date(2030, 1, 1), 2.5)
+        assert administration.capacites(adm).set_index("code").loc["LL", "capacite_abattage_jour"] == avant["LL"] + 1
+        assert not administration.utilisateurs(adm).set_index("login").loc["g2", "actif"]
+        assert _vu(base, "g2", "gaveur", "lots_gavage") == set()
+        with base["owner"].connect() as conn:
+            actions = conn.execute(sa.text("SELECT detail->>'action' FROM audit_acces WHERE login = 'adm' "
+                                           "AND evenement = 'admin' ORDER BY audit_id")).scalars().all()
+        assert actions[-3:] == ["capacite", "desactiver", "prix"]
+    finally:
+        administration.activer(adm, "adm", "g2", True)
+        administration.changer_capacite(adm, "adm", "LL", int(avant["LL"]))
+        with base["owner"].begin() as conn:
+            conn.execute(sa.text("DELETE FROM prix_parametres WHERE valide_du = '2030-01-01'"))
+
+
+def test_crafted_filter_values_reach_nothing_of_another_gaveur(base):
+    """What a crafted widget value can do at most: ask the queries for another gaveur or every site."""
+    from datetime import date
+
+    from euralis_lib import queries
+
+    debut, fin = date(2024, 7, 1), date(2026, 6, 30)
+    g1 = engine_utilisateur(base["web"], Utilisateur("g1", "gaveur"))
+    assert queries.gaveur_performances(g1, None, debut, fin, gaveurs=[base["g2"]]).empty
+    assert set(queries.gaveur_performances(g1, None, debut, fin)["gaveur_id"]) == {base["g1"]}
+    assert set(queries.gaveur_options(g1)["gaveur_id"]) == {base["g1"]}
+    lots = queries.qualite_lots(g1, None, debut, fin)
+    assert not lots.empty
+    with base["owner"].connect() as conn:
+        siens = set(conn.execute(sa.text("SELECT code_lot FROM lots_gavage WHERE gaveur_id = :g"),
+                                 {"g": base["g1"]}).scalars())
+    assert set(lots["code_lot"]) <= siens
