@@ -155,3 +155,12 @@ def test_the_timescaledb_stand_in_trigger_keeps_one_row_per_meal_and_lets_correc
     with pytest.raises(sa.exc.IntegrityError, match="doses_gavage_repas_uk"), db.connect(engine) as conn:
         conn.execute(sa.text("INSERT INTO doses_gavage (horodatage, lot_id, jour, repas, dose_g) SELECT "
                              "horodatage + interval '10 minutes', lot_id, jour, repas, dose_g FROM doses_gavage"))
+
+
+@pytest.mark.parametrize("contenu", [b"a;b\n1;2;3\n4;5\n", b'a;b\n"1";2;3\n4;5\n', b"a;b\n1;2\n4;5;6\n"])
+def test_a_ragged_row_refuses_the_whole_file_first_row_included(contenu):
+    from euralis_lib.exceptions import ImportFileError
+    from euralis_lib.imports.reading import lire
+
+    with pytest.raises(ImportFileError, match=r"ligne [23] \(3 champs\).*Rien n'a été importé"):
+        lire(contenu, "f.csv", "lots")

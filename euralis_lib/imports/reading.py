@@ -77,19 +77,23 @@ def _decoder(contenu: bytes, nom_fichier: str) -> tuple[str, str]:
 
 def _lire_csv(contenu: bytes, nom_fichier: str) -> FichierLu:
     texte, encodage = _decoder(contenu, nom_fichier)
-    lignes = texte.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    debut = 0
-    while debut < len(lignes) and (not lignes[debut].strip() or lignes[debut].lstrip().startswith("#")):
-        debut += 1
-    if debut == len(lignes):
-        raise ImportFileError(f"{nom_fichier} : fichier vide (aucun en-tête, aucune ligne).")
-    entete = lignes[debut]
+    if "\r" in texte:
+        texte = texte.replace("\r\n", "\n").replace("\r", "\n")
+    debut, position = 0, 0  # the header: first line neither blank nor a # comment (no split of a large file)
+    while True:
+        fin = texte.find("\n", position)
+        entete = texte[position:] if fin < 0 else texte[position:fin]
+        if entete.strip() and not entete.lstrip().startswith("#"):
+            break
+        if fin < 0:
+            raise ImportFileError(f"{nom_fichier} : fichier vide (aucun en-tête, aucune ligne).")
+        debut, position = debut + 1, fin + 1
     sep = max(SEPARATEURS, key=entete.count)
     noms = next(csv.reader([entete], delimiter=sep))
     if '"' not in texte:
-        records = _lire_csv_rapide(lignes, debut, sep, len(noms), nom_fichier)
+        records = _lire_csv_rapide("" if fin < 0 else texte[fin + 1:], debut, sep, len(noms), nom_fichier)
     else:
-        records = _lire_csv_guillemets(lignes, debut, sep, len(noms), nom_fichier)
+        records = _lire_csv_guillemets(texte.split("\n"), debut, sep, len(noms), nom_fichier)
     donnees, entetes = _nommer(records, noms, nom_fichier)
     fichier = FichierLu(donnees, entetes, "csv", encodage=encodage, separateur=sep)
     if encodage != "utf-8":
@@ -98,19 +102,33 @@ def _lire_csv(contenu: bytes, nom_fichier: str) -> FichierLu:
     return fichier
 
 
-def _lire_csv_rapide(lignes: list[str], debut: int, sep: str, largeur: int, nom_fichier: str) -> pd.DataFrame:
-    """No quote in the file: one record per line, pandas reads the body directly (large files).
+def _premiere_ligne(corps: str, sep: str) -> tuple[int, str] | None:
+    """Index and text of the first line of ``corps`` holding a value (None when there is none)."""
+    position, numero = 0, 0
+    while position <= len(corps):
+        fin = corps.find("\n", position)
+        ligne = corps[position:] if fin < 0 else corps[position:fin]
+        if ligne.replace(sep, "").strip():
+            return numero, ligne
+        if fin < 0:
+            return None
+        position, numero = fin + 1, numero + 1
+    return None
 
-    pandas refuses lines with too many fields; lines with too few come back with empty trailing
-    fields, so only rows whose last field is empty are checked against their raw line.
+
+def _lire_csv_rapide(corps: str, debut: int, sep: str, largeur: int, nom_fichier: str) -> pd.DataFrame:
+    """No quote in the file: one record per line, pandas reads the body (the text after the header).
+
+    pandas takes a first row with extra fields as index columns (every column shifted): that row is
+    checked first. pandas refuses later lines with too many fields; lines with too few come back with
+    empty trailing fields, so only rows whose last field is empty are checked against their raw line.
     """
-    corps = lignes[debut + 1:]
     noms = [f"c{i}" for i in range(largeur)]
-    premiere = next((i for i, ligne in enumerate(corps) if ligne.replace(sep, "").strip()), None)
-    if premiere is not None and corps[premiere].count(sep) + 1 != largeur:  # pandas would shift every column
-        _refuser_lignes_inegales(nom_fichier, largeur, [(debut + 2 + premiere, corps[premiere].count(sep) + 1)])
+    premiere = _premiere_ligne(corps, sep)
+    if premiere is not None and premiere[1].count(sep) + 1 != largeur:
+        _refuser_lignes_inegales(nom_fichier, largeur, [(debut + 2 + premiere[0], premiere[1].count(sep) + 1)])
     try:
-        brut = pd.read_csv(io.StringIO("\n".join(corps)), sep=sep, dtype=str, keep_default_na=False, header=None,
+        brut = pd.read_csv(io.StringIO(corps), sep=sep, dtype=str, keep_default_na=False, header=None,
                            names=noms, skip_blank_lines=False)
     except pd.errors.ParserError as exc:
         trouve = re.search(r"line (\d+), saw (\d+)", str(exc))
@@ -121,7 +139,8 @@ def _lire_csv_rapide(lignes: list[str], debut: int, sep: str, largeur: int, nom_
     candidates = brut.index[(brut[noms[-1]] == "").to_numpy()]
     if not len(candidates):
         return brut
-    brutes = pd.Series(np.asarray(corps, dtype=object)[candidates - debut - 2], index=candidates, dtype=object)
+    lignes = np.asarray(corps.split("\n"), dtype=object)
+    brutes = pd.Series(lignes[candidates - debut - 2], index=candidates, dtype=object)
     vides = brutes.str.replace(sep, "", regex=False).str.strip() == ""
     nb_champs = brutes.str.count(re.escape(sep)) + 1
     mauvaises = nb_champs[~vides & (nb_champs != largeur)]
