@@ -81,6 +81,15 @@ def test_a_small_coefficient_term_is_found(engine):
     assert poly.coeff_monomial(x2) == pytest.approx(3, rel=0.02)
 
 
+def test_a_feature_never_recorded_is_left_out_instead_of_emptying_the_formula(sim_sets):
+    lots = validation.lot_features(sim_sets[0]).assign(jeune_h=np.nan)
+    lots = lots[lots["site_code"] == "LL"]
+    fitted, skipped = regression.train_all(lots, seed=0, generations=0, min_lots=40)
+    assert fitted and not skipped
+    for model in fitted.values():
+        assert "jeune_h" not in model.features and "jeune_h" not in model.formula_.texte
+
+
 def test_job_stores_fronts_with_engine_and_records_skipped_combos(sim_db_url):
     engine = db.get_engine(sim_db_url)
     result = jobs.run_job("entrainement", engine, sites=["LL"], generations=40, min_lots=400)

@@ -224,16 +224,21 @@ Combo = tuple[str, str]
 
 def train_all(df: pd.DataFrame, *, seed: int, generations: int, min_lots: int,
               engine: str | None = None) -> tuple[dict[Combo, SymbolicRegression], dict[Combo, str]]:
-    """One regression per site × souche; combos with fewer than ``min_lots`` slaughtered lots are skipped."""
+    """One regression per site × souche; combos with fewer than ``min_lots`` slaughtered lots are skipped.
+
+    A feature never recorded for a combination (e.g. ``jeune_h`` in imported files that lack it) is
+    left out of its formula rather than emptying it.
+    """
     engine = engine or choose_engine()
     fitted, skipped = {}, {}
     done = df.dropna(subset=[CIBLE])
     for (site, souche), group in done.groupby(["site_code", "souche_code"]):
-        complete = group.dropna(subset=list(FEATURES))
+        features = tuple(f for f in FEATURES if group[f].notna().any())
+        complete = group.dropna(subset=list(features))
         if len(complete) < min_lots:
             skipped[(site, souche)] = (f"{len(complete)} lots abattus avec données complètes "
                                        f"(minimum {min_lots})")
             continue
-        fitted[(site, souche)] = SymbolicRegression(engine=engine, random_state=seed,
-                                                    generations=generations).fit(complete)
+        fitted[(site, souche)] = SymbolicRegression(engine=engine, random_state=seed, generations=generations,
+                                                    features=features).fit(complete)
     return fitted, skipped

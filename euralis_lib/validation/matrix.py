@@ -88,7 +88,7 @@ def run(seeds: tuple[int, ...] = SEEDS, fins: tuple[date, ...] = FINS, annees: i
 
 
 def resume(rows: pd.DataFrame) -> pd.DataFrame:
-    """Min / median / max per model × metric, the baseline's median, the goal and whether it holds."""
+    """Min / median / max per model × metric, the baseline's min and median, the goal and whether it holds."""
     out = []
     for (modele, metrique), g in rows.groupby(["modele", "metrique"], sort=False):
         sens = g["sens"].iloc[0]
@@ -105,7 +105,8 @@ def resume(rows: pd.DataFrame) -> pd.DataFrame:
             statut = "ok" if (juge >= objectif if sens == "min" else juge <= objectif) else "ECHEC"
         out.append({"modele": modele, "metrique": metrique, "n": len(g), "jeux": g["jeu"].nunique(),
                     "min": g["valeur"].min(), "mediane": g["valeur"].median(), "max": g["valeur"].max(),
-                    "moyenne": g["valeur"].mean(), "reference_mediane": g["reference"].median(),
+                    "moyenne": g["valeur"].mean(), "reference_min": g["reference"].min(),
+                    "reference_mediane": g["reference"].median(),
                     "objectif": objectif, "juge_sur": base, "valeur_jugee": juge, "statut": statut})
     return pd.DataFrame(out)
 
@@ -118,11 +119,13 @@ def _markdown(res: pd.DataFrame, rows: pd.DataFrame, duree_s: float) -> str:
              f"{rows['jeu'].nunique()} data sets (seed/end: {', '.join(sorted(rows['jeu'].unique()))}); "
              f"run time {duree_s:.0f} s. Goal judged on `juge_sur` (min for higher-is-better, max for "
              "lower-is-better, mean for `part_*` shares).", "",
-             "| modèle | métrique | n | min | médiane | max | référence (médiane) | objectif | jugé sur | statut |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| modèle | métrique | n | min | médiane | max | référence (min / médiane) | objectif | jugé sur "
+             "| valeur jugée | statut |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in res.itertuples(index=False):
         lines.append(f"| {r.modele} | {r.metrique} | {r.n} | {fmt(r.min)} | {fmt(r.mediane)} | {fmt(r.max)} | "
-                     f"{fmt(r.reference_mediane)} | {fmt(r.objectif)} | {r.juge_sur} | {r.statut} |")
+                     f"{fmt(r.reference_min)} / {fmt(r.reference_mediane)} | {fmt(r.objectif)} | {r.juge_sur} | "
+                     f"{fmt(r.valeur_jugee)} | {r.statut} |")
     if "detail" in rows:
         first = rows[(rows["modele"] == "regression") & (rows["metrique"] == "r2_test")]
         if not first.empty:
@@ -164,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     duree = time.perf_counter() - t0
     write_report(rows, res, args.dossier, duree)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(res[["modele", "metrique", "min", "mediane", "max", "reference_mediane", "objectif", "juge_sur",
-                   "statut"]].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(res[["modele", "metrique", "min", "mediane", "max", "reference_min", "reference_mediane", "objectif",
+                   "juge_sur",
+                   "valeur_jugee", "statut"]].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     failed = res[res["statut"] == "ECHEC"]
     print(f"\nValidation matrix: {rows['jeu'].nunique()} data sets, {len(rows)} rows, run time {duree:.0f} s; "
           f"report in {args.dossier}")
