@@ -4,7 +4,8 @@ Per cell: ``part_structure_retrouvee`` (1 when every planted term is in the reta
 coefficient within 10 %, the intercept left aside; the goal is a share of cells, judged on the mean
 over the matrix), ``r2_test`` (held-out R², reference: ordinary least squares on the same split),
 ``gain_r2_vs_mco`` (R² minus the OLS R², must stay above 0), ``plafond_bruit_r2`` (the best R²
-the planted noise allows on that test split), ``ecart_coef_max_pct`` and ``termes_superflus``.
+the planted noise allows on that test split), ``ecart_coef_max_pct`` (largest relative error of a
+planted coefficient, 1000 when a planted term is missing) and ``termes_superflus`` (terms not planted).
 The ``detail`` column carries the retained formula and its engine.
 """
 
