@@ -69,7 +69,7 @@ def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
     if not env.get("EURALIS_DATABASE_URL"):
         env["EURALIS_DATABASE_URL"] = db.database_url()
     if login:
-        env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"]))
+        env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"], env))
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
     return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login), env=env, stdout=out,
                             stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)

@@ -42,10 +42,11 @@ class Utilisateur:
         return self.role == "admin"
 
 
-def web_url(url: str) -> str:
-    """``url`` with the dashboards' login role ``euralis_web`` (password from ``EURALIS_WEB_PASSWORD``)."""
-    parsed = make_url(url).set(username=WEB_ROLE, password=os.environ.get("EURALIS_WEB_PASSWORD") or None)
-    return parsed.render_as_string(hide_password=False)
+def web_url(url: str, mot_de_passe: str | None = None) -> str:
+    """``url`` with the dashboards' login role ``euralis_web`` and its password (default:
+    ``EURALIS_WEB_PASSWORD``; none on the embedded server, which trusts its unix socket)."""
+    secret = mot_de_passe if mot_de_passe is not None else os.environ.get("EURALIS_WEB_PASSWORD")
+    return make_url(url).set(username=WEB_ROLE, password=secret or None).render_as_string(hide_password=False)
 
 
 def engine_utilisateur(engine: Engine, utilisateur: Utilisateur) -> Engine:

@@ -17,6 +17,7 @@ import asyncio
 import html
 import os
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -231,16 +232,16 @@ def verifier_ecoute(host: str, login: bool) -> None:
                          "users add »). Sans connexion, seul 127.0.0.1 est permis.")
 
 
-def environnement(url: str) -> dict[str, str]:
+def environnement(url: str, env: Mapping[str, str]) -> dict[str, str]:
     """Environment of a server with login: the owner's URL for the server process only
     (``EURALIS_AUTH_DATABASE_URL``), the ``euralis_web`` URL for the kernels, login on for the pages.
 
-    With ``EURALIS_WEB_PASSWORD`` set, ``euralis_web``'s password is set to it first (external
-    PostgreSQL with password authentication)."""
-    mot_de_passe = os.environ.get("EURALIS_WEB_PASSWORD")
+    With ``EURALIS_WEB_PASSWORD`` set in ``env``, ``euralis_web``'s password is set to it first
+    (external PostgreSQL with password authentication)."""
+    mot_de_passe = env.get("EURALIS_WEB_PASSWORD") or ""
     if mot_de_passe:
         definir_mot_de_passe_web(db.get_engine(url), mot_de_passe)
-    return {"EURALIS_AUTH_DATABASE_URL": db.normalize_url(url), "EURALIS_DATABASE_URL": web_url(url),
+    return {"EURALIS_AUTH_DATABASE_URL": db.normalize_url(url), "EURALIS_DATABASE_URL": web_url(url, mot_de_passe),
             CONNEXION: "1"}
 
 
