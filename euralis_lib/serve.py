@@ -45,16 +45,18 @@ def check_port_free(host: str, port: int) -> None:
                              "or choose another port with --port or EURALIS_PORT.") from exc
 
 
-def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR) -> list[str]:
-    """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks."""
+def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
+                  extra: tuple[str, ...] = ()) -> list[str]:
+    """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
+    unless the page registry says more), no tracebacks; ``extra``: more Voilà options (e.g. culling)."""
     return [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
             f"--Voila.ip={host}",
-            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
+            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}", *extra]
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
           env: dict[str, str] | None = None, log_path: Path | None = None,
-          apps_dir: Path = APPS_DIR) -> subprocess.Popen:
+          apps_dir: Path = APPS_DIR, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start Voilà in the background and return the process (see :func:`wait_ready`)."""
     port = default_port() if port is None else port
     check_port_free(host, port)
@@ -62,7 +64,7 @@ def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
     if not env.get("EURALIS_DATABASE_URL"):
         env["EURALIS_DATABASE_URL"] = db.database_url()
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
-    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir), env=env, stdout=out,
+    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, extra), env=env, stdout=out,
                             stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)
 
 

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.utils import url_path_join
+from traitlets import Float
 from voila.app import Voila
 
-from euralis_lib import config
+from euralis_lib import config, kernels
 
 RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
 
 
 class EuralisVoila(Voila):
-    """Voilà with the reports route."""
+    """Voilà with the reports route and the kernel lifecycle of :mod:`euralis_lib.kernels`."""
+
+    cull_connected_timeout = Float(kernels.CULL_CONNECTED, config=True,
+                                   help="Free a kernel idle this many seconds even if its page is still open.")
+
+    def init_settings(self) -> dict:
+        """Voilà's settings; per-page pool sizes and culling set before its kernel manager is built."""
+        kernels.configure(self.config, self.voila_configuration.default_pool_size)
+        settings = super().init_settings()
+        kernels.adopt(self.kernel_manager, self.cull_connected_timeout)
+        return settings
 
     def init_handlers(self) -> list:
-        """Voilà's handlers, the reports route first."""
+        """Voilà's handlers (owner-aware page and shutdown routes), the reports route first."""
         rapports = (url_path_join(self.server_url, RAPPORT), AuthenticatedFileHandler,
                     {"path": str(config.reports_dir())})
-        return [rapports, *super().init_handlers()]
+        return [rapports, *kernels.owned_handlers(super().init_handlers())]
 
 
 def main() -> None:

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One dashboard page: URL slug, title in the navigation bar, description on the landing page."""
+    """One dashboard page: URL slug, title in the navigation bar, description on the landing page; ``pool``:
+    preheated kernels kept ready for it (None: the server's ``--pool_size``), more for the pages opened first."""
 
     slug: str
     titre: str
     description: str
     module: str = ""
+    pool: int | None = None
 
     @property
     def nom_module(self) -> str:
@@ -35,8 +37,9 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs."),
-    PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances."),
+    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs.", pool=2),
+    PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances.",
+             pool=3),
     PageSpec("sites", "Sites de Production", "Comparaison des sites, exploration site → gaveurs → lots."),
     PageSpec("gaveurs", "Gaveurs", "Performances, groupes de gaveurs, comparaison à la moyenne du site."),
     PageSpec("previsions", "Prévisions", "Prévisions de production à 7, 30 et 90 jours."),
