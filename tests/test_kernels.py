@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,25 +16,14 @@ import pytest
 from traitlets.config import Config
 
 from euralis_lib import config, kernels, serve
-from euralis_lib.bench_serve import kernel_pids
+from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port, kernel_pids
 from euralis_lib.dashboards import page_spec
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
 TIMEOUT_MS = 180_000
-LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
-          " || document.querySelector('.euralis-chargement').offsetParent === null)")
 KERNEL_ID = "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -56,7 +44,7 @@ class Server:
             shutil.copy(config.NOTEBOOKS_DIR / "apps" / f"{slug}.ipynb", folder / f"{slug}.ipynb")
         self.pool = sum(page_spec(slug).pool or 1 for slug in pages)
         self.log = folder / "voila.log"
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "EURALIS_DATABASE_URL": database_url}
         self.proc = serve.start(self.port, env=env, log_path=self.log, apps_dir=folder, extra=extra)
 
