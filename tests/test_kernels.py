@@ -119,6 +119,7 @@ def test_leaving_pages_frees_their_kernels(server, browser):
         contextes.append(context)
         page = context.new_page()
         vus.add(_open(page, server.url("tableau_de_bord")))
+        page.wait_for_selector("svg.main-svg", state="visible", timeout=TIMEOUT_MS)  # plotly loaded its bundle
         page.locator(".euralis-nav a", has_text="Sites de Production").click()  # navigation: beforeunload
         page.wait_for_url("**/sites.ipynb", timeout=TIMEOUT_MS)
         page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
@@ -184,3 +185,19 @@ def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path
         assert srv.log_text().count("Culling 'idle' kernel") == 1, srv.log_text()[-2000:]
     finally:
         srv.stop()
+
+
+def test_plotly_widget_code_is_served_once_as_a_cached_file(server, browser):
+    """Figures no longer carry plotly's 5 MB bundle: the page imports it from the server, cacheable."""
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    bundles = []
+    page.on("response", lambda r: bundles.append(r) if "plotly/widgetbundle.js" in r.url else None)
+    _open(page, server.url("tableau_de_bord"))
+    page.wait_for_selector("svg.main-svg", state="visible", timeout=TIMEOUT_MS)
+    assert bundles and bundles[0].status == 200
+    assert "max-age" in bundles[0].headers.get("cache-control", "")
+    assert len(bundles[0].body()) > 1_000_000
+    page.close(run_before_unload=True)
+    _wait_for(lambda: server.kernels() == server.pool, 180, "kernel count back to the pool size")
+    context.close()
