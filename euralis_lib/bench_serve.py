@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
           " || document.querySelector('.euralis-chargement').offsetParent === null)")
 KPIS_VISIBLE = LOADED + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
-TIMEOUT_MS = 300_000
+TIMEOUT_MS = 300_000  # a user who waited 5 min is counted as timed out
 
 
 def kernel_pids(server_pid: int) -> list[int]:
@@ -120,9 +120,10 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
 
 
-async def open_at_once(base: str, n: int, page_name: str = "tableau_de_bord") -> list[float]:
+async def open_at_once(base: str, n: int, page_name: str = "tableau_de_bord") -> list[float | None]:
     """N browser contexts request ``page_name`` at the same moment, then leave (tabs closed, beforeunload
-    runs as in a real browser); seconds from each request to its KPIs visible."""
+    runs as in a real browser); seconds from each request to its KPIs visible (None: timed out)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
     from playwright.async_api import async_playwright
 
     pw = await async_playwright().start()
@@ -133,10 +134,14 @@ async def open_at_once(base: str, n: int, page_name: str = "tableau_de_bord") ->
     for page in pages:  # log in first (untimed): the timing starts at the page request
         await log_in(page, base)
 
-    async def un(page) -> float:
+    async def un(page) -> float | None:
         debut = time.monotonic()
-        await page.goto(f"{base}/voila/render/{page_name}.ipynb", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
-        await page.wait_for_function(KPIS_VISIBLE, timeout=TIMEOUT_MS)
+        try:
+            await page.goto(f"{base}/voila/render/{page_name}.ipynb", wait_until="domcontentloaded",
+                            timeout=TIMEOUT_MS)
+            await page.wait_for_function(KPIS_VISIBLE, timeout=TIMEOUT_MS)
+        except PlaywrightTimeout:
+            return None  # counted as timed out, the other users' times still count
         return time.monotonic() - debut
 
     secondes = await asyncio.gather(*(un(p) for p in pages))
@@ -241,7 +246,9 @@ def run_one(proc, base: str, n: int, after_s: float) -> dict:
     secondes = asyncio.run(open_at_once(base, n))
     time.sleep(after_s)
     sampler.stop()
-    return {"n": n, "p50": _percentile(secondes, 50), "p95": _percentile(secondes, 95), "max": max(secondes),
+    vues = [x for x in secondes if x is not None] or [float("nan")]
+    return {"n": n, "p50": _percentile(vues, 50), "p95": _percentile(vues, 95), "max": max(vues),
+            "timeouts": secondes.count(None),
             "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
             "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
             "kernels_after": len(kernel_pids(proc.pid))}
@@ -251,10 +258,11 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
     """Markdown table of one server's rounds."""
     mb = 1024 * 1024
     lignes = [f"**{label}** — empty-notebook floor (1 user): {floor_s:.2f} s", "",
-              "| users at once | p50 s | p95 s | max s | p50 / floor | RSS before MB | RSS peak MB | "
+              "| users at once | p50 s | p95 s | max s | timed out | p50 / floor | RSS before MB | RSS peak MB | "
               "RSS 2 min after MB | after / before | kernels before → peak → after |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['p50'] / floor_s:.1f}× | "
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['timeouts']} | "
+               f"{r['p50'] / floor_s:.2f}× | "
                f"{r['rss_before'] / mb:,.0f} | {r['rss_peak'] / mb:,.0f} | {r['rss_after'] / mb:,.0f} | "
                f"{r['rss_after'] / r['rss_before'] - 1:+.0%} | {r['kernels_before']} → {r['kernels_peak']} → "
                f"{r['kernels_after']} |" for r in results]
