@@ -40,6 +40,11 @@ validate: install
 bench-import: install
 	$(PY) -m euralis_lib.imports.bench --rows 1000000
 
+## make bench-serve: 1, 5, 10 browsers opening Tableau de bord at once; timings, memory, kernels (not a test).
+.PHONY: bench-serve
+bench-serve: install browser
+	$(PY) -m euralis_lib.bench_serve --users 1 5 10
+
 ## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
 .PHONY: bench-backup
 bench-backup: install

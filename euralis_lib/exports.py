@@ -1,20 +1,22 @@
 """Table exports for supervisors: CSV (French Excel dialect), Excel and a paginated PDF.
 
 The dashboards offer the three formats under every table; the PDF is built on demand (it is the
-slow one) with matplotlib's PDF backend, without pyplot so it is safe in a served kernel.
+slow one) with matplotlib's PDF backend, without pyplot so it is safe in a served kernel. matplotlib is
+imported on the first PDF only: every dashboard kernel imports this module, few ever print.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
-import matplotlib
 import pandas as pd
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
 
 from euralis_lib import formatting
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 LIGNES_PAR_PAGE = 32
 _A4_PAYSAGE = (11.69, 8.27)
@@ -62,6 +64,8 @@ def page_pdf(morceau: pd.DataFrame, titre: str, numero: int, nb_pages: int) -> F
     :func:`pdf_bytes` it uses the PDF core Courier font, which needs no glyph embedding. Both keep a
     100-page export to a few seconds.
     """
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=_A4_PAYSAGE)
     fig.text(0.03, 0.95, titre, fontsize=13, weight="bold")
     fig.text(0.97, 0.95, f"page {numero}/{nb_pages}", fontsize=9, ha="right")
@@ -78,6 +82,9 @@ def page_pdf(morceau: pd.DataFrame, titre: str, numero: int, nb_pages: int) -> F
 
 def pdf_bytes(df: pd.DataFrame, titre: str, lignes_par_page: int = LIGNES_PAR_PAGE) -> bytes:
     """A landscape A4 PDF of the table, ``lignes_par_page`` rows per page, header repeated, pages numbered."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+
     nb_pages = max(1, math.ceil(len(df) / lignes_par_page))
     buf = io.BytesIO()
     with (matplotlib.rc_context(_POLICES_PDF),

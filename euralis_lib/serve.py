@@ -47,18 +47,19 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
-                  login: bool = True) -> list[str]:
-    """The Voilà command line: directory mode, bound to ``host``, preheated kernels, no tracebacks,
-    and with ``login`` the workbench's login (:mod:`euralis_lib.auth.voila`)."""
+                  login: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
+    """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
+    unless the page registry says more), no tracebacks, with ``login`` the workbench's login
+    (:mod:`euralis_lib.auth.voila`); ``extra``: more Voilà options (e.g. culling)."""
     commande = [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
                 f"--Voila.ip={host}",
                 "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
-    return commande + (auth_voila.OPTIONS if login else [])
+    return commande + (auth_voila.OPTIONS if login else []) + list(extra)
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
           env: dict[str, str] | None = None, log_path: Path | None = None,
-          apps_dir: Path = APPS_DIR, login: bool = True) -> subprocess.Popen:
+          apps_dir: Path = APPS_DIR, login: bool = True, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start Voilà in the background and return the process (see :func:`wait_ready`).
 
     Without ``login`` only the loopback interfaces are allowed."""
@@ -71,7 +72,7 @@ def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
     if login:
         env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"], env))
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
-    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login), env=env, stdout=out,
+    return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login, extra), env=env, stdout=out,
                             stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)
 
 

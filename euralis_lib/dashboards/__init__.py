@@ -23,14 +23,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One dashboard page: URL slug, title in the navigation bar, description on the landing page, and the
-    roles that may open it (with login; the database enforces the rows and writes either way)."""
+    """One dashboard page: URL slug, title in the navigation bar, description on the landing page, the
+    roles that may open it (with login; the database enforces the rows and writes either way) and ``pool``:
+    preheated kernels kept ready for it (None: the server's ``--pool_size``), more for the pages opened first."""
 
     slug: str
     titre: str
     description: str
     module: str = ""
     roles: tuple[str, ...] = ROLES
+    pool: int | None = None
 
     @property
     def nom_module(self) -> str:
@@ -39,8 +41,9 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs."),
-    PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances."),
+    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs.", pool=2),
+    PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances.",
+             pool=3),
     PageSpec("sites", "Sites de Production", "Comparaison des sites, exploration site → gaveurs → lots."),
     PageSpec("gaveurs", "Gaveurs", "Performances, groupes de gaveurs, comparaison à la moyenne du site."),
     PageSpec("previsions", "Prévisions", "Prévisions de production à 7, 30 et 90 jours."),

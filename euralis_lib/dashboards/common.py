@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, exports, formatting, plots, queries
+from euralis_lib import db, exports, formatting, plotly_bundle, plots, queries
 from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.auth.page import lien_deconnexion
 from euralis_lib.dashboards import PAGES, PageSpec
@@ -196,9 +196,15 @@ def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = N
     return w.HBox([liens, bouton, pdf], layout=w.Layout(align_items="center"))
 
 
+class FigureWidget(go.FigureWidget):
+    """plotly's figure widget loading its JavaScript from the server (cached) instead of carrying 5 MB of it."""
+
+    _esm = plotly_bundle.ESM
+
+
 def figure(fig: go.Figure) -> go.FigureWidget:
     """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates."""
-    return go.FigureWidget(plots.francais(fig))
+    return FigureWidget(plots.francais(fig))
 
 
 def require_sites(filtres: Filtres) -> None:

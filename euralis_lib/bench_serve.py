@@ -1,0 +1,313 @@
+"""``make bench-serve``: many supervisors opening Tableau de bord at once on one dashboards server.
+
+A benchmark, not a test. A throw-away PostgreSQL cluster gets a simulated database; one Voilà server
+(the app notebooks plus an empty notebook, the floor) serves it; N headless Chromium contexts (1, 5, 10)
+open Tableau de bord at the same moment. Measured: p50/p95 seconds from request to the KPIs visible,
+the server's resident memory (server + kernels, summed over its process tree) before, at the peak and
+two minutes after the users left (tabs closed), and the kernel count at each of those moments.
+``--project DIR`` serves another checkout's code (e.g. the code before a change) with the same data.
+Prints a table, also written to ``reports/bench-serve-<date>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
+# A page is loaded when its navigation bar is drawn and its loading message gone.
+LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
+          " || document.querySelector('.euralis-chargement').offsetParent === null)")
+KPIS_VISIBLE = LOADED + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
+TIMEOUT_MS = 300_000  # a user who waited 5 min is counted as timed out
+
+
+def kernel_pids(server_pid: int) -> list[int]:
+    """The kernel processes (``ipykernel_launcher``) under the server process."""
+    pids = []
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if any("ipykernel" in part for part in child.cmdline()):
+                pids.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+def tree_rss(server_pid: int) -> int:
+    """Resident memory (bytes) of the server and every process under it (kernels, PostgreSQL excluded)."""
+    racine = psutil.Process(server_pid)
+    total = 0
+    for proc in [racine, *racine.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+async def log_in(page, base: str, identifiants: tuple[str, str] | None) -> None:
+    """Log in through the login form (untimed) when the server has login; nothing otherwise."""
+    if identifiants is None:
+        return
+    login, mot_de_passe = identifiants
+    await page.goto(f"{base}/login", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+    await page.fill("#login", login)
+    await page.fill("#mot_de_passe", mot_de_passe)
+    async with page.expect_navigation(timeout=TIMEOUT_MS):
+        await page.click("button[type=submit]")
+    if "/login" in page.url:
+        raise SystemExit(f"the bench user {login} was refused by the login page")
+
+
+class MemorySampler(threading.Thread):
+    """Samples the server's process-tree RSS every ``period`` seconds; ``peak`` is the highest seen."""
+
+    def __init__(self, pid: int, period: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.period, self.peak, self.peak_kernels = pid, period, 0, 0
+        self._fin = threading.Event()
+
+    def run(self) -> None:
+        """Sample until :meth:`stop`."""
+        while not self._fin.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self.peak_kernels = max(self.peak_kernels, len(kernel_pids(self.pid)))
+            self._fin.wait(self.period)
+
+    def stop(self) -> None:
+        """Stop sampling (the peak stays readable)."""
+        self._fin.set()
+        self.join()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None,
+                       page_name: str = "tableau_de_bord") -> list[float | None]:
+    """N browser contexts request ``page_name`` at the same moment, then leave (tabs closed, beforeunload
+    runs as in a real browser); seconds from each request to its KPIs visible (None: timed out)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import async_playwright
+
+    pw = await async_playwright().start()
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    contexts = [await browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
+                for _ in range(n)]
+    pages = [await c.new_page() for c in contexts]
+    for page in pages:  # log in first (untimed): the timing starts at the page request
+        await log_in(page, base, identifiants)
+
+    async def un(page) -> float | None:
+        debut = time.monotonic()
+        try:
+            await page.goto(f"{base}/voila/render/{page_name}.ipynb", wait_until="domcontentloaded",
+                            timeout=TIMEOUT_MS)
+            await page.wait_for_function(KPIS_VISIBLE, timeout=TIMEOUT_MS)
+        except PlaywrightTimeout:
+            return None  # counted as timed out, the other users' times still count
+        return time.monotonic() - debut
+
+    secondes = await asyncio.gather(*(un(p) for p in pages))
+    for page in pages:
+        await page.close(run_before_unload=True)
+    await asyncio.sleep(5)  # let the beacons go out before the browser process ends
+    for context in contexts:
+        await context.close()
+    await browser.close()
+    await pw.stop()
+    return list(secondes)
+
+
+async def floor(base: str, identifiants: tuple[str, str] | None) -> float:
+    """One user opening the empty notebook: the server's floor, seconds to its text visible."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        await log_in(page, base, identifiants)
+        debut = time.monotonic()
+        await page.goto(f"{base}/voila/render/vide.ipynb", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+        await page.get_by_text("Page vide").wait_for(timeout=TIMEOUT_MS)
+        seconds = time.monotonic() - debut
+        await page.close(run_before_unload=True)
+        await asyncio.sleep(3)
+        await browser.close()
+        return seconds
+
+
+def wait_settled(pid: int, timeout: float = 900) -> int:
+    """Wait until the server's kernel count is stable and its tree nearly idle (pool rendered); the count."""
+    limite = time.monotonic() + timeout
+    precedent, depuis = -1, time.monotonic()
+    while time.monotonic() < limite:
+        nombre = len(kernel_pids(pid))
+        if nombre != precedent:
+            precedent, depuis = nombre, time.monotonic()
+        elif time.monotonic() - depuis > 6:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+            for p in procs:
+                p.cpu_percent(interval=None)
+            time.sleep(2)
+            cpu = sum(p.cpu_percent(interval=None) for p in procs if p.is_running())
+            if cpu < 30:
+                return nombre
+        time.sleep(1)
+    raise RuntimeError(f"the server did not settle within {timeout:.0f} s")
+
+
+def prepare_database(socket_dir: Path, years: int) -> tuple[str, tuple[str, str]]:
+    """A simulated database on the throw-away cluster with a superviseur for the bench; its URL and the
+    user's login and random password."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from euralis_lib import db, migrations, simulator
+    from euralis_lib.auth import utilisateurs
+
+    admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
+        isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
+    admin.dispose()
+    url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+    engine = db.get_engine(url)
+    migrations.apply_migrations(engine)
+    simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
+    identifiants = ("bench", secrets.token_urlsafe(16))
+    utilisateurs.creer(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
+    engine.dispose()
+    return url, identifiants
+
+
+def start_server(url: str, work: Path, project: Path | None, log: Path):
+    """The dashboards server on the app notebooks plus an empty one, with login (``project``: serve that
+    checkout's code, without login: older checkouts have none)."""
+    import nbformat
+
+    from euralis_lib import config, serve
+
+    racine = project or config.PROJECT_ROOT
+    apps = work / "apps"
+    apps.mkdir()
+    for nb in (racine / "notebooks" / "apps").glob("*.ipynb"):
+        shutil.copy(nb, apps / nb.name)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")]),
+                   apps / "vide.ipynb")
+    port = free_port()
+    env = {**os.environ, "EURALIS_DATABASE_URL": url, "EURALIS_REPORTS_DIR": str(work / "rapports")}
+    if project:
+        env["PYTHONPATH"] = str(project)  # server and kernels import that checkout's euralis_lib
+    if project:
+        import subprocess
+
+        proc = subprocess.Popen(serve.voila_command(port, apps_dir=apps, login=False), env=env, cwd=racine,
+                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    else:
+        proc = serve.start(port, env=env, log_path=log, apps_dir=apps)
+    serve.wait_ready(proc, port, timeout=180)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, str] | None) -> dict:
+    """One round: N users open Tableau de bord at once, then leave; timings, memory and kernel counts."""
+    kernels_avant = wait_settled(proc.pid)
+    rss_avant = tree_rss(proc.pid)
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
+    secondes = asyncio.run(open_at_once(base, n, identifiants))
+    time.sleep(after_s)
+    sampler.stop()
+    vues = [x for x in secondes if x is not None] or [float("nan")]
+    return {"n": n, "p50": _percentile(vues, 50), "p95": _percentile(vues, 95), "max": max(vues),
+            "timeouts": secondes.count(None),
+            "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
+            "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
+            "kernels_after": len(kernel_pids(proc.pid))}
+
+
+def format_table(label: str, floor_s: float, results: list[dict]) -> str:
+    """Markdown table of one server's rounds."""
+    mb = 1024 * 1024
+    lignes = [f"**{label}** — empty-notebook floor (1 user): {floor_s:.2f} s", "",
+              "| users at once | p50 s | p95 s | max s | timed out | p50 / floor | RSS before MB | RSS peak MB | "
+              "RSS 2 min after MB | after / before | kernels before → peak → after |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['timeouts']} | "
+               f"{r['p50'] / floor_s:.2f}× | "
+               f"{r['rss_before'] / mb:,.0f} | {r['rss_peak'] / mb:,.0f} | {r['rss_after'] / mb:,.0f} | "
+               f"{r['rss_after'] / r['rss_before'] - 1:+.0%} | {r['kernels_before']} → {r['kernels_peak']} → "
+               f"{r['kernels_after']} |" for r in results]
+    return "\n".join(lignes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the rounds on one server and print the table."""
+    from euralis_lib.bench import throwaway_cluster, write_report
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--years", type=int, default=3, help="simulated years in the database")
+    parser.add_argument("--after", type=float, default=120, help="seconds to wait after the users left")
+    parser.add_argument("--project", type=Path, default=None, help="serve this checkout's code instead")
+    parser.add_argument("--label", default=None, help="name of this server in the table")
+    parser.add_argument("--report", default="bench-serve", help="report name under reports/")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        raise SystemExit("Debian chromium is missing: make browser")
+    label = args.label or (f"code of {args.project}" if args.project else "this checkout")
+    with throwaway_cluster("eurbs-") as socket_dir, tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        print(f"simulating {args.years} year(s)...", flush=True)
+        url, identifiants = prepare_database(socket_dir, args.years)
+        proc, base = start_server(url, work, args.project, work / "voila.log")
+        identifiants = None if args.project else identifiants
+        try:
+            wait_settled(proc.pid)
+            plancher = asyncio.run(floor(base, identifiants))
+            results = []
+            for n in args.users:
+                print(f"{n} user(s) at once...", flush=True)
+                results.append(run_one(proc, base, n, args.after, identifiants))
+                print(format_table(label, plancher, results[-1:]), flush=True)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except psutil.TimeoutExpired:
+                proc.kill()
+        write_report(f"bench-serve {date.today().isoformat()}, {os.cpu_count()} cores, load average "
+                     f"{os.getloadavg()[0]:.1f}\n\n" + format_table(label, plancher, results), args.report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Kernel lifecycle on a real Voilà server driven by a real Chromium: leaving a page frees its kernel,
+only the browser that got a kernel may shut it down, orphaned kernels are culled but the pool is not.
+
+Kernels are counted as processes under the server (``ipykernel``), not through Voilà's own book-keeping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from euralis_lib import config, kernels, serve
+from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port, kernel_pids
+from euralis_lib.dashboards import page_spec
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+TIMEOUT_MS = 180_000
+KERNEL_ID = "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    limite = time.monotonic() + timeout
+    while time.monotonic() < limite:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Server:
+    """A Voilà server (python -m euralis_lib.voila_app) on a copy of some app notebooks."""
+
+    def __init__(self, folder: Path, database_url: str, pages: tuple[str, ...], extra: tuple[str, ...] = ()):
+        folder.mkdir(parents=True, exist_ok=True)
+        for slug in pages:
+            shutil.copy(config.NOTEBOOKS_DIR / "apps" / f"{slug}.ipynb", folder / f"{slug}.ipynb")
+        self.pool = sum(page_spec(slug).pool or 1 for slug in pages)
+        self.log = folder / "voila.log"
+        self.port = free_port()
+        env = {**os.environ, "EURALIS_DATABASE_URL": database_url}
+        self.proc = serve.start(self.port, env=env, log_path=self.log, apps_dir=folder, extra=extra)
+
+    def kernels(self) -> int:
+        return len(kernel_pids(self.proc.pid))
+
+    def url(self, slug: str) -> str:
+        return serve.url(self.port, page=slug)
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make browser)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(shared_sim_url, tmp_path_factory) -> Iterator[Server]:
+    """Tableau de bord (pool from the page registry) and Sites (the default pool of 1); no culling."""
+    srv = Server(tmp_path_factory.mktemp("apps"), shared_sim_url, ("tableau_de_bord", "sites"),
+                 extra=("--MappingKernelManager.cull_idle_timeout=0",))
+    try:
+        serve.wait_ready(srv.proc, srv.port, timeout=120)
+        _wait_for(lambda: srv.kernels() == srv.pool, 180, f"the preheated pool of {srv.pool} kernels")
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _open(page, url: str) -> str:
+    """Open a page, wait until its content is computed, return its kernel id."""
+    page.goto(url, wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+    page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+    return page.evaluate(KERNEL_ID)
+
+
+def test_pool_sizes_and_culling_come_from_the_page_registry_unless_given():
+    conf = Config()
+    kernels.configure(conf, 1)
+    pools = conf.VoilaKernelManager.kernel_pools_config
+    assert pools["default"] == {"pool_size": 1}
+    assert pools["tableau_de_bord.ipynb"] == {"pool_size": page_spec("tableau_de_bord").pool}
+    assert page_spec("tableau_de_bord").pool > 1 and "sites.ipynb" not in pools
+    assert conf.MappingKernelManager.cull_idle_timeout == kernels.CULL_ORPHAN
+    donne = Config({"MappingKernelManager": {"cull_idle_timeout": 0},
+                    "VoilaKernelManager": {"kernel_pools_config": {"default": {"pool_size": 4}}}})
+    kernels.configure(donne, 1)
+    assert donne.MappingKernelManager.cull_idle_timeout == 0
+    assert donne.VoilaKernelManager.kernel_pools_config == {"default": {"pool_size": 4}}
+
+
+def test_leaving_pages_frees_their_kernels(server, browser):
+    """Visits with navigation and tab closes: the kernel count goes back to the pool size."""
+    assert server.kernels() == server.pool  # 3 for Tableau de bord (registry) + 1 for Sites
+    vus, contextes = set(), []
+    for _ in range(3):
+        context = browser.new_context(locale="fr-FR")  # one user each; the browser keeps running
+        contextes.append(context)
+        page = context.new_page()
+        vus.add(_open(page, server.url("tableau_de_bord")))
+        page.wait_for_selector("svg.main-svg", state="visible", timeout=TIMEOUT_MS)  # plotly loaded its bundle
+        page.locator(".euralis-nav a", has_text="Sites de Production").click()  # navigation: beforeunload
+        page.wait_for_url("**/sites.ipynb", timeout=TIMEOUT_MS)
+        page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+        vus.add(page.evaluate(KERNEL_ID))
+        page.close(run_before_unload=True)  # the user closes the tab
+    assert len(vus) == 6
+    _wait_for(lambda: server.kernels() == server.pool, 180,
+              f"kernel count back to the pool size {server.pool} (now {server.kernels()})")
+    time.sleep(3)  # nothing else is freed or started once settled
+    assert server.kernels() == server.pool
+    log = server.log_text()
+    assert "403 POST /voila/api/shutdown" not in log
+    assert sum(f"Kernel shutdown: {k}" in log for k in vus) == 6  # each by its page, none culled
+    for context in contextes:
+        context.close()
+
+
+def test_only_the_browser_that_got_a_kernel_may_shut_it_down(server, browser):
+    proprietaire = browser.new_context(locale="fr-FR")
+    page = proprietaire.new_page()
+    kernel = _open(page, server.url("tableau_de_bord"))
+    intrus = browser.new_context(locale="fr-FR")
+    autre = intrus.new_page()
+    _open(autre, server.url("sites"))  # the intruder has his own valid _xsrf cookie
+    reponses = autre.evaluate("""async (k) => {
+        const xsrf = document.cookie.match('\\\\b_xsrf=([^;]*)\\\\b')[1];
+        const form = new FormData(); form.append('_xsrf', xsrf);
+        const beacon = await fetch(`/voila/api/shutdown/${k}`, {method: 'POST', body: form});
+        const del = await fetch(`/api/kernels/${k}`, {method: 'DELETE', headers: {'X-XSRFToken': xsrf}});
+        return [beacon.status, del.status];
+    }""", kernel)
+    assert reponses == [403, 403]
+    etat = page.evaluate("async (k) => (await fetch(`/api/kernels/${k}`)).status", kernel)
+    assert etat == 200  # still alive for its owner
+    assert page.locator(".euralis-kpi").first.is_visible()
+    page.close(run_before_unload=True)
+    autre.close(run_before_unload=True)
+    _wait_for(lambda: server.kernels() == server.pool, 180, "kernel count back to the pool size")
+    assert f"Kernel shutdown: {kernel}" in server.log_text()
+    intrus.close()
+    proprietaire.close()
+
+
+def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path, browser):
+    """A browser that vanishes without the beacon (context closed, no beforeunload): its kernel is culled
+    after the idle timeout; the preheated kernels, idle by definition, stay."""
+    srv = Server(tmp_path / "apps", shared_sim_url, ("accueil",),
+                 extra=("--MappingKernelManager.cull_idle_timeout=6", "--MappingKernelManager.cull_interval=2"))
+    try:
+        serve.wait_ready(srv.proc, srv.port, timeout=120)
+        _wait_for(lambda: srv.kernels() == srv.pool, 180, f"the preheated pool of {srv.pool} kernels")
+        pool_pids = set(kernel_pids(srv.proc.pid))
+        context = browser.new_context(locale="fr-FR")
+        page = context.new_page()
+        _open(page, srv.url("accueil"))
+        context.close()  # no beforeunload: the kernel is orphaned
+        _wait_for(lambda: "Culling 'idle' kernel" in srv.log_text(), 120, "the culler to free the orphaned kernel")
+        _wait_for(lambda: srv.kernels() == srv.pool, 120, "kernel count back to the pool size")
+        time.sleep(10)  # pool kernels idle for longer than the timeout are still there
+        restants = set(kernel_pids(srv.proc.pid))
+        assert len(restants) == srv.pool
+        assert len(pool_pids & restants) == srv.pool - 1  # the pool kept its own; one was handed out and culled
+        assert srv.log_text().count("Culling 'idle' kernel") == 1, srv.log_text()[-2000:]
+    finally:
+        srv.stop()
+
+
+def test_plotly_widget_code_is_served_once_as_a_cached_file(server, browser):
+    """Figures no longer carry plotly's 5 MB bundle: the page imports it from the server, cacheable."""
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    bundles = []
+    page.on("response", lambda r: bundles.append(r) if "plotly/widgetbundle.js" in r.url else None)
+    _open(page, server.url("tableau_de_bord"))
+    page.wait_for_selector("svg.main-svg", state="visible", timeout=TIMEOUT_MS)
+    assert bundles and bundles[0].status == 200
+    assert "max-age" in bundles[0].headers.get("cache-control", "")
+    assert len(bundles[0].body()) > 1_000_000
+    page.close(run_before_unload=True)
+    _wait_for(lambda: server.kernels() == server.pool, 180, "kernel count back to the pool size")
+    context.close()
