@@ -142,3 +142,17 @@ def sim_db_url(pg_cluster: Cluster, sim_template: str) -> Iterator[str]:
 def shared_sim_url(pg_cluster: Cluster, sim_template: str) -> str:
     """A simulated database shared by read-only tests: never write to it."""
     return pg_cluster.url(pg_cluster.clone(sim_template, "shared_sim"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser), one per test module."""
+    from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make browser)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

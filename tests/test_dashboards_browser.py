@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,24 +20,14 @@ import nbformat
 import pytest
 
 from euralis_lib import config, serve
+from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES, tableau_de_bord
 from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
 PAGE_TIMEOUT_MS = 180_000
-LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
-          " || document.querySelector('.euralis-chargement').offsetParent === null)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Pages whose figures come from a job run: they must name the run (« source : … run n° N du … »).
@@ -93,7 +82,7 @@ def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
         shutil.copy(nb, apps / nb.name)
     vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
     nbformat.write(vide, apps / "vide.ipynb")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
     proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
     try:
@@ -105,16 +94,6 @@ def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
             proc.wait(timeout=20)
         except Exception:  # noqa: BLE001
             proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

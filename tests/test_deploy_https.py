@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from euralis_lib import config, deploy, serve
+from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port
 from tests.connexion import creer_utilisateur, se_connecter
-from tests.test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, LOADED, PAGE_TIMEOUT_MS, _free_port
+from tests.test_dashboards_browser import PAGE_TIMEOUT_MS
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -58,7 +59,7 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(base / "key.pem"),
                     "-out", str(base / "cert.pem")], check=True, capture_output=True)
-    https, http, voila = _free_port(), _free_port(), _free_port()
+    https, http, voila = free_port(), free_port(), free_port()
     deploy.write(_settings(base, https_port=https, http_port=http, voila_port=voila), base)
     # The main configuration a Debian server has in /etc/nginx/nginx.conf, reduced to a private prefix.
     (base / "nginx.conf").write_text(

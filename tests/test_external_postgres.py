@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,17 +25,13 @@ import pytest
 
 from euralis_lib import config, serve
 from euralis_lib.auth.acces import WEB_ROLE
+from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port
 from tests.connexion import creer_utilisateur, se_connecter
-from tests.test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, LOADED, PAGE_TIMEOUT_MS
+from tests.test_dashboards_browser import PAGE_TIMEOUT_MS
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 APP_ROLE, READER_ROLE, DATABASE = "euralis_app", "euralis_lecteur", "euralis"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -100,7 +95,7 @@ def external_pg() -> Iterator[ExternalServer]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
         shutil.chown(base / "sock", "postgres", "postgres")
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     # Passwords with characters that must be URL-encoded, and a marker that is easy to search for.
     server = ExternalServer(base, port, {APP_ROLE: f"Pw:@/%{secrets.token_hex(6)}",
                                          READER_ROLE: f"Lect#?{secrets.token_hex(6)}",
@@ -174,7 +169,7 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (make browser)")
-    port, log = _free_port(), tmp_path / "voila.log"
+    port, log = free_port(), tmp_path / "voila.log"
     mot_de_passe = creer_utilisateur(server.url(), "admin-test", "admin")
     # The kernels connect as euralis_web with its own password, set by the server at start.
     env = {**os.environ, "EURALIS_DATABASE_URL": server.url(), "EURALIS_WEB_PASSWORD": server.passwords[WEB_ROLE],

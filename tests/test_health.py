@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from euralis_lib import backup, config, db, health, jobs, metrics, restore, runs, serve
+from euralis_lib.bench_serve import free_port
 from euralis_lib.dashboards import ops as ops_page
 from euralis_lib.dashboards.common import Contexte
 from euralis_lib.health import CRITICAL, OK, WARNING, Thresholds
 from euralis_lib.schedule import load_schedule
 from tests.test_backup import small_filesystem
-from tests.test_dashboards_browser import _free_port
 
 SANS_DISQUE = Thresholds(disk_warning_pct=0, disk_critical_pct=0)  # disk has its own test on a small filesystem
 
@@ -51,7 +51,7 @@ def test_healthy_installation_is_ok_everywhere(sim_db_url, tmp_path, monkeypatch
         _succes(engine, job)
     fait = backup.create_backup(sim_db_url, tmp_path / "sauvegardes")
     assert restore.verify(fait.path, sim_db_url).ok
-    port = _free_port()
+    port = free_port()
     proc = serve.start(port, env={**os.environ}, log_path=tmp_path / "voila.log")
     try:
         serve.wait_ready(proc, port, timeout=120)
@@ -171,7 +171,7 @@ def test_metrics_count_runs_durations_and_backups(sim_db_url, tmp_path):
     runs.fail_run(engine, echec, "RuntimeError: test")
     fait = backup.create_backup(sim_db_url, tmp_path)
     restore.verify(fait.path, sim_db_url)
-    serveur = metrics.serve(engine, port=_free_port(), backup_dir=tmp_path)
+    serveur = metrics.serve(engine, port=free_port(), backup_dir=tmp_path)
     try:
         assert serveur.server_address[0] == "127.0.0.1"
         m = _scrape(serveur.server_port)
@@ -194,7 +194,7 @@ def test_metrics_count_runs_durations_and_backups(sim_db_url, tmp_path):
     assert _value(m["euralis_backup_last_size_bytes"], "euralis_backup_last_size_bytes") == fait.dump.stat().st_size
     assert 0 <= _value(m["euralis_backup_verified_age_seconds"], "euralis_backup_verified_age_seconds") < 600
 
-    eteinte = metrics.serve(db.get_engine("postgresql://bob:pw@127.0.0.1:9/x"), port=_free_port(), backup_dir=tmp_path)
+    eteinte = metrics.serve(db.get_engine("postgresql://bob:pw@127.0.0.1:9/x"), port=free_port(), backup_dir=tmp_path)
     try:
         m = _scrape(eteinte.server_port)
     finally:
@@ -208,7 +208,7 @@ def test_scheduler_daemon_serves_metrics_on_localhost(sim_db_url, tmp_path):
     schedule = tmp_path / "schedule.yml"
     schedule.write_text("missed_run_grace_hours: 0\njobs:\n  finance:\n    cron: '0 3 1 1 *'\n"
                         "    notebook: notebooks/jobs/finance.ipynb\n")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": sim_db_url, "EURALIS_METRICS_PORT": str(port),
            "EURALIS_REPORTS_DIR": str(tmp_path / "reports"), "EURALIS_BACKUP_DIR": str(tmp_path / "b")}
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "--schedule", str(schedule), "daemon"], env=env,

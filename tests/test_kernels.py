@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import pytest
 from traitlets.config import Config
 
 from euralis_lib import config, kernels, serve
-from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port, kernel_pids
+from euralis_lib.bench_serve import LOADED, free_port, kernel_pids
 from euralis_lib.dashboards import page_spec
+from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -66,16 +68,6 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def server(shared_sim_url, tmp_path_factory) -> Iterator[Server]:
     """Tableau de bord (pool from the page registry) and Sites (the default pool of 1); no culling."""
     srv = Server(tmp_path_factory.mktemp("apps"), shared_sim_url, ("tableau_de_bord", "sites"),
@@ -86,6 +78,20 @@ def server(shared_sim_url, tmp_path_factory) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def identifiants(shared_sim_url) -> tuple[str, str]:
+    """A superviseur of the shared database (the servers have login)."""
+    login = f"noyaux-{uuid.uuid4().hex[:8]}"
+    return login, creer_utilisateur(shared_sim_url, login, "superviseur")
+
+
+def _contexte(browser, port: int, identifiants: tuple[str, str]):
+    """A new browser context (one user) logged in on the server at ``port``."""
+    context = browser.new_context(locale="fr-FR")
+    se_connecter(context.new_page(), port, *identifiants, timeout_ms=TIMEOUT_MS)
+    return context
 
 
 def _open(page, url: str) -> str:
@@ -110,12 +116,12 @@ def test_pool_sizes_and_culling_come_from_the_page_registry_unless_given():
     assert donne.VoilaKernelManager.kernel_pools_config == {"default": {"pool_size": 4}}
 
 
-def test_leaving_pages_frees_their_kernels(server, browser):
+def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
     """Visits with navigation and tab closes: the kernel count goes back to the pool size."""
     assert server.kernels() == server.pool  # 3 for Tableau de bord (registry) + 1 for Sites
     vus, contextes = set(), []
     for _ in range(3):
-        context = browser.new_context(locale="fr-FR")  # one user each; the browser keeps running
+        context = _contexte(browser, server.port, identifiants)  # one user each; the browser keeps running
         contextes.append(context)
         page = context.new_page()
         vus.add(_open(page, server.url("tableau_de_bord")))
@@ -137,11 +143,11 @@ def test_leaving_pages_frees_their_kernels(server, browser):
         context.close()
 
 
-def test_only_the_browser_that_got_a_kernel_may_shut_it_down(server, browser):
-    proprietaire = browser.new_context(locale="fr-FR")
+def test_only_the_browser_that_got_a_kernel_may_shut_it_down(server, browser, identifiants):
+    proprietaire = _contexte(browser, server.port, identifiants)
     page = proprietaire.new_page()
     kernel = _open(page, server.url("tableau_de_bord"))
-    intrus = browser.new_context(locale="fr-FR")
+    intrus = _contexte(browser, server.port, identifiants)  # even the same user in another browser
     autre = intrus.new_page()
     _open(autre, server.url("sites"))  # the intruder has his own valid _xsrf cookie
     reponses = autre.evaluate("""async (k) => {
@@ -163,7 +169,7 @@ def test_only_the_browser_that_got_a_kernel_may_shut_it_down(server, browser):
     proprietaire.close()
 
 
-def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path, browser):
+def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path, browser, identifiants):
     """A browser that vanishes without the beacon (context closed, no beforeunload): its kernel is culled
     after the idle timeout; the preheated kernels, idle by definition, stay."""
     srv = Server(tmp_path / "apps", shared_sim_url, ("accueil",),
@@ -172,7 +178,7 @@ def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path
         serve.wait_ready(srv.proc, srv.port, timeout=120)
         _wait_for(lambda: srv.kernels() == srv.pool, 180, f"the preheated pool of {srv.pool} kernels")
         pool_pids = set(kernel_pids(srv.proc.pid))
-        context = browser.new_context(locale="fr-FR")
+        context = _contexte(browser, srv.port, identifiants)
         page = context.new_page()
         _open(page, srv.url("accueil"))
         context.close()  # no beforeunload: the kernel is orphaned
@@ -187,9 +193,9 @@ def test_orphaned_kernels_are_culled_but_never_the_pool(shared_sim_url, tmp_path
         srv.stop()
 
 
-def test_plotly_widget_code_is_served_once_as_a_cached_file(server, browser):
+def test_plotly_widget_code_is_served_once_as_a_cached_file(server, browser, identifiants):
     """Figures no longer carry plotly's 5 MB bundle: the page imports it from the server, cacheable."""
-    context = browser.new_context(locale="fr-FR")
+    context = _contexte(browser, server.port, identifiants)
     page = context.new_page()
     bundles = []
     page.on("response", lambda r: bundles.append(r) if "plotly/widgetbundle.js" in r.url else None)

@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
@@ -26,25 +24,17 @@ from jupyter_server.services.kernels.connection.base import deserialize_msg_from
 from euralis_lib import db, jobs, serve
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.bench_serve import free_port
 from euralis_lib.dashboards import PAGES
 from tests.connexion import Client, creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
 TIMEOUT_MS = 180_000
 CHARGEE = ("(document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
            " || document.querySelector('.euralis-chargement').offsetParent === null))"
            " || document.querySelector('.euralis-message.erreur')")
-
-
-def _port_libre() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +64,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
 def serveur(base, tmp_path_factory) -> Iterator[dict]:
     """Voilà with login on a free port; its own EURALIS_HOME (session secret)."""
     home = tmp_path_factory.mktemp("home")
-    port = _port_libre()
+    port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home)}
     env.pop("EURALIS_SESSION_SECRET", None)
     journal = home / "voila.log"
@@ -106,16 +96,6 @@ def _pool_stable(proc, attendus: int, delai: float = 240) -> set[int]:
             return noyaux
         time.sleep(1)
     raise AssertionError(f"the preheated pool has {len(_noyaux(proc))} kernels, expected {attendus}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _ouvrir(page, port: int, slug: str, requete: str = "") -> str:

@@ -33,7 +33,9 @@ def test_goals_hold_on_the_worst_data_set_of_the_slice(slice_summary, modele):
     rows = slice_summary[slice_summary["modele"] == modele]
     assert not rows.empty, f"no rows from euralis_lib.validation.{modele}"
     assert (rows["statut"] != "-").any(), f"{modele} states no goal"
-    failed = rows[rows["statut"] == "ECHEC"]
+    # Goals stated on the matrix median (forecasting's « ≤ 0.8 × naive in half the cells ») are judged by
+    # make validate on 24 data sets of 3 years, not on this slice's 9 cells of 2-year histories.
+    failed = rows[(rows["statut"] == "ECHEC") & ~rows["metrique"].str.startswith("part_ratio_sous_")]
     assert failed.empty, failed[["metrique", "min", "mediane", "max", "objectif", "juge_sur"]].to_string()
 
 
