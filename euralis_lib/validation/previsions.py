@@ -16,8 +16,8 @@ import pandas as pd
 
 from euralis_lib.models import forecasting
 from euralis_lib.simulator import SimulatedData
+from euralis_lib.validation import COLONNES, ligne
 
-COLONNES = ["modele", "cellule", "metrique", "valeur", "reference", "objectif", "sens"]
 HORIZONS = (7, 30, 90)
 NB_ORIGINES = 8
 HORIZONS_OBJECTIF_MEDIAN = (30, 90)
@@ -57,8 +57,8 @@ def ecart_mois(a: int, b: int) -> int:
 
 def _row(modele: str, cellule: str, metrique: str, valeur: float, reference: float = math.nan,
          objectif: float = math.nan) -> dict:
-    return {"modele": modele, "cellule": cellule, "metrique": metrique, "valeur": float(valeur),
-            "reference": float(reference), "objectif": float(objectif), "sens": "max"}
+    """A lower-is-better row of the matrix (:func:`euralis_lib.validation.ligne`)."""
+    return ligne(modele, cellule, metrique, valeur, reference=reference, objectif=objectif, sens="max")
 
 
 def choix_hors_echantillon(erreurs: pd.DataFrame) -> pd.DataFrame:
@@ -93,8 +93,8 @@ def score(donnees: SimulatedData) -> pd.DataFrame:
             if r.horizon_jours in HORIZONS_OBJECTIF_MEDIAN:
                 # The issue's goal is on the matrix median: « chosen MAPE ≤ 0.8 × naive » in at least half
                 # of the cells (a share, judged on the mean of these 0/1 rows).
-                rows.append({**_row("previsions", cellule, f"part_ratio_sous_{RATIO_MEDIAN}_{r.horizon_jours}j",
-                                    float(r.ratio <= RATIO_MEDIAN), objectif=0.5), "sens": "min"})
+                rows.append(ligne("previsions", cellule, f"part_ratio_sous_{RATIO_MEDIAN}_{r.horizon_jours}j",
+                                  float(r.ratio <= RATIO_MEDIAN), objectif=0.5, sens="min"))
         for r in choix_hors_echantillon(fitted.erreurs_).itertuples():
             rows.append(_row("previsions", f"{site}/{r.horizon_jours}j", f"ratio_naif_hors_choix_{r.horizon_jours}j",
                              r.mape / r.mape_naif, 1.0))
