@@ -62,6 +62,17 @@ def _engine_for(url: str) -> Engine:
                             connect_args={"connect_timeout": 5, "application_name": "euralis"})
 
 
+def url_en_role(url: str, role: str) -> str:
+    """``url`` whose every session runs as group role ``role`` (``options=-c role=…``): scheduled jobs run
+    as ``euralis_job`` and command-line imports as ``euralis_import`` (``sql/110_roles.sql``), not as the
+    migrating owner. ``RESET ROLE`` returns to ``role`` too, since it is the session's starting value."""
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"not a role name: {role!r}")
+    parsed = make_url(normalize_url(url))
+    options = " ".join(o for o in [parsed.query.get("options", ""), f"-c role={role}"] if o)
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
 def get_engine(url: str | None = None) -> Engine:
     """A pooled engine for ``url`` (default: :func:`database_url`), shared within the process."""
     return _engine_for(normalize_url(url) if url else database_url())

@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Engine, make_url
 
 from euralis_lib import config, db, jobs, runs
 from euralis_lib.exceptions import EuralisError
@@ -68,14 +68,20 @@ def _export_html(executed: Path) -> Path:
     return html
 
 
-def _kernel_url(engine: Engine) -> str:
-    """The database URL handed to the kernel: without its password, which goes to ``PGPASSWORD``."""
-    url = engine.url
+def _kernel_url(engine: Engine, role: str | None) -> str:
+    """The database URL handed to the kernel: without its password, which goes to ``PGPASSWORD``; its
+    sessions run as ``role`` (the job's, :attr:`jobs.Job.role_db`) when given."""
+    url = make_url(db.url_en_role(engine.url.render_as_string(hide_password=False), role)) if role else engine.url
     if url.password:
         os.environ["PGPASSWORD"] = str(url.password)  # inherited by kernels; never written to a notebook
         # URL.set(password=None) would keep the password (None means "unchanged" there): rebuild without it.
         url = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
     return url.render_as_string(hide_password=False)
+
+
+def _role(job: str) -> str | None:
+    """The PostgreSQL role a job's notebook runs as (a notebook outside the registry runs as a job too)."""
+    return jobs.JOBS[job].role_db if job in jobs.JOBS else jobs.JOB_ROLE
 
 
 def _attempt(job: str, notebook: Path, valeurs: dict[str, Any], engine: Engine, declencheur: str,
@@ -93,7 +99,8 @@ def _attempt(job: str, notebook: Path, valeurs: dict[str, Any], engine: Engine, 
     try:
         papermill.execute_notebook(str(notebook), str(executed), kernel_name="python3", progress_bar=progress,
                                    cwd=str(notebook.parent),
-                                   parameters={**valeurs, "run_id": run_id, "database_url": _kernel_url(engine)})
+                                   parameters={**valeurs, "run_id": run_id,
+                                               "database_url": _kernel_url(engine, _role(job))})
     except BaseException as exc:
         summary = (f"{exc.ename}: {exc.evalue}" if isinstance(exc, PapermillExecutionError)
                    else f"{type(exc).__name__}: {exc}").strip()

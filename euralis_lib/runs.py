@@ -86,7 +86,7 @@ def complete_run(conn: Connection, run_id: int, metriques: dict[str, Any] | None
     """Mark a run successful, inside the caller's transaction (the one that wrote the results)."""
     conn.execute(sa.text(
         "UPDATE job_runs SET statut = 'success', fin = clock_timestamp(), "
-        "metriques = CAST(:m AS jsonb), engine = COALESCE(:e, engine) WHERE run_id = :r"),
+        "metriques = CAST(:m AS jsonb), engine = COALESCE(:e, engine), role_db = current_user WHERE run_id = :r"),
         {"m": json.dumps(metriques or {}, default=str), "e": engine_name, "r": run_id})
 
 

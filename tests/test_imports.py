@@ -142,6 +142,8 @@ def test_template_commands_and_exit_codes(engine, empty_db_url, monkeypatch, tmp
         f.write("LL260105-G001;1;1;;205,5;200\n")
     assert cli_main(["import", "doses", str(tmp_path / "doses.csv")]) == 0
     assert "insérées           : 1" in capsys.readouterr().out
+    role = db.read_df(engine, "SELECT role_db FROM imports ORDER BY import_id DESC LIMIT 1").iloc[0, 0]
+    assert role == "euralis_import"  # the command line never imports as the owner
     assert cli_main(["import", "doses", str(CORPUS / "doses_negatives.csv"), "--dry-run"]) == 1
     sortie = capsys.readouterr().out
     assert "ligne 2 : dose_g = -5 hors de la plage autorisée (0 à 900 g)" in sortie and "Comment corriger" in sortie

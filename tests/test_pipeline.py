@@ -29,6 +29,13 @@ def test_all_job_notebooks_run_with_defaults_and_fill_every_result_table(env):
     for reader in (results.formules, results.previsions, results.clusters, results.anomalies, results.planning,
                    results.finance):
         assert not reader(engine).empty, reader.__name__
+    # Each notebook wrote as its job's role (sql/110_roles.sql), the backup as the owner (pg_dump).
+    ids = {r.run_id: r.job for r in done}
+    roles = dict(db.read_df(engine, "SELECT run_id, role_db FROM job_runs WHERE run_id = ANY(:ids)",
+                            {"ids": list(ids)}).itertuples(index=False))
+    proprietaire = engine.url.username
+    assert {ids[i]: r for i, r in roles.items()} == {
+        job: (jobs.JOBS[job].role_db or proprietaire) for job in ids.values()}
 
 
 def test_job_notebooks_accept_non_default_parameters(env):

@@ -120,6 +120,26 @@ def test_admin_only_and_secret_things_are_refused(base, login, role, sql):
     assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege)
 
 
+@pytest.mark.parametrize("role", ["euralis_job", "euralis_import"])
+@pytest.mark.parametrize("sql", [
+    "SELECT count(*) FROM utilisateurs", "SELECT count(*) FROM sessions_web", "SELECT count(*) FROM audit_acces",
+    "ALTER TABLE lots_gavage ADD COLUMN x int", "DROP TABLE alertes", "CREATE TABLE public.t (x int)",
+    "ALTER TABLE lots_gavage DISABLE ROW LEVEL SECURITY",
+])
+def test_pipeline_roles_write_data_but_never_the_schema_nor_the_users(base, role, sql):
+    """Jobs and command-line imports run as these roles (db.url_en_role): data yes, schema and users no."""
+    engine = db.get_engine(db.url_en_role(base["owner"].url.render_as_string(hide_password=False), role))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == role
+        assert conn.execute(sa.text("SELECT count(*) FROM doses_gavage")).scalar_one() > 0  # every row, no user set
+        conn.execute(sa.text("RESET ROLE"))  # back to the session's starting role, not the owner
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == role
+        with pytest.raises(sa.exc.ProgrammingError) as err:
+            conn.execute(sa.text(sql))
+    assert isinstance(err.value.orig, psycopg2.errors.InsufficientPrivilege | psycopg2.errors.UndefinedTable)
+    assert not isinstance(err.value.orig, psycopg2.errors.UndefinedTable), err.value.orig
+
+
 def test_an_admin_edits_capacities_and_reads_users_without_hashes(base):
     engine = engine_utilisateur(base["web"], Utilisateur("adm", "admin"))
     with engine.connect() as conn:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from euralis_lib.imports.formats import GENRES, format_for, modele_csv, modele_xlsx
 
+IMPORT_ROLE = "euralis_import"
+
 
 def _cmd_import(args: argparse.Namespace) -> int:
     if args.genre == "template":
@@ -26,8 +28,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from euralis_lib.imports.load import importer_fichier
 
     format_for(args.genre)
-    engine = db.get_engine()
-    migrations.apply_migrations(engine)
+    url = db.database_url()
+    migrations.apply_migrations(db.get_engine(url))
+    engine = db.get_engine(db.url_en_role(url, IMPORT_ROLE))  # never the owner: sql/110_roles.sql
     rapport = importer_fichier(engine, args.genre, args.cible, site=args.site, dry_run=args.dry_run)
     print(rapport.texte())
     return rapport.code_sortie

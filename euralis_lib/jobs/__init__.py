@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine
 from euralis_lib import config, parameters, runs
 from euralis_lib.parameters import JobParameterError
 
+JOB_ROLE = "euralis_job"
+
 
 @dataclass(frozen=True)
 class Job:
@@ -34,6 +36,9 @@ class Job:
     page: str  # slug of the dashboard page showing its results (euralis_lib.dashboards.PAGES)
     lecteur: str  # the reader of its results in euralis_lib.results
     manuel: bool = False  # True: run on demand only, never in scheduler/schedule.yml
+    # PostgreSQL role of its scheduled runs (sql/110_roles.sql); None: the migrating owner (backups:
+    # pg_dump reads every row and the schema, which only the owner may under row-level security).
+    role_db: str | None = JOB_ROLE
 
     @property
     def notebook(self) -> Path:
@@ -66,7 +71,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
     Job("finance", "Indicateurs financiers",
         "Chiffre d'affaires, coûts et marges par site, gaveur et mois.", "finance", "finance"),
     Job("backup", "Sauvegarde de la base",
-        "Copie complète de la base, vérifiée par une restauration, avec rétention.", "ops", "sauvegardes"),
+        "Copie complète de la base, vérifiée par une restauration, avec rétention.", "ops", "sauvegardes",
+        role_db=None),
 )}
 
 
