@@ -148,7 +148,13 @@ def test_forged_expired_logged_out_and_disabled_sessions_are_refused(serveur, ba
     # Logged out: the same cookie replayed after logout is refused at once.
     client.login("sup", base["mdp"]["sup"])
     garde = next(c for c in client.cookies if c.name == "euralis_session").value
-    client.get("/logout")
+    ouvertes = ("SELECT count(*) FROM sessions_web WHERE login = 'sup' AND revoquee_le IS NULL "
+                "AND expire_le > now()")
+    # A logout link on another site (the browser says so) does not end the session.
+    assert client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})[0] == 302
+    assert db.read_df(engine, ouvertes).iloc[0, 0] == 1
+    client.get("/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert db.read_df(engine, ouvertes).iloc[0, 0] == 0
     rejoue = Client(serveur["base"])
     rejoue.cookies.set_cookie(cookie)
     next(c for c in rejoue.cookies if c.name == "euralis_session").value = garde

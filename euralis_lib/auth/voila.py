@@ -115,7 +115,11 @@ class LogoutHandler(JupyterHandler):
 
     @allow_unauthenticated
     def get(self) -> None:
-        """Logout (harmless without a session)."""
+        """Logout (harmless without a session). A link from another site (``Sec-Fetch-Site: cross-site``,
+        sent by every current browser) does not log the user out: it goes to the landing page."""
+        if self.request.headers.get("Sec-Fetch-Site") == "cross-site":
+            self.redirect(self.base_url)
+            return
         fournisseur: EuralisIdentityProvider = self.identity_provider  # type: ignore[assignment]
         session = self.get_secure_cookie(COOKIE)
         if session:
