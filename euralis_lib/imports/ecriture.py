@@ -70,25 +70,39 @@ def _pour_copy(df: pd.DataFrame) -> pd.DataFrame:
     return sortie
 
 
-def mettre_en_attente(conn: Connection, e: Ecriture) -> str:
-    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name.
+def copier(conn: Connection, table: str, df: pd.DataFrame) -> None:
+    """COPY ``df`` into ``table``: numbers and timestamps (feeding records) through a binary COPY built by
+    numpy, frames with texts or dates through a text COPY."""
+    if df.empty:
+        return
+    types = dict(conn.execute(sa.text(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+        "AND attnum > 0 AND NOT attisdropped"), {"t": table}).all())
+    if not copy_binaire(conn, table, df, types):
+        copy_dataframe(conn, table, _pour_copy(df), list(df.columns))
 
-    Numbers and timestamps (feeding records) go through a binary COPY built by numpy, frames with texts or
-    dates through a text COPY.
-    """
+
+def mettre_en_attente(conn: Connection, e: Ecriture) -> str:
+    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name."""
     stg = f"import_stg_{e.table}"
     cols = list(e.df.columns)
     conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
     conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {', '.join(cols)} FROM {e.table} "
                          "WITH NO DATA"))
-    if not e.df.empty:
-        types = dict(conn.execute(sa.text(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
-            "AND attnum > 0 AND NOT attisdropped"), {"t": stg}).all())
-        if not copy_binaire(conn, stg, e.df, types):
-            copy_dataframe(conn, stg, _pour_copy(e.df), cols)
+    copier(conn, stg, e.df)
     conn.execute(sa.text(f"ANALYZE {stg}"))
     return stg
+
+
+def _rien_de_stocke(conn: Connection, e: Ecriture) -> bool:
+    """True when no stored row shares a value of the first key column with ``e.df``, nor lies in the scope
+    of ``e.perimetre`` (so no stored row can conflict or be deleted), and COPY may write into the table
+    itself (COPY FROM refuses a table whose row-level security applies to the current role)."""
+    dans = f"{e.cle[0]} = ANY(:v)" + (f" OR {e.perimetre.name} = ANY(:p)" if e.perimetre is not None else "")
+    return bool(conn.execute(sa.text(
+        f"SELECT NOT row_security_active(CAST(:t AS regclass)) AND NOT EXISTS (SELECT 1 FROM {e.table} WHERE {dans})"),
+        {"t": e.table, "v": pd.unique(e.df[e.cle[0]]).tolist(),
+         "p": [] if e.perimetre is None else pd.unique(e.perimetre).tolist()}).scalar_one())
 
 
 def _egal(a: str, b: str, cols: tuple[str, ...]) -> str:
@@ -133,8 +147,20 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
     modifies: set = set()
     plusieurs = len(ecritures) > 1
     for e in ecritures:
-        stg = mettre_en_attente(conn, e)
         groupe = e.groupe or e.cle
+        if _rien_de_stocke(conn, e):  # only new facts (a first import): straight into the table
+            copier(conn, e.table, e.df)
+            groupes = e.df[list(groupe)].drop_duplicates()
+            if plusieurs:
+                ins = set(groupes.itertuples(index=False, name=None))
+                if e is ecritures[0]:
+                    inseres |= ins
+                modifies |= ins
+            else:
+                bilan.groupes_inseres, bilan.groupes_modifies = len(groupes), 0
+            bilan.par_table[e.table] = {"insérées": len(e.df), "mises à jour": 0, "supprimées": 0}
+            continue
+        stg = mettre_en_attente(conn, e)
         g = ", ".join(groupe)
         chg = f"import_chg_{e.table}"
         conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{chg}"))
