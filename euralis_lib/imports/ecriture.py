@@ -182,8 +182,10 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
                 f"JOIN {e.table} t ON {e.rejet[0]}) RETURNING {g}")).all()
             if refuses:
                 bilan.rejets.append((pd.DataFrame(refuses, columns=list(groupe)).drop_duplicates(), e.rejet[1]))
+        nb_nouveaux, nb_changes = conn.execute(sa.text(  # no statement when nothing to do: no write counted
+            f"SELECT count(*) FILTER (WHERE nouveau), count(*) FILTER (WHERE NOT nouveau) FROM {chg}")).one()
         nb_maj = 0
-        if existe:
+        if nb_changes:
             nb_maj = conn.execute(sa.text(
                 f"UPDATE {e.table} t SET {', '.join(f'{c} = c.{c}' for c in e.colonnes)} FROM {chg} c "
                 f"WHERE NOT c.nouveau AND {_egal('t', 'c', e.cle)}")).rowcount
@@ -193,14 +195,16 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
         inserer = f"INSERT INTO {e.table} ({liste}) SELECT {liste} FROM {chg} WHERE nouveau RETURNING {g}"
         nb_sup = 0
         if plusieurs:
-            ins = {tuple(r) for r in conn.execute(sa.text(inserer))}
+            ins = {tuple(r) for r in conn.execute(sa.text(inserer))} if nb_nouveaux else set()
             maj = {tuple(r) for r in conn.execute(sa.text(f"SELECT DISTINCT {g} FROM {chg} WHERE NOT nouveau"))}
             if e is ecritures[0]:
                 inseres |= ins
             modifies |= ins | maj
             nb_ins = len(ins)
         else:
-            if groupe == e.cle:  # one table row per file row: no need to return the rows
+            if not nb_nouveaux:
+                nb_ins = groupes_ins = 0
+            elif groupe == e.cle:  # one table row per file row: no need to return the rows
                 nb_ins = groupes_ins = conn.execute(sa.text(inserer.rsplit(" RETURNING ", 1)[0])).rowcount
             else:
                 nb_ins, groupes_ins = conn.execute(sa.text(

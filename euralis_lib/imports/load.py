@@ -65,6 +65,9 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
     utilisateur = utilisateur or getpass.getuser()
     empreinte = hashlib.sha256(contenu).hexdigest()
     site = site.strip().upper() if site else None
+    deja = _sans_changement(engine, fmt.genre, nom_fichier, empreinte, len(contenu), site, dry_run, utilisateur, t0)
+    if deja is not None:
+        return deja
     try:
         connus = set(read_df(engine, "SELECT code FROM sites")["code"])
         if site is not None and site not in connus:
@@ -97,7 +100,7 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
         transaction = conn.begin()
         try:
             rapport.avertissements += _deja_importe(conn, empreinte)
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))  # one import at a time
+            _verrouiller(conn)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
             import_id = conn.execute(sa.text(
@@ -124,10 +127,10 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
             rapport.duree_s = time.perf_counter() - t0
             conn.execute(sa.text(
                 "UPDATE imports SET statut = :st, nb_lus = :lus, nb_inseres = :ins, nb_mis_a_jour = :maj, "
-                "nb_inchanges = :inch, nb_rejetes = :rej, nb_doublons = :dbl, duree_s = :d, message = :m "
-                "WHERE import_id = :id"),
+                "nb_inchanges = :inch, nb_rejetes = :rej, nb_doublons = :dbl, duree_s = :d, message = :m, "
+                "versions_tables = CAST(:v AS jsonb) WHERE import_id = :id"),
                 {"st": rapport.statut, "lus": rapport.nb_lus, "ins": inseres, "maj": mis_a_jour,
-                 "dbl": rapport.nb_doublons,
+                 "dbl": rapport.nb_doublons, "v": _versions(conn),
                  "inch": rapport.nb_inchanges, "rej": rapport.nb_rejetes, "d": rapport.duree_s,
                  "m": "\n".join(rapport.avertissements) or None, "id": import_id})
         except BaseException:
@@ -156,6 +159,72 @@ def _historiser_refus(engine: Engine, genre: str, nom_fichier: str, empreinte: s
         log.warning("refused import of %s not recorded in the history: %s", nom_fichier, exc)
 
 
+_EMPREINTE_FORMATS = hashlib.sha256(repr(FORMATS).encode()).hexdigest()[:16]  # columns, ranges, patterns
+
+
+def _verrouiller(conn: Connection) -> None:
+    """One import at a time; and the write counters (sql/131_imports_versions.sql) locked until the commit: a
+    write by anyone else to the tables an import depends on waits, so the values recorded at the end are
+    exactly the state the import saw plus its own writes."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))
+    conn.execute(sa.text("SELECT version FROM tables_versions FOR UPDATE"))
+
+
+def _versions(conn: Connection) -> str:
+    """The write counters of the tables an import depends on and the formats' fingerprint, as JSON."""
+    versions = dict(conn.execute(sa.text("SELECT nom_table, version FROM tables_versions")).all())
+    return json.dumps({"formats": _EMPREINTE_FORMATS, **versions}, sort_keys=True)
+
+
+def _sans_changement(engine: Engine, genre: str, nom_fichier: str, empreinte: str, taille: int, site: str | None,
+                     dry_run: bool, utilisateur: str, t0: float) -> ImportReport | None:
+    """The report of a file imported before in full (same bytes, kind, site option and user; no line rejected
+    or repeated) when nothing it depends on was written since (same write counters, same formats): the full
+    import would find every line unchanged, so nothing is read or written but the history row. None otherwise.
+    """
+    with connect(engine) as conn:
+        transaction = conn.begin()
+        try:
+            _verrouiller(conn)
+            versions = _versions(conn)
+            precedent = conn.execute(sa.text(
+                "SELECT import_id, horodatage, genre, nb_lus, message FROM imports WHERE sha256 = :h "
+                "AND utilisateur = :u AND site_code IS NOT DISTINCT FROM :s "
+                "AND (genre = :g OR (:g = 'doses' AND genre = 'doses_jour')) AND statut = 'succes' "
+                "AND nb_doublons = 0 AND versions_tables = CAST(:v AS jsonb) ORDER BY import_id DESC LIMIT 1"),
+                {"h": empreinte, "u": utilisateur, "s": site, "g": genre, "v": versions}).first()
+            if precedent is None:
+                transaction.rollback()
+                return None
+            quand = precedent.horodatage.astimezone().strftime("%d/%m/%Y %H:%M")
+            anciens = [a for a in (precedent.message or "").split("\n") if a and not a.startswith(_DEJA)]
+            rapport = ImportReport(
+                genre=precedent.genre, fichier=nom_fichier, sha256=empreinte, site=site, dry_run=dry_run,
+                nb_lus=precedent.nb_lus, nb_inchanges=precedent.nb_lus, avertissements=[
+                    f"{_DEJA} le {quand} (import n° {precedent.import_id}) et rien de ce dont il dépend n'a été "
+                    "écrit depuis : toutes ses lignes sont inchangées, le fichier n'a pas été relu.", *anciens])
+            rapport.duree_s = time.perf_counter() - t0
+            import_id = conn.execute(sa.text(
+                "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut, nb_lus, "
+                "nb_inchanges, duree_s, message, versions_tables) VALUES (:u, :f, :h, :t, :g, :s, 'succes', :n, :n, "
+                ":d, :m, CAST(:v AS jsonb)) RETURNING import_id"),
+                {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": taille, "g": precedent.genre, "s": site,
+                 "n": precedent.nb_lus, "d": rapport.duree_s, "m": "\n".join(rapport.avertissements),
+                 "v": versions}).scalar_one()
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+            rapport.import_id = int(import_id)
+    return rapport
+
+
+_DEJA = "Ce fichier (même contenu) a déjà été importé"
+
+
 def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     precedent = conn.execute(sa.text(
         "SELECT import_id, horodatage FROM imports WHERE sha256 = :h AND statut <> 'refuse' "
@@ -163,7 +232,7 @@ def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     if precedent is None:
         return []
     quand = precedent.horodatage.astimezone().strftime("%d/%m/%Y %H:%M")
-    return [f"Ce fichier (même contenu) a déjà été importé le {quand} (import n° {precedent.import_id})."]
+    return [f"{_DEJA} le {quand} (import n° {precedent.import_id})."]
 
 
 def _rejeter(principale: Ecriture, rejets: list[tuple[pd.DataFrame, str]], erreurs: Erreurs) -> None:
