@@ -1,7 +1,9 @@
-"""Set-based writing of validated rows: COPY into a temporary staging table, then per table one
-``UPDATE … FROM`` of the rows whose values differ (old values kept for the report), one ``INSERT …
-WHERE NOT EXISTS`` of the new facts and, for tables replaced as a set (liver grades of a slaughter),
-one ``DELETE`` of the stored rows the file no longer has. An unchanged re-import writes nothing.
+"""Set-based writing of validated rows. Rows of which nothing is stored (no stored row shares the first
+key column: a first import) are COPYed straight into the table. Otherwise: COPY into a temporary staging
+table, then per table one ``UPDATE … FROM`` of the rows whose values differ (old values kept for the
+report), one ``INSERT`` of the new facts and, for tables replaced as a set (liver grades of a
+slaughter), one ``DELETE`` of the stored rows the file no longer has. An unchanged re-import writes
+nothing (no statement either).
 
 Facts are matched on their key (a meal is (lot_id, repas), whatever its time), which the database
 enforces too (sql/130_imports_cles.sql): a correction replaces, never adds. No ``ON CONFLICT``: the
