@@ -420,16 +420,15 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     m = _lots_connus(conn, df, erreurs, site)
     _verifier_jour(m, erreurs)
     connu = m["lot_id"].notna() & m["jour"].between(1, 21) & m["repas"].between(1, 42)  # (inf: range error)
-    derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[us, UTC]")
-    if connu.any():
-        derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
     donne = m["horodatage"].notna()
     erreurs.ajouter_masque(m, ~donne & connu & ((m["repas"] + 1) // 2 != m["jour"]),
                            lambda k: "repas " + _nombre(m["repas"][k])
                            + " incompatible avec le jour " + _nombre(m["jour"][k])
                            + " (2 repas par jour) : corrigez-le ou "
                            "donnez l'horodatage du repas")
-    m["horodatage"] = m["horodatage"].where(donne, derive)
+    a_deriver = connu & ~donne  # the default time, only where the file gives none
+    if a_deriver.any():
+        m.loc[a_deriver, "horodatage"] = _heure_repas(m[a_deriver], m.loc[a_deriver, "repas"])
     jour_local = m["horodatage"].dt.tz_convert(FUSEAU).dt.tz_localize(None).dt.normalize()
     erreurs.ajouter_masque(m, donne & connu & ((jour_local < m["debut"]) | (jour_local > m["fin"])),
                            "horodatage hors de la période du lot")
