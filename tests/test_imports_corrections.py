@@ -164,3 +164,77 @@ def test_a_ragged_row_refuses_the_whole_file_first_row_included(contenu):
 
     with pytest.raises(ImportFileError, match=r"ligne [23] \(3 champs\).*Rien n'a été importé"):
         lire(contenu, "f.csv", "lots")
+
+
+def _historique(engine) -> list[tuple]:
+    with db.connect(engine) as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT statut, nb_lus, nb_inseres, nb_mis_a_jour, nb_inchanges, versions_tables FROM imports "
+            "WHERE statut <> 'refuse' ORDER BY import_id"))]
+
+
+QUATRE_REPAS = _doses(f"{LOT};1;1;;205;200\n{LOT};1;2;;215;210\n{LOT};2;3;;230;225\n{LOT};2;4;;240;235\n")
+PAS_RELU = "le fichier n'a pas été relu"
+
+
+def test_an_identical_file_with_nothing_written_since_is_reported_unchanged_without_reading_it(engine):
+    premier = importer(engine, "doses", QUATRE_REPAS, "d.csv")
+    repas = _repas(engine)
+    simulation = importer(engine, "doses", QUATRE_REPAS, "d.csv", dry_run=True)
+    assert (simulation.nb_inchanges, simulation.import_id) == (4, None) and PAS_RELU in simulation.texte()
+    second = importer(engine, "doses", QUATRE_REPAS, "d.csv")
+    assert (second.nb_lus, second.nb_inchanges, second.nb_inseres, second.nb_mis_a_jour, second.erreurs) == \
+        (4, 4, 0, 0, []), second.texte()
+    assert PAS_RELU in second.texte() and f"(import n° {premier.import_id})" in second.texte()
+    assert _repas(engine) == repas
+    historique = _historique(engine)
+    assert [h[:5] for h in historique[-2:]] == [("succes", 4, 4, 0, 0), ("succes", 4, 0, 0, 4)]
+    assert historique[-1][5] == historique[-2][5]  # same write counters: the simulation recorded nothing
+    relu = importer(engine, "doses", b"# relu\n" + QUATRE_REPAS, "d.csv")  # same rows, other bytes: read
+    assert (relu.nb_inchanges, relu.nb_mis_a_jour) == (4, 0) and PAS_RELU not in relu.texte()
+
+
+def test_an_identical_file_is_read_again_after_any_write_to_what_it_depends_on(engine):
+    importer(engine, "doses", QUATRE_REPAS, "d.csv")
+    importer(engine, "doses", _doses(f"{LOT};1;1;;300;200\n"), "correction.csv")  # another file's correction
+    apres_correction = importer(engine, "doses", QUATRE_REPAS, "d.csv")
+    assert (apres_correction.nb_mis_a_jour, apres_correction.nb_inchanges) == (1, 3), apres_correction.texte()
+    assert PAS_RELU not in apres_correction.texte() and _repas(engine)[0] == (1, "06:00", 205.0)
+    with db.connect(engine, transaction=True) as conn:  # a write by hand, outside any import
+        conn.execute(sa.text("UPDATE doses_gavage SET dose_g = 999 WHERE repas = 2"))
+    apres_sql = importer(engine, "doses", QUATRE_REPAS, "d.csv")
+    assert (apres_sql.nb_mis_a_jour, apres_sql.nb_inchanges) == (1, 3) and _repas(engine)[1][2] == 215.0
+    with db.connect(engine, transaction=True) as conn:  # the lot's period: what the validation reads
+        conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = nb_morts"))
+    assert PAS_RELU not in importer(engine, "doses", QUATRE_REPAS, "d.csv").texte()
+    for autre in ({"utilisateur": "quelqu'un d'autre"}, {"site": "LL"}):
+        assert PAS_RELU not in importer(engine, "doses", QUATRE_REPAS, "d.csv", **autre).texte()
+    assert PAS_RELU in importer(engine, "doses", QUATRE_REPAS, "d.csv").texte()
+
+
+def test_a_file_with_rejected_or_repeated_lines_is_always_read_again(engine):
+    rejet = _doses(f"{LOT};1;1;;205;200\n{LOT};1;2;;-5;210\n")
+    premier = importer(engine, "doses", rejet, "r.csv")
+    encore = importer(engine, "doses", rejet, "r.csv")
+    assert encore.erreurs == premier.erreurs != [] and PAS_RELU not in encore.texte()
+    repete = _doses(f"{LOT};2;3;;230;225\n{LOT};2;3;;230;225\n")
+    importer(engine, "doses", repete, "x.csv")
+    encore = importer(engine, "doses", repete, "x.csv")
+    assert (encore.nb_doublons, encore.doublons) == (1, [3]) and PAS_RELU not in encore.texte()
+
+
+def test_an_admin_imports_under_row_level_security_through_the_staging_table(engine, empty_db_url):
+    from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+
+    with db.connect(engine, transaction=True) as conn:
+        conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, actif, mot_de_passe) "
+                             "VALUES ('adm', 'Admin', 'admin', true, 'sans objet')"))
+    web = db.get_engine(web_url(empty_db_url))
+    try:
+        admin = engine_utilisateur(web, Utilisateur("adm", "admin"))
+        rapport = importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm")
+        assert (rapport.nb_inseres, rapport.erreurs) == (4, []), rapport.texte()
+        assert PAS_RELU in importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm").texte()
+    finally:
+        web.dispose()
+    assert [r[2] for r in _repas(engine)] == [205.0, 215.0, 230.0, 240.0]

@@ -1,7 +1,9 @@
-"""Set-based writing of validated rows: COPY into a temporary staging table, then per table one
-``UPDATE … FROM`` of the rows whose values differ (old values kept for the report), one ``INSERT …
-WHERE NOT EXISTS`` of the new facts and, for tables replaced as a set (liver grades of a slaughter),
-one ``DELETE`` of the stored rows the file no longer has. An unchanged re-import writes nothing.
+"""Set-based writing of validated rows. Rows of which nothing is stored (no stored row shares the first
+key column: a first import) are COPYed straight into the table. Otherwise: COPY into a temporary staging
+table, then per table one ``UPDATE … FROM`` of the rows whose values differ (old values kept for the
+report), one ``INSERT`` of the new facts and, for tables replaced as a set (liver grades of a
+slaughter), one ``DELETE`` of the stored rows the file no longer has. An unchanged re-import writes
+nothing (no statement either).
 
 Facts are matched on their key (a meal is (lot_id, repas), whatever its time), which the database
 enforces too (sql/130_imports_cles.sql): a correction replaces, never adds. No ``ON CONFLICT``: the
@@ -70,25 +72,39 @@ def _pour_copy(df: pd.DataFrame) -> pd.DataFrame:
     return sortie
 
 
-def mettre_en_attente(conn: Connection, e: Ecriture) -> str:
-    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name.
+def copier(conn: Connection, table: str, df: pd.DataFrame) -> None:
+    """COPY ``df`` into ``table``: numbers and timestamps (feeding records) through a binary COPY built by
+    numpy, frames with texts or dates through a text COPY."""
+    if df.empty:
+        return
+    types = dict(conn.execute(sa.text(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+        "AND attnum > 0 AND NOT attisdropped"), {"t": table}).all())
+    if not copy_binaire(conn, table, df, types):
+        copy_dataframe(conn, table, _pour_copy(df), list(df.columns))
 
-    Numbers and timestamps (feeding records) go through a binary COPY built by numpy, frames with texts or
-    dates through a text COPY.
-    """
+
+def mettre_en_attente(conn: Connection, e: Ecriture) -> str:
+    """COPY ``e.df`` into a temporary staging table shaped like ``e.table``; its name."""
     stg = f"import_stg_{e.table}"
     cols = list(e.df.columns)
     conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{stg}"))
     conn.execute(sa.text(f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {', '.join(cols)} FROM {e.table} "
                          "WITH NO DATA"))
-    if not e.df.empty:
-        types = dict(conn.execute(sa.text(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
-            "AND attnum > 0 AND NOT attisdropped"), {"t": stg}).all())
-        if not copy_binaire(conn, stg, e.df, types):
-            copy_dataframe(conn, stg, _pour_copy(e.df), cols)
+    copier(conn, stg, e.df)
     conn.execute(sa.text(f"ANALYZE {stg}"))
     return stg
+
+
+def _rien_de_stocke(conn: Connection, e: Ecriture) -> bool:
+    """True when no stored row shares a value of the first key column with ``e.df``, nor lies in the scope
+    of ``e.perimetre`` (so no stored row can conflict or be deleted), and COPY may write into the table
+    itself (COPY FROM refuses a table whose row-level security applies to the current role)."""
+    dans = f"{e.cle[0]} = ANY(:v)" + (f" OR {e.perimetre.name} = ANY(:p)" if e.perimetre is not None else "")
+    return bool(conn.execute(sa.text(
+        f"SELECT NOT row_security_active(CAST(:t AS regclass)) AND NOT EXISTS (SELECT 1 FROM {e.table} WHERE {dans})"),
+        {"t": e.table, "v": pd.unique(e.df[e.cle[0]]).tolist(),
+         "p": [] if e.perimetre is None else pd.unique(e.perimetre).tolist()}).scalar_one())
 
 
 def _egal(a: str, b: str, cols: tuple[str, ...]) -> str:
@@ -133,8 +149,20 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
     modifies: set = set()
     plusieurs = len(ecritures) > 1
     for e in ecritures:
-        stg = mettre_en_attente(conn, e)
         groupe = e.groupe or e.cle
+        if _rien_de_stocke(conn, e):  # only new facts (a first import): straight into the table
+            copier(conn, e.table, e.df)
+            groupes = e.df[list(groupe)].drop_duplicates()
+            if plusieurs:
+                ins = set(groupes.itertuples(index=False, name=None))
+                if e is ecritures[0]:
+                    inseres |= ins
+                modifies |= ins
+            else:
+                bilan.groupes_inseres, bilan.groupes_modifies = len(groupes), 0
+            bilan.par_table[e.table] = {"insérées": len(e.df), "mises à jour": 0, "supprimées": 0}
+            continue
+        stg = mettre_en_attente(conn, e)
         g = ", ".join(groupe)
         chg = f"import_chg_{e.table}"
         conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{chg}"))
@@ -156,8 +184,10 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
                 f"JOIN {e.table} t ON {e.rejet[0]}) RETURNING {g}")).all()
             if refuses:
                 bilan.rejets.append((pd.DataFrame(refuses, columns=list(groupe)).drop_duplicates(), e.rejet[1]))
+        nb_nouveaux, nb_changes = conn.execute(sa.text(  # no statement when nothing to do: no write counted
+            f"SELECT count(*) FILTER (WHERE nouveau), count(*) FILTER (WHERE NOT nouveau) FROM {chg}")).one()
         nb_maj = 0
-        if existe:
+        if nb_changes:
             nb_maj = conn.execute(sa.text(
                 f"UPDATE {e.table} t SET {', '.join(f'{c} = c.{c}' for c in e.colonnes)} FROM {chg} c "
                 f"WHERE NOT c.nouveau AND {_egal('t', 'c', e.cle)}")).rowcount
@@ -167,14 +197,16 @@ def ecrire(conn: Connection, ecritures: list[Ecriture]) -> Bilan:
         inserer = f"INSERT INTO {e.table} ({liste}) SELECT {liste} FROM {chg} WHERE nouveau RETURNING {g}"
         nb_sup = 0
         if plusieurs:
-            ins = {tuple(r) for r in conn.execute(sa.text(inserer))}
+            ins = {tuple(r) for r in conn.execute(sa.text(inserer))} if nb_nouveaux else set()
             maj = {tuple(r) for r in conn.execute(sa.text(f"SELECT DISTINCT {g} FROM {chg} WHERE NOT nouveau"))}
             if e is ecritures[0]:
                 inseres |= ins
             modifies |= ins | maj
             nb_ins = len(ins)
         else:
-            if groupe == e.cle:  # one table row per file row: no need to return the rows
+            if not nb_nouveaux:
+                nb_ins = groupes_ins = 0
+            elif groupe == e.cle:  # one table row per file row: no need to return the rows
                 nb_ins = groupes_ins = conn.execute(sa.text(inserer.rsplit(" RETURNING ", 1)[0])).rowcount
             else:
                 nb_ins, groupes_ins = conn.execute(sa.text(

@@ -1,12 +1,15 @@
-"""Import a file: read, validate, check references against the database, then in ONE transaction COPY
-the valid rows into a temporary staging table and upsert them (``INSERT … ON CONFLICT``) into the real
-tables, quarantine the rejected rows and record the import in the history.
+"""Import a file: read, validate, check references against the database, then in ONE transaction write
+the valid rows (:mod:`euralis_lib.imports.ecriture`: COPY straight into the table for facts of which
+nothing is stored, else a staging table and set-based UPDATE / INSERT), quarantine the rejected rows and
+record the import in the history.
 
-Idempotent: an upsert only touches rows whose values differ, so re-importing a file reports every row
-as unchanged. ``dry_run`` runs the very same transaction and rolls it back: the counts are exactly
-what a real import would do, and nothing is written (not even the history). A whole-file refusal
-(unreadable, empty, ragged, required column missing) writes only a history row with status
-``refuse`` (none in a dry run) and raises :class:`ImportFileError`.
+Idempotent: only rows whose values differ are written, so re-importing a file reports every row as
+unchanged. The same bytes imported again with nothing written since to the tables an import depends
+on (write counters, sql/131_imports_versions.sql) are reported unchanged without being read again.
+``dry_run`` runs the very same transaction and rolls it back: the counts are exactly what a real import
+would do, and nothing is written (not even the history). A whole-file refusal (unreadable, empty,
+ragged, required column missing) writes only a history row with status ``refuse`` (none in a dry run)
+and raises :class:`ImportFileError`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +70,9 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
     utilisateur = utilisateur or getpass.getuser()
     empreinte = hashlib.sha256(contenu).hexdigest()
     site = site.strip().upper() if site else None
+    deja = _sans_changement(engine, fmt.genre, nom_fichier, empreinte, len(contenu), site, dry_run, utilisateur, t0)
+    if deja is not None:
+        return deja
     try:
         connus = set(read_df(engine, "SELECT code FROM sites")["code"])
         if site is not None and site not in connus:
@@ -93,51 +101,42 @@ def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site:
         validate.verifier_plages(fmt, df, erreurs)
         validate.verifier_coherence(fmt, df, erreurs)
 
-    with connect(engine) as conn:
-        transaction = conn.begin()
-        try:
-            rapport.avertissements += _deja_importe(conn, empreinte)
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))  # one import at a time
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
-            import_id = conn.execute(sa.text(
-                "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut) "
-                "VALUES (:u, :f, :h, :t, :g, :s, 'succes') RETURNING import_id"),
-                {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": len(contenu), "g": fmt.genre,
-                 "s": site}).scalar_one()
-            bilan = ecrire(conn, preparation.ecritures)
-            _rejeter(preparation.ecritures[0], bilan.rejets, erreurs)
-            validate.propager_rejets(fmt, df, erreurs)  # exact repeats of a line refused while writing
-            rejetees = erreurs.lignes()
-            preparation.copies = preparation.copies.difference(pd.Index(sorted(rejetees)))
-            inseres, mis_a_jour = bilan.groupes_inseres, bilan.groupes_modifies
-            rapport.nb_inseres, rapport.nb_mis_a_jour = inseres, mis_a_jour
-            rapport.nb_doublons = len(preparation.copies)
-            rapport.nb_inchanges = rapport.nb_lus - len(rejetees) - inseres - mis_a_jour - rapport.nb_doublons
-            rapport.erreurs = [(ligne, erreurs.raison(ligne)) for ligne in sorted(rejetees)]
-            rapport.doublons = sorted(int(i) for i in preparation.copies)
-            rapport.par_table, rapport.modifications = bilan.par_table, bilan.modifications
-            rapport.avertissements += preparation.avertissements
-            _quarantaine(conn, import_id, nom_fichier, fichier, rapport.erreurs)
-            if preparation.rafraichir and inseres + mis_a_jour:
-                conn.execute(sa.text("SELECT refresh_performances_sites()"))
-            rapport.duree_s = time.perf_counter() - t0
-            conn.execute(sa.text(
-                "UPDATE imports SET statut = :st, nb_lus = :lus, nb_inseres = :ins, nb_mis_a_jour = :maj, "
-                "nb_inchanges = :inch, nb_rejetes = :rej, nb_doublons = :dbl, duree_s = :d, message = :m "
-                "WHERE import_id = :id"),
-                {"st": rapport.statut, "lus": rapport.nb_lus, "ins": inseres, "maj": mis_a_jour,
-                 "dbl": rapport.nb_doublons,
-                 "inch": rapport.nb_inchanges, "rej": rapport.nb_rejetes, "d": rapport.duree_s,
-                 "m": "\n".join(rapport.avertissements) or None, "id": import_id})
-        except BaseException:
-            transaction.rollback()
-            raise
-        if dry_run:
-            transaction.rollback()
-        else:
-            transaction.commit()
-            rapport.import_id = int(import_id)
+    with _transaction(engine, dry_run) as conn:
+        rapport.avertissements += _deja_importe(conn, empreinte)
+        _verrouiller(conn)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            preparation = _PREPARATIONS[fmt.genre](conn, fmt, df, erreurs, site, connus)
+        import_id = conn.execute(sa.text(
+            "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut) "
+            "VALUES (:u, :f, :h, :t, :g, :s, 'succes') RETURNING import_id"),
+            {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": len(contenu), "g": fmt.genre,
+             "s": site}).scalar_one()
+        bilan = ecrire(conn, preparation.ecritures)
+        _rejeter(preparation.ecritures[0], bilan.rejets, erreurs)
+        validate.propager_rejets(fmt, df, erreurs)  # exact repeats of a line refused while writing
+        rejetees = erreurs.lignes()
+        preparation.copies = preparation.copies.difference(pd.Index(sorted(rejetees)))
+        inseres, mis_a_jour = bilan.groupes_inseres, bilan.groupes_modifies
+        rapport.nb_inseres, rapport.nb_mis_a_jour = inseres, mis_a_jour
+        rapport.nb_doublons = len(preparation.copies)
+        rapport.nb_inchanges = rapport.nb_lus - len(rejetees) - inseres - mis_a_jour - rapport.nb_doublons
+        rapport.erreurs = [(ligne, erreurs.raison(ligne)) for ligne in sorted(rejetees)]
+        rapport.doublons = sorted(int(i) for i in preparation.copies)
+        rapport.par_table, rapport.modifications = bilan.par_table, bilan.modifications
+        rapport.avertissements += preparation.avertissements
+        _quarantaine(conn, import_id, nom_fichier, fichier, rapport.erreurs)
+        if preparation.rafraichir and inseres + mis_a_jour:
+            conn.execute(sa.text("SELECT refresh_performances_sites()"))
+        rapport.duree_s = time.perf_counter() - t0
+        conn.execute(sa.text(
+            "UPDATE imports SET statut = :st, nb_lus = :lus, nb_inseres = :ins, nb_mis_a_jour = :maj, "
+            "nb_inchanges = :inch, nb_rejetes = :rej, nb_doublons = :dbl, duree_s = :d, message = :m, "
+            "versions_tables = CAST(:v AS jsonb) WHERE import_id = :id"),
+            {"st": rapport.statut, "lus": rapport.nb_lus, "ins": inseres, "maj": mis_a_jour,
+             "dbl": rapport.nb_doublons, "v": _versions(conn),
+             "inch": rapport.nb_inchanges, "rej": rapport.nb_rejetes, "d": rapport.duree_s,
+             "m": "\n".join(rapport.avertissements) or None, "id": import_id})
+        rapport.import_id = None if dry_run else int(import_id)
     return rapport
 
 
@@ -156,6 +155,78 @@ def _historiser_refus(engine: Engine, genre: str, nom_fichier: str, empreinte: s
         log.warning("refused import of %s not recorded in the history: %s", nom_fichier, exc)
 
 
+@contextmanager
+def _transaction(engine: Engine, dry_run: bool) -> Iterator[Connection]:
+    """One transaction, committed at the end unless ``dry_run`` (rolled back), rolled back on any error."""
+    with connect(engine) as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+
+
+_EMPREINTE_FORMATS = hashlib.sha256(repr(FORMATS).encode()).hexdigest()[:16]  # columns, ranges, patterns
+
+
+def _verrouiller(conn: Connection) -> None:
+    """One import at a time; and the write counters (sql/131_imports_versions.sql) locked until the commit: a
+    write by anyone else to the tables an import depends on waits, so the values recorded at the end are
+    exactly the state the import saw plus its own writes."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201060)"))
+    conn.execute(sa.text("SELECT version FROM tables_versions FOR UPDATE"))
+
+
+def _versions(conn: Connection) -> str:
+    """The write counters of the tables an import depends on and the formats' fingerprint, as JSON."""
+    versions = dict(conn.execute(sa.text("SELECT nom_table, version FROM tables_versions")).all())
+    return json.dumps({"formats": _EMPREINTE_FORMATS, **versions}, sort_keys=True)
+
+
+def _sans_changement(engine: Engine, genre: str, nom_fichier: str, empreinte: str, taille: int, site: str | None,
+                     dry_run: bool, utilisateur: str, t0: float) -> ImportReport | None:
+    """The report of a file imported before in full (same bytes, kind, site option and user; no line rejected
+    or repeated) when nothing it depends on was written since (same write counters, same formats): the full
+    import would find every line unchanged, so nothing is read or written but the history row. None otherwise.
+    """
+    with _transaction(engine, dry_run) as conn:
+        _verrouiller(conn)
+        versions = _versions(conn)
+        precedent = conn.execute(sa.text(
+            "SELECT import_id, horodatage, genre, nb_lus, message FROM imports WHERE sha256 = :h "
+            "AND utilisateur = :u AND site_code IS NOT DISTINCT FROM :s "
+            "AND (genre = :g OR (:g = 'doses' AND genre = 'doses_jour')) AND statut = 'succes' "
+            "AND nb_doublons = 0 AND versions_tables = CAST(:v AS jsonb) ORDER BY import_id DESC LIMIT 1"),
+            {"h": empreinte, "u": utilisateur, "s": site, "g": genre, "v": versions}).first()
+        if precedent is None:
+            return None
+        quand = precedent.horodatage.astimezone().strftime("%d/%m/%Y %H:%M")
+        anciens = [a for a in (precedent.message or "").split("\n") if a and not a.startswith(_DEJA)]
+        rapport = ImportReport(
+            genre=precedent.genre, fichier=nom_fichier, sha256=empreinte, site=site, dry_run=dry_run,
+            nb_lus=precedent.nb_lus, nb_inchanges=precedent.nb_lus, avertissements=[
+                f"{_DEJA} le {quand} (import n° {precedent.import_id}) et rien de ce dont il dépend n'a été "
+                "écrit depuis : toutes ses lignes sont inchangées, le fichier n'a pas été relu.", *anciens])
+        rapport.duree_s = time.perf_counter() - t0
+        import_id = conn.execute(sa.text(
+            "INSERT INTO imports (utilisateur, fichier, sha256, taille_octets, genre, site_code, statut, nb_lus, "
+            "nb_inchanges, duree_s, message, versions_tables) VALUES (:u, :f, :h, :t, :g, :s, 'succes', :n, :n, "
+            ":d, :m, CAST(:v AS jsonb)) RETURNING import_id"),
+            {"u": utilisateur, "f": nom_fichier, "h": empreinte, "t": taille, "g": precedent.genre, "s": site,
+             "n": precedent.nb_lus, "d": rapport.duree_s, "m": "\n".join(rapport.avertissements),
+             "v": versions}).scalar_one()
+        rapport.import_id = None if dry_run else int(import_id)
+    return rapport
+
+
+_DEJA = "Ce fichier (même contenu) a déjà été importé"
+
+
 def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     precedent = conn.execute(sa.text(
         "SELECT import_id, horodatage FROM imports WHERE sha256 = :h AND statut <> 'refuse' "
@@ -163,7 +234,7 @@ def _deja_importe(conn: Connection, empreinte: str) -> list[str]:
     if precedent is None:
         return []
     quand = precedent.horodatage.astimezone().strftime("%d/%m/%Y %H:%M")
-    return [f"Ce fichier (même contenu) a déjà été importé le {quand} (import n° {precedent.import_id})."]
+    return [f"{_DEJA} le {quand} (import n° {precedent.import_id})."]
 
 
 def _rejeter(principale: Ecriture, rejets: list[tuple[pd.DataFrame, str]], erreurs: Erreurs) -> None:
@@ -349,16 +420,15 @@ def _preparer_doses(conn: Connection, fmt: Format, df: pd.DataFrame, erreurs: Er
     m = _lots_connus(conn, df, erreurs, site)
     _verifier_jour(m, erreurs)
     connu = m["lot_id"].notna() & m["jour"].between(1, 21) & m["repas"].between(1, 42)  # (inf: range error)
-    derive = pd.Series(pd.NaT, index=m.index, dtype="datetime64[us, UTC]")
-    if connu.any():
-        derive[connu] = _heure_repas(m[connu], m.loc[connu, "repas"])
     donne = m["horodatage"].notna()
     erreurs.ajouter_masque(m, ~donne & connu & ((m["repas"] + 1) // 2 != m["jour"]),
                            lambda k: "repas " + _nombre(m["repas"][k])
                            + " incompatible avec le jour " + _nombre(m["jour"][k])
                            + " (2 repas par jour) : corrigez-le ou "
                            "donnez l'horodatage du repas")
-    m["horodatage"] = m["horodatage"].where(donne, derive)
+    a_deriver = connu & ~donne  # the default time, only where the file gives none
+    if a_deriver.any():
+        m.loc[a_deriver, "horodatage"] = _heure_repas(m[a_deriver], m.loc[a_deriver, "repas"])
     jour_local = m["horodatage"].dt.tz_convert(FUSEAU).dt.tz_localize(None).dt.normalize()
     erreurs.ajouter_masque(m, donne & connu & ((jour_local < m["debut"]) | (jour_local > m["fin"])),
                            "horodatage hors de la période du lot")

@@ -163,11 +163,14 @@ def _horodatages(brut: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 
 def _sans_espaces(texte: pd.Series) -> pd.Series:
-    """``str.strip`` on the distinct values only (a lot code repeats on every meal of a large file)."""
+    """``str.strip``; a column with few distinct values (a lot code repeats on every meal of a large file) is
+    stripped once per value and returned as a categorical: later key lookups and duplicate checks work on its
+    integer codes instead of hashing a million texts again."""
     codes, distincts = pd.factorize(texte, use_na_sentinel=False)
     if len(distincts) > len(texte) // 4:
         return texte.str.strip()
-    return pd.Series(pd.Index(distincts).str.strip().to_numpy()[codes], index=texte.index, dtype=texte.dtype)
+    vers, propres = pd.factorize(pd.Index(distincts).str.strip())
+    return pd.Series(pd.Categorical.from_codes(vers[codes], categories=propres), index=texte.index)
 
 
 def convertir(fmt: Format, brut: pd.DataFrame, erreurs: Erreurs, site_fixe: bool = False) -> pd.DataFrame:
