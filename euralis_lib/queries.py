@@ -97,7 +97,7 @@ def lots_production(source: Source, sites: Sequence[str] | str | None = None) ->
     from the lots in fattening)."""
     params = validate_filters(source, sites, None, None)
     df = read_df(source, """
-        SELECT l.site_code, l.debut, l.fin, l.nb_canards_entres, a.date_abattage, a.nb_canards_abattus,
+        SELECT l.site_code, l.gaveur_id, l.debut, l.fin, l.nb_canards_entres, a.date_abattage, a.nb_canards_abattus,
                a.poids_foie_moyen_g::float AS poids_foie_moyen_g
         FROM lots_gavage l LEFT JOIN abattages a USING (lot_id)
         WHERE l.site_code = ANY(:sites) ORDER BY l.site_code, l.debut""", {"sites": params["sites"]})

@@ -55,7 +55,7 @@ def test_choice_is_the_lowest_backtest_error_never_worse_than_the_fair_naive(bac
     assert (longs["modele"] != forecasting.NAIF).sum() >= 4, choix
     # The next week is known from the lots in fattening: far better than last year's same week.
     semaine = choix[choix["horizon_jours"] == 7]
-    assert (semaine["modele"] == "lots_en_cours").all() and (semaine["ratio"] < 0.5).all(), semaine
+    assert (semaine["modele"] == "cycles").all() and (semaine["ratio"] < 0.5).all(), semaine
 
 
 def test_planted_peak_month_is_recovered(jeu):
@@ -92,27 +92,38 @@ def test_harmonic_regression_recovers_a_planted_season():
     assert forecasting.peak_month(y) == 11
 
 
-def test_lots_in_fattening_give_the_next_days_and_nothing_from_the_future():
-    days = pd.date_range("2023-01-02", periods=800)
-    y = pd.Series(_weekly_pattern_series(days, np.random.default_rng(2)), index=days)
-    origin = days[-1]
-    lots = pd.DataFrame({
-        "debut": [origin - pd.Timedelta(days=30), origin - pd.Timedelta(days=5), origin - pd.Timedelta(days=3),
-                  origin + pd.Timedelta(days=1)],
-        "fin": [origin - pd.Timedelta(days=19), origin + pd.Timedelta(days=4), origin + pd.Timedelta(days=5),
-                origin + pd.Timedelta(days=8)],
-        "nb_canards_entres": [1000, 2000, 1500, 900],
-        "date_abattage": [origin - pd.Timedelta(days=18), pd.NaT, pd.NaT, pd.NaT],
-        "nb_canards_abattus": [980, np.nan, np.nan, np.nan], "poids_foie_moyen_g": [600.0, np.nan, np.nan, np.nan]})
-    fc = forecasting.lots_en_cours(y, lots, 30, interval=0.8).set_index("ds")
-    kg_canard = 980 * 0.6 / 1000  # liver kg per duck entered, from the lot slaughtered before the origin
-    dimanche, lundi = origin + pd.Timedelta(days=5), origin + pd.Timedelta(days=6)
-    assert dimanche.weekday() == 6 and fc.loc[dimanche, "yhat"] == 0  # no slaughter on Sunday: moved to Monday
-    assert fc.loc[lundi, "yhat"] == pytest.approx(3500 * kg_canard)
-    known = fc.index <= origin + pd.Timedelta(days=forecasting.CARNET_JOURS)
-    assert fc.loc[known, "yhat"].sum() == pytest.approx(3500 * kg_canard)  # the lot not yet started is not known
-    assert (fc.loc[fc.index.weekday == 6, "yhat"] == 0).all()
-    assert fc.loc[~known, "yhat"].sum() > 0  # later days come from the harmonic regression
+def test_gaveur_cycles_give_the_lots_in_fattening_then_carry_each_rhythm_forward(jeu):
+    data, daily = jeu
+    site, origin = "LL", pd.Timestamp(data.parametres["end"]) - pd.Timedelta(days=200)
+    lots = validation.lots_sites(data)
+    lots = lots[lots["site_code"] == site].reset_index(drop=True)
+    y = forecasting.observed(daily[daily["site_code"] == site])
+    y = y[y.index <= origin]
+    fc = forecasting.cycles(y, lots, 90, interval=0.8, seed=0).set_index("ds")
+    # The first days are exactly the lots in fattening at the origin, each on its planned slaughter day.
+    fait = pd.to_datetime(lots["date_abattage"])
+    recent = lots[(fait <= origin) & (fait > origin - pd.Timedelta(days=56))]
+    kg_canard = ((recent["nb_canards_abattus"] * recent["poids_foie_moyen_g"] / 1000).sum()
+                 / recent["nb_canards_entres"].sum())
+    prevu = pd.to_datetime(lots["fin"]) + pd.Timedelta(days=1)
+    prevu += pd.to_timedelta((prevu.dt.weekday == 6).astype(int), unit="D")
+    en_cours = lots[(pd.to_datetime(lots["debut"]) <= origin) & (prevu > origin)]
+    assert len(en_cours) >= 5
+    attendu = (en_cours["nb_canards_entres"] * kg_canard).groupby(prevu[en_cours.index]).sum()
+    connus = fc.index[fc.index <= origin + pd.Timedelta(days=forecasting.CARNET_JOURS)]
+    assert np.allclose(fc.loc[connus, "yhat"], attendu.reindex(connus, fill_value=0.0))
+    assert (fc.loc[fc.index.weekday == 6, "yhat"] == 0).all()  # no slaughter on Sundays
+    # Later, the gaveurs' next lots: about the production of the same quarter a year earlier (± 25 %),
+    # and nothing read from lots started after the origin.
+    later = fc.loc[fc.index > origin + pd.Timedelta(days=forecasting.CARNET_JOURS), "yhat"].sum()
+    year_before = y[(y.index > origin - pd.Timedelta(days=364 - forecasting.CARNET_JOURS))
+                    & (y.index <= origin - pd.Timedelta(days=364 - 90))].sum()
+    assert later == pytest.approx(year_before, rel=0.25)
+    futur = lots[pd.to_datetime(lots["debut"]) > origin]
+    bouge = lots.copy()
+    bouge.loc[futur.index, "nb_canards_entres"] *= 3
+    assert len(futur) > 0 and forecasting.cycles(y, bouge, 90, interval=0.8, seed=0).set_index("ds").equals(fc)
+    assert (fc["yhat_lower"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat_upper"]).all()
 
 
 def test_long_zero_stretches_are_closures_not_training_data():
