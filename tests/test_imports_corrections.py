@@ -223,6 +223,21 @@ def test_a_file_with_rejected_or_repeated_lines_is_always_read_again(engine):
     assert (encore.nb_doublons, encore.doublons) == (1, [3]) and PAS_RELU not in encore.texte()
 
 
+def _par_staging(engine) -> list[str]:
+    """The statements run through an engine that name the staging table (filled as they run)."""
+    vus: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cur, sql, *args: vus.append(sql) if "import_stg_" in sql else None)
+    return vus
+
+
+def test_facts_with_nothing_stored_go_straight_into_the_table_others_through_staging(engine):
+    staging = _par_staging(engine)
+    assert importer(engine, "doses", QUATRE_REPAS, "d.csv").nb_inseres == 4 and staging == []
+    assert importer(engine, "doses", _doses(f"{LOT};3;5;;250;245\n"), "d5.csv").nb_inseres == 1  # same lot
+    assert staging != [] and [r[0] for r in _repas(engine)] == [1, 2, 3, 4, 5]
+
+
 def test_an_admin_imports_under_row_level_security_through_the_staging_table(engine, empty_db_url):
     from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
 
@@ -232,8 +247,10 @@ def test_an_admin_imports_under_row_level_security_through_the_staging_table(eng
     web = db.get_engine(web_url(empty_db_url))
     try:
         admin = engine_utilisateur(web, Utilisateur("adm", "admin"))
+        staging = _par_staging(web)
         rapport = importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm")
         assert (rapport.nb_inseres, rapport.erreurs) == (4, []), rapport.texte()
+        assert staging != []  # COPY FROM is refused under row-level security
         assert PAS_RELU in importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm").texte()
     finally:
         web.dispose()
