@@ -60,11 +60,7 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
+        serve.stop(self.proc)
 
 
 @pytest.fixture(scope="module")
