@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -197,9 +198,9 @@ def wait_settled(pid: int, timeout: float = 900) -> int:
     raise RuntimeError(f"the server did not settle within {timeout:.0f} s")
 
 
-def prepare_database(socket_dir: Path, years: int) -> tuple[str, tuple[str, str]]:
-    """A simulated database on the throw-away cluster with a superviseur for the bench; its URL and the
-    user's login and random password."""
+def prepare_database(socket_dir: Path | None, years: int, url: str | None = None) -> tuple[str, tuple[str, str]]:
+    """A simulated database on the throw-away cluster (or ``url``, a database already loaded) with a
+    superviseur for the bench; its URL and the user's login and random password."""
     import secrets
 
     import sqlalchemy as sa
@@ -207,16 +208,18 @@ def prepare_database(socket_dir: Path, years: int) -> tuple[str, tuple[str, str]
     from euralis_lib import db, migrations, simulator
     from euralis_lib.auth import utilisateurs
 
-    admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
-        isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
-    admin.dispose()
-    url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+    if url is None:
+        admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
+            isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
+        admin.dispose()
+        url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+        engine = db.get_engine(url)
+        migrations.apply_migrations(engine)
+        simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
     engine = db.get_engine(url)
-    migrations.apply_migrations(engine)
-    simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
-    identifiants = ("bench", secrets.token_urlsafe(16))
+    identifiants = (f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16))
     utilisateurs.creer(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
     engine.dispose()
     return url, identifiants
@@ -309,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pools", default=None, metavar="PAGE=N,…",
                         help="preheated kernels per page (EURALIS_POOLS), e.g. tableau_de_bord=10")
     parser.add_argument("--report", default="bench-serve", help="report name under reports/")
+    parser.add_argument("--database-url", default=None,
+                        help="use this database, already migrated and loaded (e.g. a previous run's), "
+                             "instead of simulating one")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is missing: make browser")
@@ -316,12 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     pool = kernels.pools_from_env(args.pools or "").get("tableau_de_bord", page_spec("tableau_de_bord").pool)
     pools = ",".join(p for p in (args.pools, f"vide={pool}") if p)
     label += f" (Tableau de bord pool {pool})"
-    with throwaway_cluster("eurbs-") as socket_dir, tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        work = Path(tmp)
-        print(f"simulating {args.years} year(s)...", flush=True)
-        url, identifiants = prepare_database(socket_dir, args.years)
+    with contextlib.ExitStack() as pile:
+        socket_dir = None if args.database_url else pile.enter_context(throwaway_cluster("eurbs-"))
+        work = Path(pile.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-")))
+        print("preparing the database...", flush=True)
+        url, identifiants = prepare_database(socket_dir, args.years, args.database_url)
         proc, base = start_server(url, work, args.project, work / "voila.log", pools)
-        identifiants = None if args.project else identifiants
+        if args.project and not (args.project / "euralis_lib" / "auth" / "voila.py").exists():
+            identifiants = None  # a checkout from before the login
         try:
             wait_settled(proc.pid)
             plancher = asyncio.run(floor(base, identifiants))
