@@ -2,10 +2,14 @@
 
 A benchmark, not a test. A throw-away PostgreSQL cluster gets a simulated database; one Voilà server
 (the app notebooks plus an empty notebook, the floor) serves it; N headless Chromium contexts (1, 5, 10)
-open Tableau de bord at the same moment. Measured: p50/p95 seconds from request to the KPIs visible,
-the server's resident memory (server + kernels, summed over its process tree) before, at the peak and
-two minutes after the users left (tabs closed), and the kernel count at each of those moments.
-``--project DIR`` serves another checkout's code (e.g. the code before a change) with the same data.
+open Tableau de bord at the same moment. Measured: p50/p95 seconds from request to the KPIs visible (and
+to the chart drawn), the same for N users opening the empty notebook at once (the floor at that load: the
+2 cores also run the N Chromium renderers), the server's resident memory (server + kernels, summed over its
+process tree) before, at the peak and two minutes after the users left (tabs closed), and the kernel count
+at each of those moments.
+``--project DIR`` serves another checkout's code (e.g. the code before a change) with the same data;
+``--pools`` sets the preheated kernels per page (``EURALIS_POOLS``; the empty notebook gets Tableau de
+bord's pool so that both are measured alike).
 Prints a table, also written to ``reports/bench-serve-<date>.md``.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -33,6 +38,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
           " || document.querySelector('.euralis-chargement').offsetParent === null)")
 KPIS_VISIBLE = LOADED + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
+CHART_VISIBLE = "document.querySelector('.euralis-contenu svg.main-svg') !== null"
+EMPTY_VISIBLE = "document.body !== null && document.body.innerText.includes('Page vide')"
 TIMEOUT_MS = 300_000  # a user who waited 5 min is counted as timed out
 
 
@@ -109,10 +116,11 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
 
 
-async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None,
-                       page_name: str = "tableau_de_bord") -> list[float | None]:
+async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, page_name: str = "tableau_de_bord",
+                       visible: str = KPIS_VISIBLE, chart: bool = True) -> list[tuple[float | None, float | None]]:
     """N browser contexts request ``page_name`` at the same moment, then leave (tabs closed, beforeunload
-    runs as in a real browser); seconds from each request to its KPIs visible (None: timed out)."""
+    runs as in a real browser); per user, seconds from the request to ``visible`` true and, with ``chart``,
+    to the chart drawn (None: timed out)."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     from playwright.async_api import async_playwright
 
@@ -124,15 +132,22 @@ async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None,
     for page in pages:  # log in first (untimed): the timing starts at the page request
         await log_in(page, base, identifiants)
 
-    async def un(page) -> float | None:
+    async def un(page) -> tuple[float | None, float | None]:
         debut = time.monotonic()
         try:
             await page.goto(f"{base}/voila/render/{page_name}.ipynb", wait_until="domcontentloaded",
                             timeout=TIMEOUT_MS)
-            await page.wait_for_function(KPIS_VISIBLE, timeout=TIMEOUT_MS)
+            await page.wait_for_function(visible, timeout=TIMEOUT_MS)
         except PlaywrightTimeout:
-            return None  # counted as timed out, the other users' times still count
-        return time.monotonic() - debut
+            return None, None  # counted as timed out, the other users' times still count
+        vu = time.monotonic() - debut
+        if not chart:
+            return vu, None
+        try:
+            await page.wait_for_function(CHART_VISIBLE, timeout=TIMEOUT_MS)
+        except PlaywrightTimeout:
+            return vu, None
+        return vu, time.monotonic() - debut
 
     secondes = await asyncio.gather(*(un(p) for p in pages))
     for page in pages:
@@ -183,9 +198,9 @@ def wait_settled(pid: int, timeout: float = 900) -> int:
     raise RuntimeError(f"the server did not settle within {timeout:.0f} s")
 
 
-def prepare_database(socket_dir: Path, years: int) -> tuple[str, tuple[str, str]]:
-    """A simulated database on the throw-away cluster with a superviseur for the bench; its URL and the
-    user's login and random password."""
+def prepare_database(socket_dir: Path | None, years: int, url: str | None = None) -> tuple[str, tuple[str, str]]:
+    """A simulated database on the throw-away cluster (or ``url``, a database already loaded) with a
+    superviseur for the bench; its URL and the user's login and random password."""
     import secrets
 
     import sqlalchemy as sa
@@ -193,24 +208,26 @@ def prepare_database(socket_dir: Path, years: int) -> tuple[str, tuple[str, str]
     from euralis_lib import db, migrations, simulator
     from euralis_lib.auth import utilisateurs
 
-    admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
-        isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
-    admin.dispose()
-    url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+    if url is None:
+        admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
+            isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
+        admin.dispose()
+        url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+        engine = db.get_engine(url)
+        migrations.apply_migrations(engine)
+        simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
     engine = db.get_engine(url)
-    migrations.apply_migrations(engine)
-    simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
-    identifiants = ("bench", secrets.token_urlsafe(16))
+    identifiants = (f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16))
     utilisateurs.creer(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
     engine.dispose()
     return url, identifiants
 
 
-def start_server(url: str, work: Path, project: Path | None, log: Path):
+def start_server(url: str, work: Path, project: Path | None, log: Path, pools: str | None = None):
     """The dashboards server on the app notebooks plus an empty one, with login (``project``: serve that
-    checkout's code, without login: older checkouts have none)."""
+    checkout's code, without login if it has none); ``pools``: ``EURALIS_POOLS`` for the server."""
     import nbformat
 
     from euralis_lib import config, serve
@@ -224,9 +241,13 @@ def start_server(url: str, work: Path, project: Path | None, log: Path):
                    apps / "vide.ipynb")
     port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": url, "EURALIS_REPORTS_DIR": str(work / "rapports")}
+    if pools:
+        env["EURALIS_POOLS"] = pools
     if project:
         env["PYTHONPATH"] = str(project)  # server and kernels import that checkout's euralis_lib
-    if project:
+    if project and (project / "euralis_lib" / "auth" / "voila.py").exists():
+        proc = serve.start(port, env=env, log_path=log, apps_dir=apps, cwd=racine)
+    elif project:
         import subprocess
 
         proc = subprocess.Popen(serve.voila_command(port, apps_dir=apps, login=False), env=env, cwd=racine,
@@ -238,17 +259,23 @@ def start_server(url: str, work: Path, project: Path | None, log: Path):
 
 
 def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, str] | None) -> dict:
-    """One round: N users open Tableau de bord at once, then leave; timings, memory and kernel counts."""
+    """One round: N users open the empty notebook at once (the floor at that load), then N users open
+    Tableau de bord at once and leave; timings, memory and kernel counts of the latter."""
+    wait_settled(proc.pid)
+    plancher = [v for v, _ in asyncio.run(open_at_once(base, n, identifiants, "vide", EMPTY_VISIBLE, chart=False))
+                if v is not None] or [float("nan")]
     kernels_avant = wait_settled(proc.pid)
     rss_avant = tree_rss(proc.pid)
     sampler = MemorySampler(proc.pid)
     sampler.start()
-    secondes = asyncio.run(open_at_once(base, n, identifiants))
+    resultats = asyncio.run(open_at_once(base, n, identifiants))
     time.sleep(after_s)
     sampler.stop()
-    vues = [x for x in secondes if x is not None] or [float("nan")]
+    vues = [v for v, _ in resultats if v is not None] or [float("nan")]
+    graphes = [g for _, g in resultats if g is not None] or [float("nan")]
     return {"n": n, "p50": _percentile(vues, 50), "p95": _percentile(vues, 95), "max": max(vues),
-            "timeouts": secondes.count(None),
+            "timeouts": sum(v is None for v, _ in resultats), "chart_p95": _percentile(graphes, 95),
+            "floor_p50": _percentile(plancher, 50), "floor_p95": _percentile(plancher, 95),
             "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
             "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
             "kernels_after": len(kernel_pids(proc.pid))}
@@ -258,11 +285,12 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
     """Markdown table of one server's rounds."""
     mb = 1024 * 1024
     lignes = [f"**{label}** — empty-notebook floor (1 user): {floor_s:.2f} s", "",
-              "| users at once | p50 s | p95 s | max s | timed out | p50 / floor | RSS before MB | RSS peak MB | "
-              "RSS 2 min after MB | after / before | kernels before → peak → after |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| users at once | p50 s | p95 s | max s | timed out | p50 / floor | chart p95 s | "
+              "empty notebook, N at once: p50 / p95 s | RSS before MB | RSS peak MB | "
+              "RSS after MB | after / before | kernels before → peak → after |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['timeouts']} | "
-               f"{r['p50'] / floor_s:.2f}× | "
+               f"{r['p50'] / floor_s:.2f}× | {r['chart_p95']:.2f} | {r['floor_p50']:.2f} / {r['floor_p95']:.2f} | "
                f"{r['rss_before'] / mb:,.0f} | {r['rss_peak'] / mb:,.0f} | {r['rss_after'] / mb:,.0f} | "
                f"{r['rss_after'] / r['rss_before'] - 1:+.0%} | {r['kernels_before']} → {r['kernels_peak']} → "
                f"{r['kernels_after']} |" for r in results]
@@ -271,7 +299,9 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the rounds on one server and print the table."""
+    from euralis_lib import kernels, serve
     from euralis_lib.bench import throwaway_cluster, write_report
+    from euralis_lib.dashboards import page_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10])
@@ -279,17 +309,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=120, help="seconds to wait after the users left")
     parser.add_argument("--project", type=Path, default=None, help="serve this checkout's code instead")
     parser.add_argument("--label", default=None, help="name of this server in the table")
+    parser.add_argument("--pools", default=None, metavar="PAGE=N,…",
+                        help="preheated kernels per page (EURALIS_POOLS), e.g. tableau_de_bord=10")
     parser.add_argument("--report", default="bench-serve", help="report name under reports/")
+    parser.add_argument("--database-url", default=None,
+                        help="use this database, already migrated and loaded (e.g. a previous run's), "
+                             "instead of simulating one")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is missing: make browser")
     label = args.label or (f"code of {args.project}" if args.project else "this checkout")
-    with throwaway_cluster("eurbs-") as socket_dir, tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        work = Path(tmp)
-        print(f"simulating {args.years} year(s)...", flush=True)
-        url, identifiants = prepare_database(socket_dir, args.years)
-        proc, base = start_server(url, work, args.project, work / "voila.log")
-        identifiants = None if args.project else identifiants
+    pool = kernels.pools_from_env(args.pools or "").get("tableau_de_bord", page_spec("tableau_de_bord").pool)
+    pools = ",".join(p for p in (args.pools, f"vide={pool}") if p)
+    label += f" (Tableau de bord pool {pool})"
+    with contextlib.ExitStack() as pile:
+        socket_dir = None if args.database_url else pile.enter_context(throwaway_cluster("eurbs-"))
+        work = Path(pile.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-")))
+        print("preparing the database...", flush=True)
+        url, identifiants = prepare_database(socket_dir, args.years, args.database_url)
+        proc, base = start_server(url, work, args.project, work / "voila.log", pools)
+        if args.project and not (args.project / "euralis_lib" / "auth" / "voila.py").exists():
+            identifiants = None  # a checkout from before the login
         try:
             wait_settled(proc.pid)
             plancher = asyncio.run(floor(base, identifiants))
@@ -299,13 +339,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(run_one(proc, base, n, args.after, identifiants))
                 print(format_table(label, plancher, results[-1:]), flush=True)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except psutil.TimeoutExpired:
-                proc.kill()
+            serve.stop(proc)
         write_report(f"bench-serve {date.today().isoformat()}, {os.cpu_count()} cores, load average "
-                     f"{os.getloadavg()[0]:.1f}\n\n" + format_table(label, plancher, results), args.report)
+                     f"{os.getloadavg()[0]:.1f}, RSS after: {args.after:.0f} s after the users left\n\n"
+                     + format_table(label, plancher, results), args.report)
     return 0
 
 

@@ -10,13 +10,19 @@ so every request was refused (403 ``'_xsrf' argument missing``) and no kernel wa
   down only for its owner; anyone else gets 403, even with a valid XSRF token;
 - a culler frees kernels left by browsers that vanished without the beacon (crash, network), never a
   preheated kernel still waiting in the pool;
-- the preheated pool is sized per page (:attr:`euralis_lib.dashboards.PageSpec.pool`).
+- the preheated pool is sized per page (:attr:`euralis_lib.dashboards.PageSpec.pool`, or ``EURALIS_POOLS``);
+- a pool is refilled ``fill_delay`` seconds after a kernel was taken from it, and meanwhile it really is
+  empty: a burst of visitors beyond the pool each get a fresh kernel at once instead of queueing behind
+  refills (Voilà puts the refills in the pool right away, sleeping first), and the refills do not compete
+  for the CPU with the pages being served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +37,10 @@ from voila.tornado.handler import TornadoVoilaHandler
 CULL_ORPHAN = 600
 CULL_CONNECTED = 4 * 3600
 CULL_INTERVAL = 60
+# Seconds between a kernel taken from a pool and the pool's refill (Voilà's ``fill_delay``, 1 s by default).
+REFILL_DELAY = 10.0
+# Preheated kernels per page beyond the registry, e.g. ``tableau_de_bord=10,accueil=2``.
+POOLS_ENV = "EURALIS_POOLS"
 
 # The owner of the page request being served (set by OwnedVoilaHandler, read by the kernel manager).
 _requester: contextvars.ContextVar[str | None] = contextvars.ContextVar("euralis_kernel_owner", default=None)
@@ -99,6 +109,24 @@ def owned_handlers(handlers: list) -> list:
     return [(route[0], _REPLACED.get(route[1], route[1]), *route[2:]) for route in handlers]
 
 
+def pools_from_env(value: str | None = None) -> dict[str, int]:
+    """Pool sizes per page from ``EURALIS_POOLS`` (``slug=n`` pairs, comma separated); ValueError naming
+    the fix when malformed or naming an unknown page."""
+    from euralis_lib.dashboards import page_spec
+
+    value = os.environ.get(POOLS_ENV, "") if value is None else value
+    tailles: dict[str, int] = {}
+    for paire in filter(None, (p.strip() for p in value.split(","))):
+        slug, _, nombre = paire.partition("=")
+        slug = slug.strip()
+        if not nombre.strip().isdigit():
+            raise ValueError(f"{POOLS_ENV}: {paire!r} is not page=number, e.g. tableau_de_bord=10")
+        if slug != "vide":  # the benchmark's empty notebook
+            page_spec(slug)  # KeyError naming the known pages
+        tailles[slug] = int(nombre)
+    return tailles
+
+
 def pools_config(default: int, per_page: dict[str, int]) -> dict[str, dict[str, int]]:
     """Voilà's ``kernel_pools_config``: ``default`` kernels per notebook, ``per_page[slug]`` for listed pages."""
     config = {"default": {"pool_size": max(default, 0)}}
@@ -128,6 +156,24 @@ def owner_tracking(manager_class: type) -> type:
             if owner is not None:
                 self.owners[kernel_id] = owner
             return render_task, cache, kernel_id
+
+        def fill_if_needed(self, delay: float | None = None, notebook_name: str | None = None,
+                           **kwargs: Any) -> None:
+            """Voilà's start-up fill as is; a refill after a kernel was taken (``delay`` None) is scheduled
+            once per page ``fill_delay`` seconds later, leaving the pool empty meanwhile."""
+            if delay is not None or self.fill_delay <= 0:
+                super().fill_if_needed(delay=delay, notebook_name=notebook_name, **kwargs)
+                return
+            if notebook_name in self._refills:
+                return
+
+            def refill() -> None:
+                self._refills.discard(notebook_name)
+                super(OwnerTrackingKernelManager, self).fill_if_needed(delay=0, notebook_name=notebook_name,
+                                                                        **kwargs)
+
+            self._refills.add(notebook_name)
+            asyncio.get_event_loop().call_later(self.fill_delay, refill)
 
         async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
             """Start a kernel; one started for a page request (pool empty) belongs to the requester."""
@@ -181,17 +227,19 @@ def adopt(manager: Any, cull_connected_timeout: float = CULL_CONNECTED) -> None:
     """Turn Voilà's freshly built kernel manager into the owner-tracking one (same object, subclass)."""
     manager.__class__ = owner_tracking(type(manager))
     manager.owners = {}
+    manager._refills = set()
     manager.cull_connected_timeout = cull_connected_timeout
 
 
 def configure(config: Any, default_pool: int) -> None:
-    """Put the per-page pool sizes (page registry) and the culling defaults into a Voilà ``config``,
-    leaving any value given on the command line alone."""
+    """Put the per-page pool sizes (page registry, then ``EURALIS_POOLS``), the refill delay and the culling
+    defaults into a Voilà ``config``, leaving any value given on the command line alone."""
     from euralis_lib.dashboards import PAGES
 
     voila_km, mapping_km = config.VoilaKernelManager, config.MappingKernelManager
     if "kernel_pools_config" not in voila_km:
         voila_km.kernel_pools_config = pools_config(
-            default_pool, {p.slug: p.pool for p in PAGES if p.pool is not None})
+            default_pool, {**{p.slug: p.pool for p in PAGES if p.pool is not None}, **pools_from_env()})
+    voila_km.setdefault("fill_delay", REFILL_DELAY)
     mapping_km.setdefault("cull_idle_timeout", CULL_ORPHAN)
     mapping_km.setdefault("cull_interval", CULL_INTERVAL)

@@ -50,19 +50,25 @@ def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_d
                   login: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
     unless the page registry says more), no tracebacks, with ``login`` the workbench's login
-    (:mod:`euralis_lib.auth.voila`); ``extra``: more Voilà options (e.g. culling)."""
+    (:mod:`euralis_lib.auth.voila`); ``extra``: more Voilà options (e.g. culling).
+
+    Kernels talk to the server over Unix sockets (``ipc``), not TCP ports: kernels started at the same
+    moment (a pool filling up, a burst of visitors, other servers on the machine) raced for free ports,
+    and a pooled kernel that lost the race died at start and hung the page that was given it."""
     commande = [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
-                f"--Voila.ip={host}",
+                f"--Voila.ip={host}", "--KernelManager.transport=ipc",
                 "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
     return commande + (auth_voila.OPTIONS if login else []) + list(extra)
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
           env: dict[str, str] | None = None, log_path: Path | None = None,
-          apps_dir: Path = APPS_DIR, login: bool = True, extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Start Voilà in the background and return the process (see :func:`wait_ready`).
+          apps_dir: Path = APPS_DIR, login: bool = True, extra: tuple[str, ...] = (),
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start Voilà in the background and return the process (see :func:`wait_ready`, :func:`stop`).
 
-    Without ``login`` only the loopback interfaces are allowed."""
+    Without ``login`` only the loopback interfaces are allowed. ``cwd`` (default: this checkout) comes first
+    on the server's import path: another checkout serves its own code."""
     port = default_port() if port is None else port
     auth_voila.verifier_ecoute(host, login)
     check_port_free(host, port)
@@ -73,7 +79,7 @@ def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
         env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"], env))
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
     return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login, extra), env=env, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=config.PROJECT_ROOT)
+                            stderr=subprocess.STDOUT, cwd=cwd or config.PROJECT_ROOT)
 
 
 def url(port: int, host: str = "127.0.0.1", page: str = "accueil") -> str:
@@ -95,11 +101,33 @@ def wait_ready(proc: subprocess.Popen, port: int, host: str = "127.0.0.1", timeo
     raise ServeError(f"Voilà did not answer on {host}:{port} within {timeout:.0f} s.")
 
 
+def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """Stop a server started by :func:`start` (or any child process): SIGTERM, which lets Voilà shut its
+    kernels down, then SIGKILL after ``timeout`` seconds; its exit code. Nothing to do if it already exited."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
 def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool = False, pool_size: int = 1,
-          login: bool = True) -> int:
-    """Serve the dashboards until interrupted; prints the URL of the landing page."""
+          login: bool = True, pools: str | None = None) -> int:
+    """Serve the dashboards until interrupted; prints the URL of the landing page. ``pools``: preheated
+    kernels per page beyond the registry, ``slug=n,…`` (``EURALIS_POOLS``)."""
+    from euralis_lib import kernels
+
     port = default_port() if port is None else port
-    proc = start(port, host, pool_size, login=login)
+    env = dict(os.environ)
+    if pools is not None:
+        env[kernels.POOLS_ENV] = pools
+    try:
+        kernels.pools_from_env(env.get(kernels.POOLS_ENV, ""))
+    except (KeyError, ValueError) as exc:
+        raise ServeError(str(exc).strip("'\"")) from exc
+    proc = start(port, host, pool_size, env=env, login=login)
     # SIGTERM (systemd, kill, timeout) stops Voilà and its kernels too, like Ctrl-C.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -115,24 +143,23 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    return serve(port=args.port, host=args.host, open_browser=args.open, login=not args.sans_connexion)
+    return serve(port=args.port, host=args.host, open_browser=args.open, login=not args.sans_connexion,
+                 pools=args.pools)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``serve [--port N] [--host H] [--open] [--sans-connexion]`` to the CLI."""
+    """Add ``serve [--port N] [--host H] [--open] [--pools PAGE=N,…] [--sans-connexion]`` to the CLI."""
     p = subparsers.add_parser("serve", help="serve the Voilà dashboards (preheated kernels)")
     p.add_argument("--port", type=int, default=None, help="port (default: EURALIS_PORT or 8866)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--open", action="store_true", help="open the landing page in a browser")
+    p.add_argument("--pools", default=None, metavar="PAGE=N,…",
+                   help="preheated kernels per page, e.g. tableau_de_bord=10 (default: EURALIS_POOLS, then "
+                        "the page registry); each kernel holds ~200 MB")
     p.add_argument("--sans-connexion", action="store_true",
                    help="no login (one person on this machine; refused unless --host is a loopback address)")
     p.set_defaults(func=_cmd_serve)

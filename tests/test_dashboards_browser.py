@@ -35,6 +35,20 @@ JOB_PAGES = ("sites", "gaveurs", "previsions", "qualite", "abattages", "finance"
 # What a supervisor must never read in a table cell: raw Python values, ISO dates, paths on the server.
 ANGLAIS = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")  # plotly's default month names
 BRUT = re.compile(r"^(True|False|None|nan|NaN|NaT|<NA>)$|\d{4}-\d{2}-\d{2}|(^|\s)/(tmp|work|root|home|srv|var)/")
+# A page whose deferred part fails after its request, like a chart whose query breaks (test notebook only).
+DIFFERE_EN_ERREUR = """from IPython.display import display
+from voila.utils import wait_for_request
+from euralis_lib.dashboards.common import differe, message
+
+wait_for_request()
+
+
+def graphique():
+    raise RuntimeError("the chart's query was interrupted")
+
+
+display(message("Cartes affichées"), differe(graphique))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +96,8 @@ def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
         shutil.copy(nb, apps / nb.name)
     vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
     nbformat.write(vide, apps / "vide.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DIFFERE_EN_ERREUR)]),
+                   apps / "differe_en_erreur.ipynb")
     port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
     proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
@@ -89,11 +105,7 @@ def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
         serve.wait_ready(proc, port, timeout=120)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            proc.kill()
+        serve.stop(proc)
 
 
 @pytest.fixture
@@ -166,7 +178,10 @@ def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
     for label, *_ in tableau_de_bord.KPIS:
         assert page.locator(".euralis-kpi .label", has_text=label).is_visible()
         assert page.locator(".euralis-kpi", has_text=label).locator(".valeur").inner_text().strip()
-    page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
+    # The chart comes right after the KPIs, in place of its loading message.
+    page.wait_for_selector(".euralis-contenu svg.main-svg", state="visible", timeout=60_000)
+    assert page.locator(".euralis-differe").count() == 0
+    assert page.locator('a[download="production_journaliere.csv"]').count() == 1
     debut = time.monotonic()
     page.goto(serve.url(server, page="vide"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
     page.get_by_text("Page vide").wait_for(timeout=PAGE_TIMEOUT_MS)
@@ -226,15 +241,29 @@ def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
     assert page.get_by_text("Hongrois contre glouton").is_visible()
 
 
-def test_finance_table_exports_a_pdf_on_demand(server, page):
+def test_finance_table_exports_excel_and_pdf_on_demand(server, page):
     _open(page, server, "finance")
-    page.get_by_role("button", name="PDF").first.click()
-    lien = page.locator('a[download="finance.pdf"]')
-    lien.wait_for(timeout=60_000)
-    entete, contenu = lien.get_attribute("href").split(",", 1)
-    assert entete == "data:application/pdf;base64"
-    assert base64.b64decode(contenu).startswith(b"%PDF")
     assert page.locator('a[download="finance.csv"]').count() == 1
+    assert page.locator('a[download="finance.xlsx"]').count() == 0  # built only when asked for
+    for bouton, fichier, mime, debut in (("Excel", "finance.xlsx", _XLSX, b"PK"),
+                                         ("PDF", "finance.pdf", "application/pdf", b"%PDF")):
+        page.get_by_role("button", name=bouton).first.click()
+        lien = page.locator(f'a[download="{fichier}"]')
+        lien.wait_for(timeout=60_000)
+        entete, contenu = lien.get_attribute("href").split(",", 1)
+        assert entete == f"data:{mime};base64"
+        assert base64.b64decode(contenu).startswith(debut)
+
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_an_error_in_a_deferred_chart_becomes_a_french_message(server, page):
+    page.goto(serve.url(server, page="differe_en_erreur"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text("Cartes affichées").wait_for(timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text("Erreur inattendue (RuntimeError)").wait_for(timeout=60_000)
+    assert page.locator(".euralis-differe").count() == 0
+    assert "Traceback" not in page.inner_text("body")
 
 
 def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_db, tmp_path):

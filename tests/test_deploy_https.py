@@ -84,11 +84,7 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
         yield https, http, base
     finally:
         for proc in (nginx, voila_proc):
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            serve.stop(proc)
         pg_cluster.drop(name)
         shutil.rmtree(base, ignore_errors=True)
 

@@ -190,11 +190,7 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
             texte = page.inner_text("body") + page.content()
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        serve.stop(proc)
     return texte, log.read_text(errors="replace")
 
 

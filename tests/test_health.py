@@ -57,8 +57,7 @@ def test_healthy_installation_is_ok_everywhere(sim_db_url, tmp_path, monkeypatch
         serve.wait_ready(proc, port, timeout=120)
         checks = health.run_checks(f"http://127.0.0.1:{port}/voila/tree", SANS_DISQUE, tmp_path / "sauvegardes")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        serve.stop(proc)
     assert [(c.name, c.status) for c in checks if c.status != OK] == [], [c.line() for c in checks]
     noms = _by_name(checks)
     assert {f"job {j}" for j in _scheduled_jobs()} <= set(noms)

@@ -60,11 +60,7 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
+        serve.stop(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +110,20 @@ def test_pool_sizes_and_culling_come_from_the_page_registry_unless_given():
     kernels.configure(donne, 1)
     assert donne.MappingKernelManager.cull_idle_timeout == 0
     assert donne.VoilaKernelManager.kernel_pools_config == {"default": {"pool_size": 4}}
+    assert conf.VoilaKernelManager.fill_delay == kernels.REFILL_DELAY
+
+
+def test_pool_sizes_from_the_environment_override_the_registry(monkeypatch):
+    monkeypatch.setenv(kernels.POOLS_ENV, "tableau_de_bord=10, sites=2")
+    conf = Config()
+    kernels.configure(conf, 1)
+    pools = conf.VoilaKernelManager.kernel_pools_config
+    assert pools["tableau_de_bord.ipynb"] == {"pool_size": 10} and pools["sites.ipynb"] == {"pool_size": 2}
+    assert pools["accueil.ipynb"] == {"pool_size": page_spec("accueil").pool}
+    with pytest.raises(ValueError, match="page=number"):
+        kernels.pools_from_env("tableau_de_bord:10")
+    with pytest.raises(KeyError, match="known pages"):
+        kernels.pools_from_env("tableau=10")
 
 
 def test_leaving_pages_frees_their_kernels(server, browser, identifiants):

@@ -74,11 +74,7 @@ def serveur(base, tmp_path_factory) -> Iterator[dict]:
         yield {"port": port, "proc": proc, "home": home, "journal": journal,
                "base": f"http://127.0.0.1:{port}"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            proc.kill()
+        serve.stop(proc)
 
 
 def _noyaux(proc) -> set[int]:

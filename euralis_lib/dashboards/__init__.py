@@ -10,6 +10,7 @@ errors). This module imports nothing heavy: page modules load on first use.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,8 +78,12 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
     from euralis_lib.dashboards.common import Page, message, nav_bar
 
     spec = page_spec(slug)
-    # Heavy imports first: a preheated kernel does them before its request arrives.
+    # Heavy imports and first-figure costs first: a preheated kernel pays them before its request arrives.
     module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
+    if engine is None and os.environ.get("VOILA_PREHEAT") == "True":
+        from euralis_lib.dashboards.common import prechauffer
+
+        prechauffer()
     acces = acces_page(spec.titre, spec.roles) if engine is None else None
     if acces is not None and acces.refus:
         refus = message(acces.refus, "erreur")

@@ -8,7 +8,10 @@ Everything a supervisor reads is formatted by :mod:`euralis_lib.formatting`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import gc
 import html
 import logging
 from collections.abc import Callable, Sequence
@@ -168,32 +171,39 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
 
 
 def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = None) -> w.HBox:
-    """Download links (CSV and Excel) for a table, embedded as data URIs, and a PDF built on demand."""
+    """A CSV download link (embedded as a data URI) and Excel and PDF files built only when asked for."""
     df = df.rename(columns={**COLONNES, **(colonnes or {})})
     csv = base64.b64encode(exports.csv_bytes(df)).decode()
-    xlsx = base64.b64encode(exports.excel_bytes(df)).decode()
-    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    liens = w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp; '
-                   f'<a download="{nom}.xlsx" href="data:{mime};base64,{xlsx}">⬇ Excel</a> &nbsp;')
-    bouton = w.Button(description="PDF", icon="file-pdf", tooltip="Préparer le PDF du tableau",
+    lien = w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp;')
+    excel = _a_la_demande("Excel", "file-excel", f"{nom}.xlsx",
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          lambda: exports.excel_bytes(df))
+    pdf = _a_la_demande("PDF", "file-pdf", f"{nom}.pdf", "application/pdf",
+                        lambda: exports.pdf_bytes(df, nom.replace("_", " ").capitalize()))
+    return w.HBox([lien, *excel, *pdf], layout=w.Layout(align_items="center"))
+
+
+def _a_la_demande(format_: str, icone: str, fichier: str, mime: str, fabriquer: Callable[[], bytes]) -> list[w.Widget]:
+    """A button that builds a file (Excel, PDF) when clicked, then shows its download link in its place."""
+    bouton = w.Button(description=format_, icon=icone, tooltip=f"Préparer le fichier {format_} du tableau",
                       layout=w.Layout(width="auto"))
-    pdf = w.HTML()
+    lien = w.HTML()
 
     def preparer(_b: w.Button) -> None:
         bouton.disabled = True
-        pdf.value = '<span class="euralis-source">PDF en préparation…</span>'
+        lien.value = f'<span class="euralis-source">{format_} en préparation…</span>'
         try:
-            contenu = base64.b64encode(exports.pdf_bytes(df, nom.replace("_", " ").capitalize())).decode()
+            contenu = base64.b64encode(fabriquer()).decode()
         except Exception as exc:  # noqa: BLE001 — a French message, the traceback in the server log
-            log.warning("PDF export of %s failed", nom, exc_info=True)
-            pdf.value = message(f"Le PDF n'a pas pu être préparé : {exc}", "erreur").value
+            log.warning("%s export %s failed", format_, fichier, exc_info=True)
+            lien.value = message(f"Le fichier {format_} n'a pas pu être préparé : {exc}", "erreur").value
             bouton.disabled = False
             return
-        pdf.value = f'<a download="{nom}.pdf" href="data:application/pdf;base64,{contenu}">⬇ PDF</a>'
+        lien.value = f'<a download="{fichier}" href="data:{mime};base64,{contenu}">⬇ {format_}</a> &nbsp;'
         bouton.layout.display = "none"
 
     bouton.on_click(preparer)
-    return w.HBox([liens, bouton, pdf], layout=w.Layout(align_items="center"))
+    return [bouton, lien]
 
 
 class FigureWidget(go.FigureWidget):
@@ -205,6 +215,39 @@ class FigureWidget(go.FigureWidget):
 def figure(fig: go.Figure) -> go.FigureWidget:
     """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates."""
     return FigureWidget(plots.francais(fig))
+
+
+def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement du graphique…") -> w.VBox:
+    """A box saying ``attente`` now, filled with what ``construire`` returns right after the running cell: in a
+    kernel the page (its KPIs) reaches the browser first, the slower part follows. An error becomes a French
+    message in the box. Without a running event loop (scripts, tests) it is filled at once."""
+    boite = w.VBox([w.HTML(f'<div class="euralis-message info euralis-differe">{html.escape(attente)}</div>')])
+
+    def remplir() -> None:
+        try:
+            boite.children = construire()
+        except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
+            log.warning("deferred content: %s", exc, exc_info=not isinstance(exc, EuralisError | ValueError))
+            boite.children = [message(french_error(exc), "erreur")]
+
+    try:
+        asyncio.get_running_loop().call_soon(remplir)
+    except RuntimeError:
+        remplir()
+    return boite
+
+
+def prechauffer() -> None:
+    """In a preheated kernel, before its request: pay once what every page's first figure costs (plotly's
+    lazy imports and validators, ~0.3 s) and the engine's creation, then move every object made so far out
+    of the garbage collector's reach (``gc.freeze``) so that later collections stay short."""
+    jours = pd.DataFrame({"date": pd.to_datetime(["2026-01-05", "2026-01-12"]), "site_code": ["LL", "LL"],
+                          "production_kg": [1.0, 2.0]})
+    figure(plots.production(jours))
+    with contextlib.suppress(Exception):  # no database configured: the page itself will say so
+        db.get_engine()
+    gc.collect()
+    gc.freeze()
 
 
 def require_sites(filtres: Filtres) -> None:

@@ -29,20 +29,21 @@ def kpi_totaux(engine: Engine, filtres: Filtres) -> dict[str, tuple[float, float
 
 
 def build(ctx: Contexte) -> list[w.Widget]:
-    """KPI cards and the weekly production chart per site."""
+    """KPI cards, then (right after, :func:`~euralis_lib.dashboards.common.differe`) the weekly production
+    chart per site and its exports."""
     engine, filtres = ctx.engine, ctx.exige_filtres()
     totaux = kpi_totaux(engine, filtres)
     cartes = [common.kpi_card(label, *totaux[col], unite=unite, decimales=dec, hausse_favorable=bon)
               for label, col, unite, dec, bon in KPIS]
-    daily = queries.production_journaliere(engine, filtres.sites, filtres.debut, filtres.fin)
-    enfants: list[w.Widget] = [w.HBox(cartes)]
-    if daily.empty or daily["production_kg"].sum() == 0:
-        enfants.append(common.message("Aucun abattage sur la période choisie : élargissez la période."))
-    else:
-        enfants.append(common.figure(plots.production(daily, freq="W")))
-        enfants.append(common.export_links(daily, "production_journaliere"))
     prec = filtres.precedent()
-    enfants.append(common.source(
+    return [w.HBox(cartes), common.differe(lambda: production(engine, filtres)), common.source(
         f"base de production (abattages, lots, alertes), période du {formatting.jour(filtres.debut)} au "
-        f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}"))
-    return enfants
+        f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}")]
+
+
+def production(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+    """The weekly production chart per site and its exports (a French message when nothing was slaughtered)."""
+    daily = queries.production_journaliere(engine, filtres.sites, filtres.debut, filtres.fin)
+    if daily.empty or daily["production_kg"].sum() == 0:
+        return [common.message("Aucun abattage sur la période choisie : élargissez la période.")]
+    return [common.figure(plots.production(daily, freq="W")), common.export_links(daily, "production_journaliere")]
