@@ -94,10 +94,8 @@ def _empreinte(engine) -> dict[str, str]:
 
 
 def _historique(engine) -> list[tuple]:
-    with db.connect(engine) as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT statut, genre, nb_lus, nb_inseres, nb_mis_a_jour, nb_inchanges, nb_rejetes FROM imports "
-            "ORDER BY import_id"))]
+    return list(db.read_df(engine, "SELECT statut, genre, nb_lus, nb_inseres, nb_mis_a_jour, nb_inchanges, "
+                                   "nb_rejetes FROM imports ORDER BY import_id").itertuples(index=False, name=None))
 
 
 def test_reimport_changes_nothing_and_counts_unchanged(engine):

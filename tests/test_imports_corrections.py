@@ -32,10 +32,9 @@ def _doses(lignes: str) -> bytes:
 
 
 def _repas(engine) -> list[tuple]:
-    with db.connect(engine) as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT repas, to_char(horodatage AT TIME ZONE 'Europe/Paris', 'HH24:MI'), dose_g::float "
-            "FROM doses_gavage ORDER BY repas, horodatage"))]
+    return list(db.read_df(engine, "SELECT repas, to_char(horodatage AT TIME ZONE 'Europe/Paris', 'HH24:MI'), "
+                                   "dose_g::float FROM doses_gavage ORDER BY repas, horodatage")
+                .itertuples(index=False, name=None))
 
 
 def test_a_meal_given_a_real_time_replaces_the_default_one(engine):
