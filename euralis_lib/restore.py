@@ -120,10 +120,38 @@ def create_database(server: Server, name: str) -> ClientTools:
     return tools
 
 
+DROP_ATTEMPTS = 4  # each plain DROP DATABASE waits up to 5 s for the other sessions to leave
+
+
 def drop_database(server: Server, name: str) -> None:
-    """Drop ``name`` if it exists, closing its sessions."""
+    """Drop ``name`` if it exists, closing its sessions.
+
+    ``WITH (FORCE)`` terminates the other sessions, but PostgreSQL refuses it to a role that is not a
+    superuser as soon as one of them belongs to another role — which includes an autovacuum worker
+    analysing a freshly restored database (seen in CI on an external PostgreSQL 15). A plain
+    ``DROP DATABASE`` stops autovacuum workers itself and waits up to 5 s for other sessions, so it is
+    tried next, a few times; a session that stays is reported with its role.
+    """
+    target = psql.Identifier(name)
     with closing(_admin(server)) as conn, conn.cursor() as cur:
-        cur.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psql.Identifier(name)))
+        try:
+            cur.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(target))
+            return
+        except psycopg2.errors.InsufficientPrivilege:
+            pass
+        for attempt in range(DROP_ATTEMPTS):
+            try:
+                cur.execute(psql.SQL("DROP DATABASE IF EXISTS {}").format(target))
+                return
+            except psycopg2.errors.ObjectInUse:
+                if attempt == DROP_ATTEMPTS - 1:
+                    cur.execute("SELECT string_agg(DISTINCT coalesce(usename, backend_type), ', ') "
+                                "FROM pg_stat_activity WHERE datname = %s", (name,))
+                    holders = cur.fetchone()[0] or "another session"
+                    raise BackupError(
+                        f"{server.label}: could not drop the database {name}: sessions of {holders} stay "
+                        f"connected and role {make_url(server.url).username} may not end them. Drop it once they "
+                        "have left (DROP DATABASE), or grant pg_signal_backend to that role.") from None
 
 
 def restore_into(server: Server, tools: ClientTools, backup: Backup, name: str) -> list[str]:

@@ -88,6 +88,33 @@ def make_url_for(url: str, database: str) -> str:
     return sa.engine.make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
+def test_dropping_a_scratch_database_waits_for_a_session_it_may_not_end(pg_cluster, monkeypatch):
+    """A role that is not a superuser may not FORCE-drop a database while another role's session is in it —
+    in CI, an autovacuum worker analysing a fresh restore made ``backup --verify`` fail. The drop waits for
+    such a session to leave; one that stays is a clear error naming it."""
+    suffix = os.urandom(4).hex()
+    role, name = f"r_drop_{suffix}", f"d_drop_{suffix}"
+    pg_cluster.admin(f"CREATE ROLE {role} LOGIN CREATEDB")
+    server = Server(f"postgresql://{role}@/postgres?host={pg_cluster.socket_dir}")
+    try:
+        for stays in (False, True):
+            pg_cluster.admin(f'CREATE DATABASE "{name}" OWNER {role}')
+            other = psycopg2.connect(dbname=name, user="postgres", host=str(pg_cluster.socket_dir))
+            if stays:
+                monkeypatch.setattr(restore, "DROP_ATTEMPTS", 1)
+                with pytest.raises(BackupError, match=f"could not drop the database {name}: sessions of postgres"):
+                    restore.drop_database(server, name)
+                other.close()
+                pg_cluster.drop(name)
+            else:
+                threading.Timer(1.0, other.close).start()
+                restore.drop_database(server, name)
+            assert name not in _databases(pg_cluster)
+    finally:
+        pg_cluster.drop(name)
+        pg_cluster.admin(f"DROP ROLE IF EXISTS {role}")
+
+
 def test_verify_restores_into_a_scratch_database_and_records_the_outcome(pg_cluster, sim_db_url, tmp_path):
     fait = backup.create_backup(sim_db_url, tmp_path)
     avant = _databases(pg_cluster)
