@@ -46,6 +46,13 @@ def check_port_free(host: str, port: int) -> None:
                              "or choose another port with --port or EURALIS_PORT.") from exc
 
 
+# JupyterLab extensions installed in the environment that Voilà would otherwise load on every page view.
+# jupyterlab-plotly is plotly's renderer for figures sent as JSON (4.8 MB of JavaScript, half of what a page
+# view downloaded): the pages show figures as FigureWidget (anywidget, see plotly_bundle), never as JSON.
+# jupyterlab_pygments colours code, which Voilà does not show; jupyterlab-preview is a JupyterLab button.
+UNUSED_LAB_EXTENSIONS = ("jupyterlab-plotly", "jupyterlab_pygments", "@voila-dashboards/jupyterlab-preview")
+
+
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
                   login: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
@@ -57,7 +64,8 @@ def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_d
     and a pooled kernel that lost the race died at start and hung the page that was given it."""
     commande = [sys.executable, "-m", "euralis_lib.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
                 f"--Voila.ip={host}", "--KernelManager.transport=ipc",
-                "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}"]
+                "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}",
+                *(f"--VoilaConfiguration.extension_denylist={nom}" for nom in UNUSED_LAB_EXTENSIONS)]
     return commande + (auth_voila.OPTIONS if login else []) + list(extra)
 
 

@@ -174,6 +174,8 @@ def test_a_job_report_opens_from_the_landing_page(server, page):
 
 
 def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
+    demandes: list[str] = []
+    page.on("request", lambda r: demandes.append(r.url))
     seconds = {"tableau_de_bord": _open(page, server, "tableau_de_bord")}
     for label, *_ in tableau_de_bord.KPIS:
         assert page.locator(".euralis-kpi .label", has_text=label).is_visible()
@@ -182,6 +184,10 @@ def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
     page.wait_for_selector(".euralis-contenu svg.main-svg", state="visible", timeout=60_000)
     assert page.locator(".euralis-differe").count() == 0
     assert page.locator('a[download="production_journaliere.csv"]').count() == 1
+    # The chart needs anywidget and the widget manager only, not the lab extensions Voilà is told to skip
+    # (jupyterlab-plotly alone was 4.8 MB of the page's 10 MB).
+    extensions = {u.split("/labextensions/")[1].split("/static/")[0] for u in demandes if "/labextensions/" in u}
+    assert "anywidget" in extensions and not extensions & set(serve.UNUSED_LAB_EXTENSIONS), extensions
     debut = time.monotonic()
     page.goto(serve.url(server, page="vide"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
     page.get_by_text("Page vide").wait_for(timeout=PAGE_TIMEOUT_MS)
