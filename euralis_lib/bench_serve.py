@@ -34,9 +34,13 @@ import psutil
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
-# A page is loaded when its navigation bar is drawn and its loading message gone.
-LOADED = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
-          " || document.querySelector('.euralis-chargement').offsetParent === null)")
+# What a user sees: a navigation bar and no visible loading message, from the page's snapshot (drawn with
+# the first HTML bytes, see dashboards.common.instantane_html) or from the live widgets.
+SHOWN = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
+         " || document.querySelector('.euralis-chargement').offsetParent === null)")
+# A page is loaded (its controls work) when the live widgets have replaced the snapshot.
+LOADED = SHOWN + " && !document.querySelector('.euralis-instantane')"
+KPIS_SHOWN = SHOWN + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
 KPIS_VISIBLE = LOADED + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
 CHART_VISIBLE = "document.querySelector('.euralis-contenu svg.main-svg') !== null"
 EMPTY_VISIBLE = "document.body !== null && document.body.innerText.includes('Page vide')"
@@ -117,10 +121,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, page_name: str = "tableau_de_bord",
-                       visible: str = KPIS_VISIBLE, chart: bool = True) -> list[tuple[float | None, float | None]]:
+                       visible: str = KPIS_SHOWN, chart: bool = True, live: str = KPIS_VISIBLE
+                       ) -> list[tuple[float | None, float | None, float | None]]:
     """N browser contexts request ``page_name`` at the same moment, then leave (tabs closed, beforeunload
-    runs as in a real browser); per user, seconds from the request to ``visible`` true and, with ``chart``,
-    to the chart drawn (None: timed out)."""
+    runs as in a real browser); per user, seconds from the request to ``visible`` true (the KPIs shown), and
+    with ``chart`` to ``live`` true (the page's controls work) and to the chart drawn (None: timed out)."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     from playwright.async_api import async_playwright
 
@@ -132,22 +137,25 @@ async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, 
     for page in pages:  # log in first (untimed): the timing starts at the page request
         await log_in(page, base, identifiants)
 
-    async def un(page) -> tuple[float | None, float | None]:
+    async def un(page) -> tuple[float | None, float | None, float | None]:
         debut = time.monotonic()
         try:
             await page.goto(f"{base}/voila/render/{page_name}.ipynb", wait_until="domcontentloaded",
                             timeout=TIMEOUT_MS)
             await page.wait_for_function(visible, timeout=TIMEOUT_MS)
         except PlaywrightTimeout:
-            return None, None  # counted as timed out, the other users' times still count
+            return None, None, None  # counted as timed out, the other users' times still count
         vu = time.monotonic() - debut
         if not chart:
-            return vu, None
-        try:
-            await page.wait_for_function(CHART_VISIBLE, timeout=TIMEOUT_MS)
-        except PlaywrightTimeout:
-            return vu, None
-        return vu, time.monotonic() - debut
+            return vu, None, None
+        temps: list[float | None] = [vu]
+        for condition in (live, CHART_VISIBLE):
+            try:
+                await page.wait_for_function(condition, timeout=TIMEOUT_MS)
+                temps.append(time.monotonic() - debut)
+            except PlaywrightTimeout:
+                temps.append(None)
+        return vu, temps[1], temps[2]
 
     secondes = await asyncio.gather(*(un(p) for p in pages))
     for page in pages:
@@ -262,7 +270,7 @@ def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, st
     """One round: N users open the empty notebook at once (the floor at that load), then N users open
     Tableau de bord at once and leave; timings, memory and kernel counts of the latter."""
     wait_settled(proc.pid)
-    plancher = [v for v, _ in asyncio.run(open_at_once(base, n, identifiants, "vide", EMPTY_VISIBLE, chart=False))
+    plancher = [v for v, *_ in asyncio.run(open_at_once(base, n, identifiants, "vide", EMPTY_VISIBLE, chart=False))
                 if v is not None] or [float("nan")]
     kernels_avant = wait_settled(proc.pid)
     rss_avant = tree_rss(proc.pid)
@@ -271,10 +279,12 @@ def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, st
     resultats = asyncio.run(open_at_once(base, n, identifiants))
     time.sleep(after_s)
     sampler.stop()
-    vues = [v for v, _ in resultats if v is not None] or [float("nan")]
-    graphes = [g for _, g in resultats if g is not None] or [float("nan")]
+    vues = [v for v, _, _ in resultats if v is not None] or [float("nan")]
+    vivantes = [v for _, v, _ in resultats if v is not None] or [float("nan")]
+    graphes = [g for _, _, g in resultats if g is not None] or [float("nan")]
     return {"n": n, "p50": _percentile(vues, 50), "p95": _percentile(vues, 95), "max": max(vues),
-            "timeouts": sum(v is None for v, _ in resultats), "chart_p95": _percentile(graphes, 95),
+            "timeouts": sum(v is None for v, _, _ in resultats), "chart_p95": _percentile(graphes, 95),
+            "live_p50": _percentile(vivantes, 50), "live_p95": _percentile(vivantes, 95),
             "floor_p50": _percentile(plancher, 50), "floor_p95": _percentile(plancher, 95),
             "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
             "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
@@ -285,12 +295,14 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
     """Markdown table of one server's rounds."""
     mb = 1024 * 1024
     lignes = [f"**{label}** — empty-notebook floor (1 user): {floor_s:.2f} s", "",
-              "| users at once | p50 s | p95 s | max s | timed out | p50 / floor | chart p95 s | "
+              "| users at once | KPIs shown p50 s | p95 s | max s | timed out | p50 / floor | "
+              "controls live p50 / p95 s | chart p95 s | "
               "empty notebook, N at once: p50 / p95 s | RSS before MB | RSS peak MB | "
               "RSS after MB | after / before | kernels before → peak → after |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['timeouts']} | "
-               f"{r['p50'] / floor_s:.2f}× | {r['chart_p95']:.2f} | {r['floor_p50']:.2f} / {r['floor_p95']:.2f} | "
+               f"{r['p50'] / floor_s:.2f}× | {r['live_p50']:.2f} / {r['live_p95']:.2f} | {r['chart_p95']:.2f} | "
+               f"{r['floor_p50']:.2f} / {r['floor_p95']:.2f} | "
                f"{r['rss_before'] / mb:,.0f} | {r['rss_peak'] / mb:,.0f} | {r['rss_after'] / mb:,.0f} | "
                f"{r['rss_after'] / r['rss_before'] - 1:+.0%} | {r['kernels_before']} → {r['kernels_peak']} → "
                f"{r['kernels_after']} |" for r in results]

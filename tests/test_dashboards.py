@@ -128,3 +128,31 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
     for r in choix.itertuples():
         assert html.escape(LIBELLES[r.modele]) in texte
         assert formatting.nombre(r.ratio_naif, 2) in texte and formatting.nombre(r.mape_naif, 2) in texte
+
+
+def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
+    """The snapshot Voilà sends with the page's first bytes (shown before the widgets connect) holds the
+    page's navigation, filter values and content as HTML, and no control."""
+    import importlib
+
+    from euralis_lib.dashboards import PAGES
+
+    engine = db.get_engine(shared_sim_url)
+    for spec in PAGES:
+        module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
+        page = common.Page(spec, module.build, module.FILTRES, engine=engine)
+        instantane = common.instantane_html(page.widget)
+        assert instantane.count('class="euralis-nav"') == 1 and "<script>" in instantane, spec.slug
+        assert "<button" not in instantane and "<input" not in instantane, spec.slug
+        contenu = common.instantane(page.contenu)
+        assert contenu and all(v.value in contenu for v in page.contenu.children if isinstance(v, w.HTML)), spec.slug
+        if page.filtres is not None:
+            f = page.filtres.valeurs()
+            assert f"Période du {formatting.jour(f.debut)} au {formatting.jour(f.fin)}" in instantane, spec.slug
+    tdb = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
+    cartes = tdb.contenu.children[0].children
+    assert all(c.value in common.instantane(tdb.widget) for c in cartes) and len(cartes) == len(tableau_de_bord.KPIS)
+    tdb.chargement.layout.display = None  # shown while computing: the snapshot shows it too, hidden it does not
+    assert "euralis-chargement" in common.instantane(tdb.widget)
+    tdb.chargement.layout.display = "none"
+    assert "euralis-chargement" not in common.instantane(tdb.widget)

@@ -24,7 +24,7 @@ from jupyter_server.services.kernels.connection.base import deserialize_msg_from
 from euralis_lib import db, jobs, serve
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import Utilisateur
-from euralis_lib.bench_serve import free_port
+from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES
 from tests.connexion import Client, creer_utilisateur, se_connecter
 
@@ -32,9 +32,7 @@ pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 180_000
-CHARGEE = ("(document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
-           " || document.querySelector('.euralis-chargement').offsetParent === null))"
-           " || document.querySelector('.euralis-message.erreur')")
+CHARGEE = f"({LOADED}) || document.querySelector('.euralis-message.erreur')"
 
 
 @pytest.fixture(scope="module")

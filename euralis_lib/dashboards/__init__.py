@@ -92,4 +92,10 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
     page = Page(spec, module.build, module.FILTRES, engine=engine or acces.engine,
                 utilisateur=acces.utilisateur if acces else None)
     display(page.widget)
+    if "VOILA_PREHEAT" in os.environ:  # served by Voilà (set for pooled and fresh kernels), not JupyterLab
+        from IPython.display import HTML
+
+        from euralis_lib.dashboards.common import instantane_html
+
+        display(HTML(instantane_html(page.widget)))
     return page

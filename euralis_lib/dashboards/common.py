@@ -66,6 +66,7 @@ _CSS = """<style>
 .euralis-message.info {background:#eef4fb; color:#1f4e79; border:1px solid #c6dbef;}
 .euralis-message.avertissement {background:#fff8e1; color:#7a5a00; border:1px solid #f3d98b;}
 .euralis-source {font-size:12px; color:#666; font-style:italic;}
+.euralis-filtres-instantane {min-height:76px; padding:6px 0; color:#555; font-size:14px;}
 table.euralis {border-collapse:collapse; font-size:13px;}
 table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:left;}
 table.euralis td.nombre {text-align:right; font-variant-numeric:tabular-nums;}
@@ -235,6 +236,43 @@ def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement
     except RuntimeError:
         remplir()
     return boite
+
+
+# Removes the snapshot (:func:`instantane_html`) once the live page's navigation bar is drawn by the widgets.
+_RELEVE = ("<script>(() => { const s = document.currentScript.previousElementSibling;"
+           " const o = new MutationObserver(() => { if ([...document.querySelectorAll('.euralis-nav')]"
+           ".some(e => !s.contains(e))) { s.remove(); o.disconnect(); } });"
+           " o.observe(document.body, {childList: true, subtree: true}); })();</script>")
+
+
+def instantane(widget: w.Widget) -> str:
+    """HTML of what ``widget`` shows now, controls left out: the navigation bar, KPI cards, tables and
+    messages as they are; a filter bar as one line stating its values; hidden widgets, buttons and
+    figures omitted."""
+    if not isinstance(getattr(widget, "layout", None), w.Layout) or widget.layout.display == "none":
+        return ""  # a figure's ``layout`` is plotly's
+    if isinstance(widget, FilterBar):
+        try:
+            f = widget.valeurs()
+        except EmptySelectionError:
+            return ""
+        return ('<div class="euralis-filtres-instantane">Période du '
+                f"{formatting.jour(f.debut)} au {formatting.jour(f.fin)} · Sites : {html.escape(', '.join(f.sites))}"
+                "</div>")
+    if isinstance(widget, w.HTML):
+        return widget.value
+    if isinstance(widget, w.Box):
+        sens = "row" if isinstance(widget, w.HBox) else "column"
+        return (f'<div style="display:flex; flex-direction:{sens}; flex-wrap:wrap">'
+                + "".join(instantane(c) for c in widget.children) + "</div>")
+    return ""
+
+
+def instantane_html(widget: w.Widget) -> str:
+    """The page's snapshot for Voilà's first HTML bytes: its figures are visible before the browser has
+    loaded the widget code and connected to the kernel (about half of a view's time); a script removes it
+    when the live page (same figures, with its controls) is drawn."""
+    return f'<div class="euralis-instantane">{instantane(widget)}</div>{_RELEVE}'
 
 
 def prechauffer() -> None:
