@@ -23,6 +23,7 @@ import asyncio
 import contextvars
 import hashlib
 import os
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -109,11 +110,9 @@ def owned_handlers(handlers: list) -> list:
     return [(route[0], _REPLACED.get(route[1], route[1]), *route[2:]) for route in handlers]
 
 
-def pools_from_env(value: str | None = None) -> dict[str, int]:
-    """Pool sizes per page from ``EURALIS_POOLS`` (``slug=n`` pairs, comma separated); ValueError naming
-    the fix when malformed or naming an unknown page."""
-    from euralis_lib.dashboards import page_spec
-
+def pools_from_env(value: str | None = None, pages: Collection[str] | None = None) -> dict[str, int]:
+    """Pool sizes per notebook from ``EURALIS_POOLS`` (``slug=n`` pairs, comma separated); ValueError naming
+    the fix when malformed; with ``pages`` (the slugs served), KeyError naming them for any other slug."""
     value = os.environ.get(POOLS_ENV, "") if value is None else value
     tailles: dict[str, int] = {}
     for paire in filter(None, (p.strip() for p in value.split(","))):
@@ -121,8 +120,8 @@ def pools_from_env(value: str | None = None) -> dict[str, int]:
         slug = slug.strip()
         if not nombre.strip().isdigit():
             raise ValueError(f"{POOLS_ENV}: {paire!r} is not page=number, e.g. tableau_de_bord=10")
-        if slug != "vide":  # the benchmark's empty notebook
-            page_spec(slug)  # KeyError naming the known pages
+        if pages is not None and slug not in pages:
+            raise KeyError(f"{POOLS_ENV}: unknown page {slug!r}; known pages: {', '.join(sorted(pages))}")
         tailles[slug] = int(nombre)
     return tailles
 

@@ -126,13 +126,14 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
     """Serve the dashboards until interrupted; prints the URL of the landing page. ``pools``: preheated
     kernels per page beyond the registry, ``slug=n,…`` (``EURALIS_POOLS``)."""
     from euralis_lib import kernels
+    from euralis_lib.dashboards import PAGES
 
     port = default_port() if port is None else port
     env = dict(os.environ)
     if pools is not None:
         env[kernels.POOLS_ENV] = pools
     try:
-        kernels.pools_from_env(env.get(kernels.POOLS_ENV, ""))
+        kernels.pools_from_env(env.get(kernels.POOLS_ENV, ""), pages=[p.slug for p in PAGES])
     except (KeyError, ValueError) as exc:
         raise ServeError(str(exc).strip("'\"")) from exc
     proc = start(port, host, pool_size, env=env, login=login)

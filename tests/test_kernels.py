@@ -18,7 +18,7 @@ from traitlets.config import Config
 
 from euralis_lib import config, kernels, serve
 from euralis_lib.bench_serve import LOADED, free_port, kernel_pids
-from euralis_lib.dashboards import page_spec
+from euralis_lib.dashboards import PAGES, page_spec
 from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
@@ -123,7 +123,7 @@ def test_pool_sizes_from_the_environment_override_the_registry(monkeypatch):
     with pytest.raises(ValueError, match="page=number"):
         kernels.pools_from_env("tableau_de_bord:10")
     with pytest.raises(KeyError, match="known pages"):
-        kernels.pools_from_env("tableau=10")
+        kernels.pools_from_env("tableau=10", pages=[p.slug for p in PAGES])
 
 
 def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
