@@ -8,6 +8,8 @@ on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code (:m
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.utils import url_path_join
 from tornado.web import StaticFileHandler
@@ -18,6 +20,7 @@ from euralis_lib import config, kernels, plotly_bundle
 from euralis_lib.auth import utilisateurs
 from euralis_lib.auth import voila as auth_voila
 
+TEMPLATE_DIR = Path(__file__).parent / "voila_template"  # index.html.j2: snapshots shown at once
 RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
 
 
@@ -31,6 +34,11 @@ class EuralisVoila(Voila):
     @default("cookie_secret")
     def _cookie_secret_euralis(self) -> bytes:
         return utilisateurs.secret_session()
+
+    def setup_template_dirs(self) -> None:
+        """Voilà's template paths, this package's page template first (:data:`TEMPLATE_DIR`)."""
+        super().setup_template_dirs()
+        self.template_paths = [str(TEMPLATE_DIR), *self.template_paths]
 
     def initialize(self, argv: list[str] | None = None) -> None:
         """Keep the owner's database URL in this process only, before any kernel starts."""

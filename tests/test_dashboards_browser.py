@@ -176,7 +176,18 @@ def test_a_job_report_opens_from_the_landing_page(server, page):
 def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
     demandes: list[str] = []
     page.on("request", lambda r: demandes.append(r.url))
+    # Records the snapshot the page shows before its widgets are live: KPIs, and whether it is visible.
+    page.add_init_script("""window.__instantane = [];
+    new MutationObserver(() => {
+        const s = document.querySelector('.euralis-instantane');
+        if (s) window.__instantane.push({kpis: s.querySelectorAll('.euralis-kpi .valeur').length,
+            navs: document.querySelectorAll('.euralis-nav').length, visible: s.offsetParent !== null,
+            app: !!document.querySelector('.jp-OutputArea'), t: Math.round(performance.now())});
+    }).observe(document, {childList: true, subtree: true});""")
     seconds = {"tableau_de_bord": _open(page, server, "tableau_de_bord")}
+    vus = page.evaluate("window.__instantane")
+    assert any(v["kpis"] == len(tableau_de_bord.KPIS) and v["navs"] == 1 and v["visible"] for v in vus), vus
+    assert page.locator(".euralis-instantane").count() == 0 and page.locator(".euralis-nav").count() == 1
     for label, *_ in tableau_de_bord.KPIS:
         assert page.locator(".euralis-kpi .label", has_text=label).is_visible()
         assert page.locator(".euralis-kpi", has_text=label).locator(".valeur").inner_text().strip()

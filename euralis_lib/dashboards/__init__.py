@@ -97,5 +97,5 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
 
         from euralis_lib.dashboards.common import instantane_html
 
-        display(HTML(instantane_html(page.widget)))
+        display(HTML(instantane_html(page.widget)), metadata={"euralis_instantane": True})
     return page

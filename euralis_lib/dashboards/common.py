@@ -238,8 +238,14 @@ def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement
     return boite
 
 
-# Removes the snapshot (:func:`instantane_html`) once the live page's navigation bar is drawn by the widgets.
+# The snapshot (:func:`instantane_html`) arrives inside Voilà's cells, hidden until its JavaScript
+# application has loaded: moved to the top of the page at once (the loading spinner hidden), it is
+# removed when the live page's navigation bar is drawn by the widgets.
 _RELEVE = ("<script>(() => { const s = document.currentScript.previousElementSibling;"
+           " const cellules = document.getElementById('rendered_cells');"
+           " if (cellules && cellules.style.display === 'none' && cellules.contains(s)) {"
+           " const attente = document.getElementById('loading'); if (attente) attente.style.display = 'none';"
+           " document.body.insertBefore(s, attente || cellules); }"
            " const o = new MutationObserver(() => { if ([...document.querySelectorAll('.euralis-nav')]"
            ".some(e => !s.contains(e))) { s.remove(); o.disconnect(); } });"
            " o.observe(document.body, {childList: true, subtree: true}); })();</script>")
@@ -272,7 +278,7 @@ def instantane_html(widget: w.Widget) -> str:
     """The page's snapshot for Voilà's first HTML bytes: its figures are visible before the browser has
     loaded the widget code and connected to the kernel (about half of a view's time); a script removes it
     when the live page (same figures, with its controls) is drawn."""
-    return f'<div class="euralis-instantane">{instantane(widget)}</div>{_RELEVE}'
+    return f'<div class="euralis-instantane" style="padding:6px 12px">{instantane(widget)}</div>{_RELEVE}'
 
 
 def prechauffer() -> None:
