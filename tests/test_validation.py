@@ -43,8 +43,23 @@ def test_goals_hold_on_the_worst_data_set_of_the_slice(slice_summary, modele):
 
 
 def test_forecasting_is_no_worse_than_the_naive_on_the_median_cell(slice_summary):
-    rows = slice_summary[slice_summary["metrique"].isin(["ratio_naif_hors_choix_30j", "ratio_naif_hors_choix_90j"])]
+    rows = slice_summary[(slice_summary["modele"] == "previsions")
+                         & slice_summary["metrique"].isin(["ratio_naif_hors_choix_30j", "ratio_naif_hors_choix_90j"])]
     assert len(rows) == 2 and (rows["mediane"] <= 1.0).all(), rows.to_string()
+
+
+def test_forecasting_bound_knows_the_calendar_exact_on_a_week_better_than_any_model_further(slice_rows):
+    """The bound that knows when every lot lands (information rows): a week ahead only lots already in
+    fattening are slaughtered, so it is exact on every data set; further ahead only the lot sizes are unknown
+    to it, so on the median cell it beats the chosen model (which also has to guess when lots land)."""
+    rows = slice_rows[slice_rows["metrique"].str.startswith("ratio_naif_hors_choix_")]
+    borne, choix = (rows[rows["modele"] == m] for m in ("previsions/calendrier_connu", "previsions"))
+    assert borne["jeu"].nunique() == 3 and borne["objectif"].isna().all()
+    assert (borne.loc[borne["metrique"] == "ratio_naif_hors_choix_7j", "valeur"] < 1e-3).all()
+    for h in (30, 90):
+        metrique = f"ratio_naif_hors_choix_{h}j"
+        assert (borne.loc[borne["metrique"] == metrique, "valeur"].median()
+                < choix.loc[choix["metrique"] == metrique, "valeur"].median()), h
 
 
 def test_summary_judges_on_the_minimum_the_maximum_or_the_share():

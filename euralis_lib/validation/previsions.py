@@ -68,11 +68,17 @@ def _row(modele: str, cellule: str, metrique: str, valeur: float, reference: flo
     return ligne(modele, cellule, metrique, valeur, reference=reference, objectif=objectif, sens="max")
 
 
+def _moities(erreurs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Backtest rows of the even origins (they choose) and of the odd ones (they judge), interleaved so both
+    halves cover the seasons."""
+    rang = erreurs["origine"].rank(method="dense").astype(int)
+    return erreurs[rang % 2 == 0], erreurs[rang % 2 == 1]
+
+
 def choix_hors_echantillon(erreurs: pd.DataFrame) -> pd.DataFrame:
     """The choice judged on origins it did not see: chosen on the even origins, scored on the odd ones
-    (interleaved, so both halves cover the seasons). Per horizon: model, its MAPE and the naive's there."""
-    rang = erreurs["origine"].rank(method="dense").astype(int)
-    choix_part, juge_part = erreurs[rang % 2 == 0], erreurs[rang % 2 == 1]
+    (:func:`_moities`). Per horizon: model, its MAPE and the naive's there."""
+    choix_part, juge_part = _moities(erreurs)
     choix = forecasting.choisir(choix_part.groupby(["modele", "horizon_jours"], as_index=False)["ape"].mean()
                                 .rename(columns={"ape": "mape"}).assign(site_code="-"))
     juge = juge_part.groupby(["modele", "horizon_jours"])["ape"].mean()
@@ -80,6 +86,37 @@ def choix_hors_echantillon(erreurs: pd.DataFrame) -> pd.DataFrame:
                           "mape": juge.get((r.modele, r.horizon_jours), np.nan),
                           "mape_naif": juge.get((forecasting.NAIF, r.horizon_jours), np.nan)}
                          for r in choix.itertuples()])
+
+
+def calendrier_connu(donnees: SimulatedData, site: str, erreurs: pd.DataFrame) -> pd.DataFrame:
+    """A bound no forecaster can reach, on the backtest's origins and horizons (``erreurs``: the site's
+    :attr:`forecasting.Backtest.erreurs_`): it knows when every future lot is slaughtered and whose it is
+    (the simulator's draws of rests and fattening lengths), only not its size (a draw within the gaveur's
+    archetype range): the lots in fattening count with their real kg, a future lot with its gaveur's mean kg
+    per lot over the whole data set (hindsight) × the site's mean lot kg at that time of year (lots started
+    within 30 days of the same day of the year, relative to the mean). Errors of the horizon total over the
+    same open days as the models (``modele = 'calendrier_connu'``).
+
+    If this bound is worse than the naive out of sample in a cell, that cell's « never worse than the naive »
+    is decided by the size draws and by the naive's luck on the judging origins, not by a model."""
+    lots = lots_sites(donnees)
+    lots = lots[(lots["site_code"] == site) & lots["date_abattage"].notna()].copy()
+    lots["kg"] = lots["nb_canards_abattus"] * lots["poids_foie_moyen_g"] / 1000
+    lots["debut"], lots["abattage"] = pd.to_datetime(lots["debut"]), pd.to_datetime(lots["date_abattage"])
+    doy = lots["debut"].dt.day_of_year.to_numpy() % 365
+    kg = lots["kg"].to_numpy()
+    saison = np.array([kg[np.minimum(abs(doy - d), 365 - abs(doy - d)) <= 30].mean() for d in doy]) / kg.mean()
+    lots["kg_attendu"] = (lots["kg"] / saison).groupby(lots["gaveur_id"]).transform("mean") * saison
+    y = forecasting.observed(daily_production(donnees).query("site_code == @site"))
+    rows = []
+    for r in erreurs[erreurs["modele"] == forecasting.NAIF].itertuples():
+        ouverts = y[y.index > r.origine].iloc[:r.horizon_jours].dropna().index
+        w = lots[lots["abattage"].isin(ouverts)]
+        prevu = float(np.where(w["debut"] <= r.origine, w["kg"], w["kg_attendu"]).sum())
+        rows.append({"origine": r.origine, "modele": "calendrier_connu", "horizon_jours": r.horizon_jours,
+                     "ape": 100 * abs(r.reel - prevu) / r.reel, "ae": abs(r.reel - prevu), "reel": r.reel,
+                     "prevu": prevu})
+    return pd.DataFrame(rows, columns=erreurs.columns)
 
 
 def score(donnees: SimulatedData) -> pd.DataFrame:
@@ -109,6 +146,13 @@ def score(donnees: SimulatedData) -> pd.DataFrame:
         for r in bt[bt["modele"] != forecasting.NAIF].itertuples():
             rows.append(_row(f"previsions/{r.modele}", f"{site}/{r.horizon_jours}j", f"ratio_naif_{r.horizon_jours}j",
                              r.mape / naif[r.horizon_jours], 1.0))
+        # Information: the same out-of-sample ratio for a bound that knows when every lot lands (calendrier_connu).
+        _, juge = _moities(pd.concat([fitted.erreurs_, calendrier_connu(donnees, site, fitted.erreurs_)]))
+        juge = juge.groupby(["modele", "horizon_jours"])["ape"].mean()
+        for h in HORIZONS:
+            if ("calendrier_connu", h) in juge.index:
+                rows.append(_row("previsions/calendrier_connu", f"{site}/{h}j", f"ratio_naif_hors_choix_{h}j",
+                                 juge[("calendrier_connu", h)] / juge[(forecasting.NAIF, h)], 1.0))
         mois = forecasting.peak_month(forecasting.observed(series))
         # Within one month: the planted peak (lot starts' peak day + a fattening) lies near a month's
         # boundary, where October and November production are nearly equal.
