@@ -152,6 +152,10 @@ def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
     tdb = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
     cartes = tdb.contenu.children[0].children
     assert all(c.value in common.instantane(tdb.widget) for c in cartes) and len(cartes) == len(tableau_de_bord.KPIS)
+    # The snapshot goes into the page's HTML as is (scripts in it run): data in it must stay escaped.
+    piege = pd.DataFrame({"nom": ["<script>alert(1)</script>"], "nb_lots": [1]})
+    boite = w.VBox([common.table_html(piege), common.message(piege["nom"][0])])
+    assert "<script>alert" not in common.instantane(boite) and "&lt;script&gt;alert" in common.instantane(boite)
     tdb.chargement.layout.display = None  # shown while computing: the snapshot shows it too, hidden it does not
     assert "euralis-chargement" in common.instantane(tdb.widget)
     tdb.chargement.layout.display = "none"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -71,7 +73,7 @@ class Exploration:
         try:
             lots = queries.qualite_lots(self.engine, self.filtres.sites, self.filtres.debut, self.filtres.fin)
             lots = lots[lots["gaveur_id"] == gaveur_id].drop(columns=["gaveur_id"])
-            self.lots.children = [w.HTML(f"<h4>Lots du gaveur {code}</h4>"), common.table_html(lots),
+            self.lots.children = [w.HTML(f"<h4>Lots du gaveur {html.escape(code)}</h4>"), common.table_html(lots),
                                   common.export_links(lots, f"lots_{code}")]
         except Exception as exc:  # noqa: BLE001
             self.lots.children = [common.message(common.french_error(exc), "erreur")]
