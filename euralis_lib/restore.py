@@ -243,9 +243,12 @@ def _switch(server: Server, target: str, new: str, previous: str) -> None:
         try:
             deadline = time.monotonic() + SWITCH_TIMEOUT_S
             while True:
-                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (target,))
-                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (target,))
+                # Client sessions only: an autovacuum worker may not be signalled by a role that is not a
+                # superuser (the error would abort the switch); the rename stops such workers itself.
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'", (target,))
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                            "AND backend_type = 'client backend'", (target,))
                 if cur.fetchone()[0] == 0:
                     break
                 if time.monotonic() > deadline:
