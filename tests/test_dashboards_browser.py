@@ -199,6 +199,8 @@ def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
     # (jupyterlab-plotly alone was 4.8 MB of the page's 10 MB).
     extensions = {u.split("/labextensions/")[1].split("/static/")[0] for u in demandes if "/labextensions/" in u}
     assert "anywidget" in extensions and not extensions & set(serve.UNUSED_LAB_EXTENSIONS), extensions
+    ailleurs = {u for u in demandes if not u.startswith((f"http://127.0.0.1:{server}/", "data:", "blob:"))}
+    assert not ailleurs, f"a page view contacts other hosts: {ailleurs}"
     debut = time.monotonic()
     page.goto(serve.url(server, page="vide"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
     page.get_by_text("Page vide").wait_for(timeout=PAGE_TIMEOUT_MS)
