@@ -26,14 +26,8 @@ def _ctx(engine, filtres: Filtres) -> Contexte:
 
 
 def _texte(widgets: list[w.Widget]) -> str:
-    """All HTML text of a widget tree."""
-    morceaux = []
-    for widget in widgets:
-        if isinstance(widget, w.HTML):
-            morceaux.append(widget.value)
-        if isinstance(widget, w.Box):
-            morceaux.append(_texte(list(widget.children)))
-    return "\n".join(morceaux)
+    """All HTML a supervisor reads in a widget tree: the page snapshot's walk (:func:`common.instantane`)."""
+    return common.instantane(w.VBox(list(widgets)))
 
 
 def test_kpi_totals_are_the_sum_of_the_per_site_kpis_with_the_previous_period(shared_sim_url):
