@@ -41,9 +41,10 @@ bench-import: install
 	$(PY) -m euralis_lib.imports.bench --rows 1000000
 
 ## make bench-serve: 1, 5, 10 browsers opening Tableau de bord at once; timings, memory, kernels (not a test).
+## POOLS=tableau_de_bord=10 measures a team server's pools (deploy/euralis.env.example) instead of the defaults.
 .PHONY: bench-serve
 bench-serve: install browser
-	$(PY) -m euralis_lib.bench_serve --users 1 5 10
+	$(PY) -m euralis_lib.bench_serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS))
 
 ## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
 .PHONY: bench-backup

@@ -124,6 +124,11 @@ def test_pool_sizes_from_the_environment_override_the_registry(monkeypatch):
         kernels.pools_from_env("tableau_de_bord:10")
     with pytest.raises(KeyError, match="known pages"):
         kernels.pools_from_env("tableau=10", pages=[p.slug for p in PAGES])
+    # The team server's pools in the deployment example are valid and larger than the defaults.
+    exemple = (config.PROJECT_ROOT / "deploy" / "euralis.env.example").read_text(encoding="utf-8")
+    valeur = next(ligne.split("=", 1)[1] for ligne in exemple.splitlines() if ligne.startswith(kernels.POOLS_ENV))
+    equipe = kernels.pools_from_env(valeur, pages=[p.slug for p in PAGES])
+    assert equipe["tableau_de_bord"] > page_spec("tableau_de_bord").pool
 
 
 def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
