@@ -2,9 +2,10 @@
 
 A benchmark, not a test. A throw-away PostgreSQL cluster gets a simulated database; one Voilà server
 (the app notebooks plus an empty notebook, the floor) serves it; N headless Chromium contexts (1, 5, 10)
-open Tableau de bord at the same moment. Measured: p50/p95 seconds from request to the KPIs visible (and
-to the chart drawn), the same for N users opening the empty notebook at once (the floor at that load: the
-2 cores also run the N Chromium renderers), the server's resident memory (server + kernels, summed over its
+open Tableau de bord at the same moment. Measured: p50/p95 seconds from request to the four KPI values
+painted (the browser's own record, Element Timing: snapshot or live page), to the controls live and to the
+chart drawn; the same for N users opening the empty notebook at once (the floor at that load: the 2 cores
+also run the N Chromium renderers), the server's resident memory (server + kernels, summed over its
 process tree) before, at the peak and two minutes after the users left (tabs closed), and the kernel count
 at each of those moments.
 ``--project DIR`` serves another checkout's code (e.g. the code before a change) with the same data;
@@ -310,7 +311,7 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
     """Markdown table of one server's rounds."""
     mb = 1024 * 1024
     lignes = [f"**{label}** — empty-notebook floor (1 user): {floor_s:.2f} s", "",
-              "| users at once | KPIs shown p50 s | p95 s | max s | timed out | p50 / floor | "
+              "| users at once | KPIs painted p50 s | p95 s | max s | timed out | p50 / floor | "
               "controls live p50 / p95 s | chart p95 s | "
               "empty notebook, N at once: p50 / p95 s | RSS before MB | RSS peak MB | "
               "RSS after MB | after / before | kernels before → peak → after |",
