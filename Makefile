@@ -44,7 +44,7 @@ bench-import: install
 ## POOLS=tableau_de_bord=10 measures a team server's pools (deploy/euralis.env.example) instead of the defaults.
 .PHONY: bench-serve
 bench-serve: install browser
-	$(PY) -m euralis_lib.bench_serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS))
+	$(PY) -m euralis_lib.bench_serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS) --report bench-serve-pools)
 
 ## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
 .PHONY: bench-backup
