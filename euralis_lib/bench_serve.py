@@ -168,10 +168,11 @@ async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, 
             await page.wait_for_function(visible, timeout=TIMEOUT_MS)
         except PlaywrightTimeout:
             return None, None, None  # counted as timed out, the other users' times still count
+        vu_sonde = time.monotonic() - debut
         vu_ms = await page.evaluate(KPIS_PAINTED if chart else "window.__euralis_vu || null")
         if vu_ms is None:  # no record within a minute: when the bench saw it (later than the user did)
             print(f"warning: {page_name}: no paint record, the polled time is counted", file=sys.stderr)
-        vu = time.monotonic() - debut if vu_ms is None else vu_ms / 1000 - horloge
+        vu = vu_sonde if vu_ms is None else vu_ms / 1000 - horloge
         if not chart:
             return vu, None, None
         temps: list[float | None] = [vu]
