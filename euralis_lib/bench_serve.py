@@ -32,6 +32,8 @@ from pathlib import Path
 
 import psutil
 
+from euralis_lib.dashboards.tableau_de_bord import KPIS
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
@@ -41,15 +43,18 @@ SHOWN = ("document.querySelector('.euralis-nav') && (!document.querySelector('.e
          " || document.querySelector('.euralis-chargement').offsetParent === null)")
 # A page is loaded (its controls work) when the live widgets have replaced the snapshot.
 LOADED = SHOWN + " && !document.querySelector('.euralis-instantane')"
-KPIS_SHOWN = SHOWN + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
-# When the four KPI values were painted (epoch ms), from the browser's Element Timing
+# The page measured shows one card per KPI.
+_ALL_KPIS = f" && document.querySelectorAll('.euralis-kpi .valeur').length >= {len(KPIS)}"
+KPIS_SHOWN = SHOWN + _ALL_KPIS
+# When all the KPI values were painted (epoch ms), from the browser's Element Timing
 # entries (``elementtiming`` on each value, common.kpi_card): waiting for a condition in the page polls at
 # animation frames, which the page's own long tasks (Voilà's JavaScript application starting) hold back by
 # seconds when ten renderers share 2 cores, so a polled time says when the bench looked, not when the user saw.
-KPIS_PAINTED = ("""() => new Promise(fin => { const vus = [];
+# Evaluated with the number of KPI values as argument (``page.evaluate(KPIS_PAINTED, len(KPIS))``).
+KPIS_PAINTED = ("""n => new Promise(fin => { const vus = [];
   const o = new PerformanceObserver(l => {
     for (const e of l.getEntries()) if (e.identifier === 'euralis-kpi') vus.push(e.renderTime || e.loadTime);
-    if (vus.length >= 4) { o.disconnect(); fin(performance.timeOrigin + vus.sort((a, b) => a - b)[3]); } });
+    if (vus.length >= n) { o.disconnect(); fin(performance.timeOrigin + vus.sort((a, b) => a - b)[n - 1]); } });
   o.observe({type: 'element', buffered: true});
   setTimeout(() => fin(null), 60000);
 })""")  # entries arrive after the frame is presented: a DOM condition can hold a frame before
@@ -59,7 +64,7 @@ FIRST_TRUE = ("""(() => { const vrai = () => { try { return %s; } catch (e) { re
   const o = new MutationObserver(() => { if (!window.__euralis_vu && vrai()) {
     window.__euralis_vu = performance.timeOrigin + performance.now(); o.disconnect(); } });
   o.observe(document, {childList: true, subtree: true, attributes: true, characterData: true}); })()""")
-KPIS_VISIBLE = LOADED + " && document.querySelectorAll('.euralis-kpi .valeur').length >= 4"
+KPIS_VISIBLE = LOADED + _ALL_KPIS
 CHART_VISIBLE = "document.querySelector('.euralis-contenu svg.main-svg') !== null"
 EMPTY_VISIBLE = "document.body !== null && document.body.innerText.includes('Page vide')"
 TIMEOUT_MS = 300_000  # a user who waited 5 min is counted as timed out
@@ -169,7 +174,8 @@ async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, 
         except PlaywrightTimeout:
             return None, None, None  # counted as timed out, the other users' times still count
         vu_sonde = time.monotonic() - debut
-        vu_ms = await page.evaluate(KPIS_PAINTED if chart else "window.__euralis_vu || null")
+        vu_ms = await (page.evaluate(KPIS_PAINTED, len(KPIS)) if chart
+                       else page.evaluate("window.__euralis_vu || null"))
         if vu_ms is None:  # no record within a minute: when the bench saw it (later than the user did)
             print(f"warning: {page_name}: no paint record, the polled time is counted", file=sys.stderr)
         vu = vu_sonde if vu_ms is None else vu_ms / 1000 - horloge

@@ -122,12 +122,13 @@ def test_pool_sizes_from_the_environment_override_the_registry(monkeypatch):
     assert pools["accueil.ipynb"] == {"pool_size": page_spec("accueil").pool}
     with pytest.raises(ValueError, match="page=number"):
         kernels.pools_from_env("tableau_de_bord:10")
+    slugs = [p.slug for p in PAGES]
     with pytest.raises(KeyError, match="known pages"):
-        kernels.pools_from_env("tableau=10", pages=[p.slug for p in PAGES])
+        kernels.pools_from_env("tableau=10", pages=slugs)
     # The team server's pools in the deployment example are valid and larger than the defaults.
     exemple = (config.PROJECT_ROOT / "deploy" / "euralis.env.example").read_text(encoding="utf-8")
     valeur = next(ligne.split("=", 1)[1] for ligne in exemple.splitlines() if ligne.startswith(kernels.POOLS_ENV))
-    equipe = kernels.pools_from_env(valeur, pages=[p.slug for p in PAGES])
+    equipe = kernels.pools_from_env(valeur, pages=slugs)
     assert equipe["tableau_de_bord"] > page_spec("tableau_de_bord").pool
 
 
