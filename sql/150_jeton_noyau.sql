@@ -57,25 +57,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION euralis_appel_web() IS 'True for a dashboard caller (login euralis_web, or SET ROLE to a web role), even inside a SECURITY DEFINER function.';
 
--- The helpers of sql/112_rls.sql, now over the token's user (same names, so every policy follows).
-CREATE OR REPLACE FUNCTION euralis_acces_tout() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT COALESCE((SELECT role = 'admin' OR (role = 'superviseur' AND sites IS NULL)
-                     FROM euralis_utilisateur_courant() WHERE login IS NOT NULL), false)
-$$;
-CREATE OR REPLACE FUNCTION euralis_acces_sites() RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT COALESCE((SELECT sites FROM euralis_utilisateur_courant()
-                     WHERE login IS NOT NULL AND role = 'superviseur'), '{}'::text[])
-$$;
-CREATE OR REPLACE FUNCTION euralis_acces_gaveur() RETURNS integer
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT gaveur_id FROM euralis_utilisateur_courant() WHERE login IS NOT NULL AND role = 'gaveur'
-$$;
-CREATE OR REPLACE FUNCTION euralis_acces_admin() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT COALESCE((SELECT role = 'admin' FROM euralis_utilisateur_courant() WHERE login IS NOT NULL), false)
-$$;
+-- The helpers of sql/112_rls.sql (euralis_acces_tout, _sites, _gaveur, _admin) read euralis_utilisateur_courant(),
+-- so they and every policy calling them now answer for the token's user. Two more:
 CREATE OR REPLACE FUNCTION euralis_acces_login() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT login FROM euralis_utilisateur_courant() WHERE login IS NOT NULL
