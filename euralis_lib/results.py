@@ -47,9 +47,10 @@ def _read(engine: Engine, job: str, sql: str, run_id: int | None, params: dict |
 
 
 def performances(engine: Engine, run_id: int | None = None) -> Result:
-    """Monthly performances per site: the ``performances_sites`` view as refreshed by ``refresh_performances``."""
-    return _read(engine, "refresh_performances", "SELECT * FROM performances_sites ORDER BY site_code, mois", run_id,
-                 dates=("mois",))
+    """Monthly performances per site: the ``performances_sites`` view as refreshed by ``refresh_performances``,
+    the sites the user may read (``performances_sites_lisibles()``, sql/151)."""
+    return _read(engine, "refresh_performances", "SELECT * FROM performances_sites_lisibles() ORDER BY site_code, mois",
+                 run_id, dates=("mois",))
 
 
 def formules(engine: Engine, run_id: int | None = None) -> Result:

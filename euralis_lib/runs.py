@@ -143,6 +143,12 @@ def job_lock(engine: Engine, job: str, *, parametres: dict[str, Any] | None = No
             conn.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
 
 
+# The metrics hold per-site figures: the database gives them only to users who may read every row
+# (sql/151_rls_partout.sql), and to the pipeline.
+_COLONNES = ("run_id, job, statut, debut, fin, parametres, job_runs_metriques(run_id) AS metriques, engine, "
+             "rapport_path, erreur")
+
+
 def _row_to_run(row: sa.Row) -> Run:
     m = row._mapping
     return Run(run_id=m["run_id"], job=m["job"], statut=m["statut"], debut=m["debut"], fin=m["fin"],
@@ -153,7 +159,7 @@ def _row_to_run(row: sa.Row) -> Run:
 def get_run(engine: Engine, run_id: int) -> Run | None:
     """The run with this id, or None."""
     with connect(engine) as conn:
-        row = conn.execute(sa.text("SELECT * FROM job_runs WHERE run_id = :r"), {"r": run_id}).first()
+        row = conn.execute(sa.text(f"SELECT {_COLONNES} FROM job_runs WHERE run_id = :r"), {"r": run_id}).first()
     return _row_to_run(row) if row else None
 
 
@@ -161,6 +167,6 @@ def latest_run(engine: Engine, job: str, statut: str = "success") -> Run | None:
     """The most recent run of ``job`` with this status (default: the latest successful run)."""
     with connect(engine) as conn:
         row = conn.execute(sa.text(
-            "SELECT * FROM job_runs WHERE job = :j AND statut = :s ORDER BY fin DESC NULLS LAST, run_id DESC "
-            "LIMIT 1"), {"j": job, "s": statut}).first()
+            f"SELECT {_COLONNES} FROM job_runs WHERE job = :j AND statut = :s "
+            "ORDER BY fin DESC NULLS LAST, run_id DESC LIMIT 1"), {"j": job, "s": statut}).first()
     return _row_to_run(row) if row else None

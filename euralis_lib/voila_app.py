@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.utils import url_path_join
 from tornado.web import StaticFileHandler
 from traitlets import Float, default
@@ -19,6 +18,7 @@ from voila.app import Voila
 from euralis_lib import config, kernels, plotly_bundle
 from euralis_lib.auth import utilisateurs
 from euralis_lib.auth import voila as auth_voila
+from euralis_lib.auth.rapports import RapportsHandler
 
 TEMPLATE_DIR = Path(__file__).parent / "voila_template"  # index.html.j2: snapshots shown at once
 RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
@@ -54,7 +54,7 @@ class EuralisVoila(Voila):
 
     def init_handlers(self) -> list:
         """Voilà's handlers (owner-aware page and shutdown routes), the reports route first."""
-        rapports = (url_path_join(self.server_url, RAPPORT), AuthenticatedFileHandler,
+        rapports = (url_path_join(self.server_url, RAPPORT), RapportsHandler,
                     {"path": str(config.reports_dir())})
         # plotly's public JavaScript, no login needed: imported by the figures' module, whose requests carry
         # no XSRF token (jupyter_server's file handler refuses them); cached for good with ?v=<version>.

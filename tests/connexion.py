@@ -1,4 +1,5 @@
-"""Test helpers for servers with login: create users, log a browser page or an HTTP client in."""
+"""Test helpers for logins: create users, open a real session and act as its user on the database, log a
+browser page or an HTTP client in."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import secrets
 import urllib.parse
 import urllib.request
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from euralis_lib import db
-from euralis_lib.auth import utilisateurs
+from euralis_lib.auth import jeton, utilisateurs
+from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+
+# The session secret of sessions opened by the tests (the server's own is never read).
+SECRET = b"secret de test des sessions, 40 caracteres"
 
 
 def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
@@ -17,6 +25,22 @@ def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
     mot_de_passe = secrets.token_urlsafe(12)
     utilisateurs.creer(db.get_engine(url), login, login, role, mot_de_passe, **kwargs)
     return mot_de_passe
+
+
+def ouvrir_session(url: str, login: str) -> tuple[str, Utilisateur]:
+    """A real session of ``login`` (a row of sessions_web, as the login page opens it): its cookie token and
+    the user carrying the session's kernel token."""
+    owner = db.get_engine(url)
+    with owner.connect() as conn:
+        role = conn.execute(sa.text("SELECT role FROM utilisateurs WHERE login = :l"), {"l": login}).scalar_one()
+    session = utilisateurs.ouvrir_session(owner, Utilisateur(login, role), secret=SECRET)
+    return session, Utilisateur(login, role, jeton.deriver(session, SECRET))
+
+
+def engine_de(url: str, login: str) -> Engine:
+    """An engine acting as ``login`` through a real session of his, as his dashboard pages do: connected as
+    ``euralis_web`` with the session's kernel token, every transaction as his role."""
+    return engine_utilisateur(db.get_engine(web_url(url)), ouvrir_session(url, login)[1])
 
 
 def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",

@@ -1,7 +1,8 @@
-"""Users, passwords, sessions, throttling and the signed kernel identity (euralis_lib.auth), on real PostgreSQL."""
+"""Users, passwords, sessions, throttling and the kernel token (euralis_lib.auth), on real PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -13,8 +14,9 @@ import sqlalchemy as sa
 
 from euralis_lib import db
 from euralis_lib.auth import jeton, utilisateurs
-from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.auth.acces import Utilisateur, web_url
 from euralis_lib.exceptions import AuthError
+from tests.connexion import SECRET
 
 MDP = "correct horse battery"
 
@@ -79,36 +81,65 @@ def test_failed_logins_are_throttled_per_login_and_per_ip(engine):
 def test_sessions_end_on_logout_expiry_disable_and_password_change(engine):
     utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
     marie = Utilisateur("marie", "admin")
-    ouverte = utilisateurs.ouvrir_session(engine, marie)
-    assert utilisateurs.session(engine, ouverte) == marie
-    assert utilisateurs.session(engine, ouverte + "x") is None
+
+    def ouvrir(**kwargs: object) -> str:
+        return utilisateurs.ouvrir_session(engine, marie, secret=SECRET, **kwargs)
+
+    ouverte = ouvrir()
+    assert utilisateurs.session(engine, ouverte, secret=SECRET) == marie
+    assert utilisateurs.session(engine, ouverte + "x", secret=SECRET) is None
+    # The cookie's token is not enough: the session's kernel token (derived with the server's secret) must match.
+    assert utilisateurs.session(engine, ouverte, secret=SECRET + b"!") is None
     utilisateurs.fermer_session(engine, ouverte)
-    assert utilisateurs.session(engine, ouverte) is None
-    assert utilisateurs.session(engine, utilisateurs.ouvrir_session(engine, marie, duree=timedelta(seconds=-1))) is None
-    autre = utilisateurs.ouvrir_session(engine, marie)
+    assert utilisateurs.session(engine, ouverte, secret=SECRET) is None
+    assert utilisateurs.session(engine, ouvrir(duree=timedelta(seconds=-1)), secret=SECRET) is None
+    autre = ouvrir()
     utilisateurs.changer_mot_de_passe(engine, "marie", MDP + "!")
-    assert utilisateurs.session(engine, autre) is None
-    derniere = utilisateurs.ouvrir_session(engine, marie)
+    assert utilisateurs.session(engine, autre, secret=SECRET) is None
+    derniere = ouvrir()
     utilisateurs.desactiver(engine, "marie")
-    assert utilisateurs.session(engine, derniere) is None
+    assert utilisateurs.session(engine, derniere, secret=SECRET) is None
     with pytest.raises(AuthError, match="incorrect"):
         utilisateurs.verifier(engine, "marie", MDP + "!")
+    noyaux = [jeton.deriver(s, SECRET) for s in (ouverte, autre)]
     with engine.connect() as conn:
-        stocke = conn.execute(sa.text("SELECT count(*) FROM sessions_web WHERE session_id IN (:a, :b)"),
-                              {"a": ouverte, "b": autre}).scalar_one()
-    assert stocke == 0, "the database keeps hashes of session tokens, never the tokens"
+        stocke = conn.execute(sa.text("SELECT count(*) FROM sessions_web WHERE session_id IN (:a, :b) "
+                                      "OR jeton_noyau IN (:c, :d)"),
+                              {"a": ouverte, "b": autre, "c": noyaux[0], "d": noyaux[1]}).scalar_one()
+        hashes = conn.execute(sa.text("SELECT count(*) FROM sessions_web WHERE jeton_noyau IN (:c, :d)"),
+                              {"c": hashlib.sha256(noyaux[0].encode()).hexdigest(),
+                               "d": hashlib.sha256(noyaux[1].encode()).hexdigest()}).scalar_one()
+    assert stocke == 0, "the database keeps hashes of session and kernel tokens, never the tokens"
+    assert hashes == 2
 
 
-def test_kernel_identity_token_refuses_forged_and_expired_values():
-    secret, autre = b"s" * 40, b"t" * 40
-    valeur = jeton.signer(Utilisateur("g1", "gaveur"), secret)
-    assert jeton.lire(valeur, secret) == Utilisateur("g1", "gaveur")
-    login, role, expire, signature = valeur.split(":")
-    assert jeton.lire(f"g2:{role}:{expire}:{signature}", secret) is None
-    assert jeton.lire(f"{login}:admin:{expire}:{signature}", secret) is None
-    assert jeton.lire(valeur, autre) is None
-    assert jeton.lire(jeton.signer(Utilisateur("g1", "gaveur"), secret, duree_s=-1), secret) is None
-    assert jeton.lire("g1", secret) is None and jeton.lire(None, secret) is None
+def test_the_kernel_token_is_the_sessions_and_the_database_says_whose_it_is(engine):
+    """What a kernel learns from its token (euralis_moi() as euralis_web): the session's user while the session
+    is open; nothing for a forged, malformed, logged-out, expired or disabled-user token."""
+    web = db.get_engine(web_url(engine.url.render_as_string(hide_password=False)))
+    utilisateurs.creer(engine, "marie", "Marie", "superviseur", MDP)
+    utilisateurs.creer(engine, "paul", "Paul", "admin", MDP)
+    session = utilisateurs.ouvrir_session(engine, Utilisateur("marie", "superviseur"), secret=SECRET)
+    noyau = jeton.deriver(session, SECRET)
+    assert len(noyau) == 64 and noyau not in session and noyau != jeton.deriver(session, SECRET + b"!")
+    assert noyau == utilisateurs.session(engine, session, secret=SECRET).jeton
+    moi = jeton.utilisateur_du_jeton(web, noyau)
+    assert moi == Utilisateur("marie", "superviseur") and moi.jeton == noyau
+    assert noyau not in repr(moi), "the token stays out of logs"
+    for faux in (jeton.deriver(session, SECRET + b"!"), "0" * 64, noyau.upper(), noyau + " -c role=postgres",
+                 "", None):
+        assert jeton.utilisateur_du_jeton(web, faux) is None, faux
+    paul = jeton.deriver(utilisateurs.ouvrir_session(engine, Utilisateur("paul", "admin"), secret=SECRET), SECRET)
+    assert jeton.utilisateur_du_jeton(web, paul) == Utilisateur("paul", "admin")
+    utilisateurs.fermer_session(engine, session)
+    assert jeton.utilisateur_du_jeton(web, noyau) is None
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE sessions_web SET expire_le = now() - interval '1 second' WHERE login = 'paul'"))
+    assert jeton.utilisateur_du_jeton(web, paul) is None
+    recent = jeton.deriver(utilisateurs.ouvrir_session(engine, Utilisateur("paul", "admin"), secret=SECRET), SECRET)
+    assert jeton.utilisateur_du_jeton(web, recent) == Utilisateur("paul", "admin")
+    utilisateurs.desactiver(engine, "paul")
+    assert jeton.utilisateur_du_jeton(web, recent) is None
 
 
 def test_first_admin_password_is_random_printed_once_and_kept_private(engine, tmp_path, monkeypatch):

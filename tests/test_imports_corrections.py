@@ -238,19 +238,18 @@ def test_facts_with_nothing_stored_go_straight_into_the_table_others_through_sta
 
 
 def test_an_admin_imports_under_row_level_security_through_the_staging_table(engine, empty_db_url):
-    from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+    from tests.connexion import engine_de
 
     with db.connect(engine, transaction=True) as conn:
         conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, actif, mot_de_passe) "
                              "VALUES ('adm', 'Admin', 'admin', true, 'sans objet')"))
-    web = db.get_engine(web_url(empty_db_url))
+    admin = engine_de(empty_db_url, "adm")
     try:
-        admin = engine_utilisateur(web, Utilisateur("adm", "admin"))
-        staging = _par_staging(web)
+        staging = _par_staging(admin)
         rapport = importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm")
         assert (rapport.nb_inseres, rapport.erreurs) == (4, []), rapport.texte()
         assert staging != []  # COPY FROM is refused under row-level security
         assert PAS_RELU in importer(admin, "doses", QUATRE_REPAS, "d.csv", utilisateur="adm").texte()
     finally:
-        web.dispose()
+        admin.dispose()
     assert [r[2] for r in _repas(engine)] == [205.0, 215.0, 230.0, 240.0]

@@ -23,10 +23,9 @@ from jupyter_server.services.kernels.connection.base import deserialize_msg_from
 
 from euralis_lib import db, jobs, serve
 from euralis_lib.auth import jeton, utilisateurs
-from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES
-from tests.connexion import Client, creer_utilisateur, se_connecter
+from tests.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -60,16 +59,17 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def serveur(base, tmp_path_factory) -> Iterator[dict]:
-    """Voilà with login on a free port; its own EURALIS_HOME (session secret)."""
+    """Voilà with login on a free port; its own EURALIS_HOME (session secret) and reports folder."""
     home = tmp_path_factory.mktemp("home")
     port = free_port()
-    env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home)}
+    env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home),
+           "EURALIS_REPORTS_DIR": str(home / "rapports")}
     env.pop("EURALIS_SESSION_SECRET", None)
     journal = home / "voila.log"
     proc = serve.start(port, env=env, log_path=journal)
     try:
         serve.wait_ready(proc, port, timeout=120)
-        yield {"port": port, "proc": proc, "home": home, "journal": journal,
+        yield {"port": port, "proc": proc, "home": home, "journal": journal, "rapports": home / "rapports",
                "base": f"http://127.0.0.1:{port}"}
     finally:
         serve.stop(proc)
@@ -101,7 +101,7 @@ def _ouvrir(page, port: int, slug: str, requete: str = "") -> str:
 def test_anonymous_requests_get_the_login_page_and_start_no_kernel(serveur, base):
     pool = _pool_stable(serveur["proc"], len(PAGES))
     client = Client(serveur["base"])
-    faux = jeton.signer(Utilisateur("g1", "admin"), b"x" * 40)
+    faux = ouvrir_session(base["url"], "adm")[1].jeton  # a valid kernel token of an open admin session
     for chemin in [f"/voila/render/{p.slug}.ipynb" for p in PAGES] + ["/voila/render/gaveurs.ipynb?gaveur=1",
                                                                       "/voila/tree", "/"]:
         statut, entetes, _ = client.get(chemin, headers={jeton.ENTETE: faux})
@@ -190,10 +190,9 @@ def _autres_gaveurs(base, gaveur_id: int) -> list[str]:
 
 def test_a_gaveur_sees_only_his_rows_on_every_page_whatever_the_browser_sends(serveur, base, browser):
     port = serveur["port"]
-    secret = (serveur["home"] / "session_secret").read_text().strip().encode()
-    # Even a validly signed identity of another user sent by the browser is replaced by the server.
+    # Even the valid kernel token of another user's open session sent by the browser is replaced by the server.
     contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR",
-                                   extra_http_headers={jeton.ENTETE: jeton.signer(Utilisateur("g2", "admin"), secret)})
+                                   extra_http_headers={jeton.ENTETE: ouvrir_session(base["url"], "g2")[1].jeton})
     page = contexte.new_page()
     try:
         se_connecter(page, port, "g1", base["mdp"]["g1"])
@@ -335,3 +334,27 @@ def test_widget_values_crafted_through_the_kernel_protocol_reach_nothing_of_anot
         assert not fuites and g1 in texte, fuites[:5]
     finally:
         contexte.close()
+
+
+def test_job_reports_are_served_only_to_users_who_read_every_row(serveur, base):
+    """Finding 4 of issue 21: a job report holds every gaveur's data. The database decides who downloads it
+    (sql/152): a gaveur's session gets 404, as for a missing file; a supervisor of all sites and an admin get it;
+    a file of the folder that is no run's report is served to nobody."""
+    engine = db.get_engine(base["url"])
+    with engine.begin() as conn:
+        run_id = conn.execute(sa.text("SELECT max(run_id) FROM job_runs WHERE job = 'anomalies'")).scalar_one()
+        dossier = serveur["rapports"].resolve() / "2026-06-30"
+        conn.execute(sa.text("UPDATE job_runs SET rapport_path = :p WHERE run_id = :r"),
+                     {"p": str(dossier / f"anomalies-{run_id}.ipynb"), "r": run_id})
+    dossier.mkdir(parents=True, exist_ok=True)
+    (dossier / f"anomalies-{run_id}.html").write_text("<p>Lots anormaux de tous les gaveurs</p>", encoding="utf-8")
+    (dossier / "autre.html").write_text("<p>pas un rapport</p>", encoding="utf-8")
+    chemin = f"/voila/rapports/2026-06-30/anomalies-{run_id}.html"
+    page = {"Referer": f"{serveur['base']}/voila/render/accueil.ipynb"}
+    for login, attendu in (("g1", 404), ("sup", 200), ("adm", 200)):
+        client = Client(serveur["base"])
+        assert client.login(login, base["mdp"][login])[0] == 302, login
+        statut, _, corps = client.get(chemin, headers=page)
+        assert statut == attendu and (("tous les gaveurs" in corps) == (attendu == 200)), (login, statut)
+        assert client.get("/voila/rapports/2026-06-30/autre.html", headers=page)[0] == 404, login
+        assert client.get("/voila/rapports/2026-06-30/absent.html", headers=page)[0] == 404, login

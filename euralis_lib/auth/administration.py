@@ -1,8 +1,9 @@
 """What the Administration page changes: users (enable, disable, role), slaughter capacities, prices.
 
 Every function runs on the page's engine, i.e. as the logged-in user: PostgreSQL refuses these writes
-to anyone but an admin (grants of ``sql/110``–``112``), whatever the page shows. Each change writes an
-``admin`` row to ``audit_acces``. New users and passwords go through ``python -m euralis_lib users``
+to anyone but an admin with an admin's kernel token (``sql/110``–``112``, ``150``–``151``), whatever the
+page shows. Each change writes an ``admin`` row to ``audit_acces``, credited by the database to the
+token's user (a page does not say who acts). New users and passwords go through ``python -m euralis_lib users``
 (a password never travels through a widget).
 """
 
@@ -26,16 +27,16 @@ def utilisateurs(engine: Engine) -> pd.DataFrame:
     return db.read_df(engine, "SELECT login, nom, role, gaveur_id, sites, actif FROM utilisateurs ORDER BY login")
 
 
-def activer(engine: Engine, par: str, login: str, actif: bool) -> None:
+def activer(engine: Engine, login: str, actif: bool) -> None:
     """Enable or disable ``login`` (a disabled user's sessions stop at the next request)."""
     with db.connect(engine, transaction=True) as conn:
         if conn.execute(sa.text("UPDATE utilisateurs SET actif = :a, modifie_le = now() WHERE login = :l"),
                         {"a": actif, "l": login}).rowcount != 1:
             raise AuthError(f"Utilisateur inconnu : {login!r}.")
-        audit(conn, "admin", par, action="activer" if actif else "desactiver", cible=login)
+        audit(conn, "admin", None, action="activer" if actif else "desactiver", cible=login)
 
 
-def changer_role(engine: Engine, par: str, login: str, role: str, gaveur_id: int | None = None,
+def changer_role(engine: Engine, login: str, role: str, gaveur_id: int | None = None,
                  sites: Sequence[str] | None = None) -> None:
     """Change ``login``'s role (a gaveur is linked to his gaveur; a supervisor may be limited to sites)."""
     if role not in ROLES:
@@ -47,7 +48,7 @@ def changer_role(engine: Engine, par: str, login: str, role: str, gaveur_id: int
                              "WHERE login = :l"),
                      {"r": role, "g": gaveur_id, "s": list(sites) if sites and role == "superviseur" else None,
                       "l": login})
-        audit(conn, "admin", par, action="role", cible=login, role=role)
+        audit(conn, "admin", None, action="role", cible=login, role=role)
 
 
 def capacites(engine: Engine) -> pd.DataFrame:
@@ -55,7 +56,7 @@ def capacites(engine: Engine) -> pd.DataFrame:
     return db.read_df(engine, "SELECT code, nom, capacite_abattage_jour FROM sites ORDER BY code")
 
 
-def changer_capacite(engine: Engine, par: str, site: str, capacite: int) -> None:
+def changer_capacite(engine: Engine, site: str, capacite: int) -> None:
     """Set a site's daily slaughter capacity (ducks, > 0)."""
     if capacite <= 0:
         raise AuthError("La capacité d'abattage est un nombre de canards par jour, supérieur à 0.")
@@ -63,7 +64,7 @@ def changer_capacite(engine: Engine, par: str, site: str, capacite: int) -> None
         if conn.execute(sa.text("UPDATE sites SET capacite_abattage_jour = :c WHERE code = :s"),
                         {"c": int(capacite), "s": site}).rowcount != 1:
             raise AuthError(f"Site inconnu : {site!r}.")
-        audit(conn, "admin", par, action="capacite", cible=site, valeur=int(capacite))
+        audit(conn, "admin", None, action="capacite", cible=site, valeur=int(capacite))
 
 
 def prix(engine: Engine) -> pd.DataFrame:
@@ -72,7 +73,7 @@ def prix(engine: Engine) -> pd.DataFrame:
                               "ORDER BY parametre, valide_du DESC, site_code NULLS FIRST")
 
 
-def fixer_prix(engine: Engine, par: str, parametre: str, site: str | None, valide_du: date, valeur: float) -> None:
+def fixer_prix(engine: Engine, parametre: str, site: str | None, valide_du: date, valeur: float) -> None:
     """A price of an existing parameter from ``valide_du`` on (one site, or all sites when ``site`` is None)."""
     if valeur < 0:
         raise AuthError("Un prix est positif ou nul.")
@@ -85,4 +86,4 @@ def fixer_prix(engine: Engine, par: str, parametre: str, site: str | None, valid
             "INSERT INTO prix_parametres (parametre, site_code, valide_du, valeur, unite) VALUES (:p, :s, :d, :v, :u) "
             "ON CONFLICT (parametre, COALESCE(site_code, ''), valide_du) DO UPDATE SET valeur = EXCLUDED.valeur"),
             {"p": parametre, "s": site, "d": valide_du, "v": valeur, "u": unite})
-        audit(conn, "admin", par, action="prix", cible=parametre, site=site, valide_du=valide_du, valeur=valeur)
+        audit(conn, "admin", None, action="prix", cible=parametre, site=site, valide_du=valide_du, valeur=valeur)

@@ -1,10 +1,13 @@
-"""The identity the Voilà server hands to a kernel: a short-lived token signed with the session secret.
+"""The kernel token: how a dashboard kernel proves to the database whose session it serves.
 
-The identity provider writes it into the ``X-Euralis-Utilisateur`` request header (replacing any copy
-the browser sent); Voilà passes that header to the preheated kernel (``http_header_envs``) after
-``voila.utils.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_UTILISATEUR``. The
-page reads the user only from there and checks the signature, so nothing the browser sends can
-choose who the user is.
+The Voilà server derives it from the session token of the cookie (:func:`deriver`: HMAC-SHA256 with
+the session secret and a fixed label, so it is not the cookie and cannot be turned back into it); the
+database keeps its sha256 in ``sessions_web.jeton_noyau`` (``sql/150_jeton_noyau.sql``). For every
+request, the identity provider replaces any client-sent ``X-Euralis-Jeton`` header by the session's
+token; Voilà passes that header to the preheated kernel (``http_header_envs``) after
+``voila.utils.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_JETON``. The kernel
+never needs the session secret: it asks the database who the token belongs to (``euralis_moi()``),
+and the database checks it again on every query, so a forged, revoked or expired token gives nothing.
 """
 
 from __future__ import annotations
@@ -12,47 +15,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import time
 
-from euralis_lib.auth.acces import Utilisateur
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
-ENTETE = "X-Euralis-Utilisateur"
-VARIABLE = "HTTP_X_EURALIS_UTILISATEUR"
-DUREE_S = 120
+from euralis_lib.auth.acces import Utilisateur, engine_jeton, jeton_valide
 
-
-def _signature(corps: str, secret: bytes) -> str:
-    return hmac.new(secret, corps.encode(), hashlib.sha256).hexdigest()
-
-
-def signer(utilisateur: Utilisateur, secret: bytes, duree_s: int = DUREE_S) -> str:
-    """``login:role:expiry:signature`` for ``utilisateur``, valid ``duree_s`` seconds."""
-    corps = f"{utilisateur.login}:{utilisateur.role}:{int(time.time()) + duree_s}"
-    return f"{corps}:{_signature(corps, secret)}"
+ENTETE = "X-Euralis-Jeton"
+VARIABLE = "HTTP_X_EURALIS_JETON"
+_LIBELLE = b"euralis/jeton-noyau/v1"
 
 
-def lire(valeur: str | None, secret: bytes) -> Utilisateur | None:
-    """The user of a valid, unexpired token; None for anything else (absent, forged, expired)."""
-    if not valeur:
+def deriver(session: str, secret: bytes) -> str:
+    """The kernel token (64 hex digits) of the session whose cookie token is ``session``."""
+    return hmac.new(secret, session.encode() + b"\x00" + _LIBELLE, hashlib.sha256).hexdigest()
+
+
+def utilisateur_du_jeton(engine: Engine, jeton: str | None) -> Utilisateur | None:
+    """The user of an open session's kernel token, as the database says (``euralis_moi()``); None for a
+    missing, malformed, forged, revoked or expired token. ``engine``: the ``euralis_web`` engine."""
+    if not jeton_valide(jeton):
         return None
-    parties = valeur.strip().split(":")
-    if len(parties) != 4:
-        return None
-    login, role, expire, signature = parties
-    corps = f"{login}:{role}:{expire}"
-    if not hmac.compare_digest(signature, _signature(corps, secret)):
-        return None
-    if not expire.isdigit() or int(expire) < time.time():
-        return None
+    vue = engine_jeton(engine, jeton, poolclass=NullPool)
     try:
-        return Utilisateur(login, role)
-    except ValueError:
-        return None
+        with vue.connect() as conn:
+            ligne = conn.execute(sa.text("SELECT login, role FROM euralis_moi()")).first()
+    finally:
+        vue.dispose()
+    return Utilisateur(ligne.login, ligne.role, jeton) if ligne else None
 
 
-def utilisateur_du_noyau(secret: bytes) -> Utilisateur | None:
-    """In a dashboard kernel: wait for the request (preheated kernels) and return its signed user."""
+def utilisateur_du_noyau(engine: Engine) -> Utilisateur | None:
+    """In a dashboard kernel: wait for the request (preheated kernels), then the user of its kernel token."""
     from voila.utils import wait_for_request
 
     wait_for_request()
-    return lire(os.environ.get(VARIABLE), secret)
+    return utilisateur_du_jeton(engine, os.environ.get(VARIABLE))

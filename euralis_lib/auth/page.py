@@ -1,8 +1,9 @@
 """Who opens a dashboard page, inside its kernel, and the database engine the page then uses.
 
 On a server with login (``EURALIS_CONNEXION=1``, set by :func:`euralis_lib.auth.voila.environnement`),
-the page waits for its request (preheated kernels), reads the signed user the server put in the
-``X-Euralis-Utilisateur`` header, refuses a role the page is not for, and queries as that user
+the page waits for its request (preheated kernels), reads the kernel token the server put in the
+``X-Euralis-Jeton`` header, asks the database whose session it is (:mod:`~euralis_lib.auth.jeton`),
+refuses a role the page is not for, and queries as that user with that token
 (:func:`~euralis_lib.auth.acces.engine_utilisateur`). Without login (one person on the loopback
 interface), pages behave as before: no user, the configured database URL.
 """
@@ -40,9 +41,7 @@ def acces_page(titre: str, roles: tuple[str, ...]) -> Acces:
     """The engine and user for a page open to ``roles`` (waits for the request on a preheated kernel)."""
     if not connexion_requise():
         return Acces(None, None)
-    from euralis_lib.auth.utilisateurs import secret_session
-
-    utilisateur = jeton.utilisateur_du_noyau(secret_session())
+    utilisateur = jeton.utilisateur_du_noyau(db.get_engine())
     if utilisateur is None:
         return Acces(None, None, SESSION_INVALIDE)
     if utilisateur.role not in roles:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from euralis_lib import config, db
 from euralis_lib.auth import ROLES
 from euralis_lib.auth.acces import Utilisateur
+from euralis_lib.auth.jeton import deriver
 from euralis_lib.exceptions import AuthError
 
 MOT_DE_PASSE_MIN = 10
@@ -171,24 +172,32 @@ def _empreinte(jeton: str) -> str:
 
 
 def ouvrir_session(engine: Engine, utilisateur: Utilisateur, ip: str | None = None,
-                   duree: timedelta = SESSION_DUREE) -> str:
-    """A new session for ``utilisateur``: the random token to put in the (signed) cookie."""
+                   duree: timedelta = SESSION_DUREE, *, secret: bytes | None = None) -> str:
+    """A new session for ``utilisateur``: the random token to put in the (signed) cookie. The database
+    keeps the sha256 of the token and of the session's kernel token (:func:`~euralis_lib.auth.jeton.deriver` with
+    ``secret``, default :func:`secret_session`)."""
     jeton = secrets.token_urlsafe(32)
+    noyau = deriver(jeton, secret if secret is not None else secret_session())
     with db.connect(engine, transaction=True) as conn:
-        conn.execute(sa.text("INSERT INTO sessions_web (session_id, login, expire_le, ip) "
-                             "VALUES (:s, :l, now() + :d, :ip)"),
-                     {"s": _empreinte(jeton), "l": utilisateur.login, "d": duree, "ip": ip})
+        conn.execute(sa.text("INSERT INTO sessions_web (session_id, login, expire_le, ip, jeton_noyau) "
+                             "VALUES (:s, :l, now() + :d, :ip, :n)"),
+                     {"s": _empreinte(jeton), "l": utilisateur.login, "d": duree, "ip": ip,
+                      "n": _empreinte(noyau)})
     return jeton
 
 
-def session(engine: Engine, jeton: str) -> Utilisateur | None:
-    """The user of an open, unexpired session of an active user; None otherwise."""
+def session(engine: Engine, jeton: str, *, secret: bytes | None = None) -> Utilisateur | None:
+    """The user of an open, unexpired session of an active user, carrying the session's kernel token
+    (derived with ``secret``, default :func:`secret_session`, and checked against the stored hash); None
+    otherwise."""
+    noyau = deriver(jeton, secret if secret is not None else secret_session())
     with db.connect(engine) as conn:
         ligne = conn.execute(sa.text(
             "SELECT u.login, u.role FROM sessions_web s JOIN utilisateurs u USING (login) "
-            "WHERE s.session_id = :s AND s.revoquee_le IS NULL AND s.expire_le > now() AND u.actif"),
-            {"s": _empreinte(jeton)}).first()
-    return Utilisateur(ligne.login, ligne.role) if ligne else None
+            "WHERE s.session_id = :s AND s.jeton_noyau = :n AND s.revoquee_le IS NULL AND s.expire_le > now() "
+            "AND u.actif"),
+            {"s": _empreinte(jeton), "n": _empreinte(noyau)}).first()
+    return Utilisateur(ligne.login, ligne.role, noyau) if ligne else None
 
 
 def fermer_session(engine: Engine, jeton: str, ip: str | None = None) -> None:

@@ -202,7 +202,7 @@ class EuralisIdentityProvider(IdentityProvider):
             del entetes[jeton.ENTETE]
         if utilisateur is None:
             return None
-        entetes[jeton.ENTETE] = jeton.signer(utilisateur, self.secret)
+        entetes[jeton.ENTETE] = utilisateur.jeton
         return User(username=utilisateur.login, name=utilisateur.login,
                     display_name=f"{utilisateur.login} ({utilisateur.role})")
 

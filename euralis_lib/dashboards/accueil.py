@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import ipywidgets as w
 import pandas as pd
 
 from euralis_lib import jobs, runs
+from euralis_lib.auth.acces import chemin_lisible
 from euralis_lib.dashboards import PAGES, common
 from euralis_lib.dashboards.common import Contexte
 
@@ -24,13 +26,16 @@ def cartes() -> w.HTML:
 
 
 def etat_jobs(ctx: Contexte) -> pd.DataFrame:
-    """Per registered job: what it computes, its last successful run and that run's report."""
+    """Per registered job: what it computes, its last successful run and that run's report — linked only
+    when the database says the user may read it (``euralis_fichier_lisible``)."""
     lignes = []
     for job in jobs.JOBS.values():
         run = runs.latest_run(ctx.engine, job.name)
+        rapport = Path(run.rapport_path).with_suffix(".html") if run and run.rapport_path else None
         lignes.append({"titre": job.titre, "description": job.description,
                        "dernier_succes": (run.fin or run.debut) if run else None,
-                       "run_id": run.run_id if run else None, "rapport_path": run.rapport_path if run else None})
+                       "run_id": run.run_id if run else None,
+                       "rapport_path": str(rapport) if rapport and chemin_lisible(ctx.engine, rapport) else None})
     return pd.DataFrame(lignes).astype({"run_id": "Int64"})
 
 

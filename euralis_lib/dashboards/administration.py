@@ -25,7 +25,7 @@ def _action(etat: w.HTML, ctx: Contexte, faire, reussite: str) -> None:  # noqa:
     ctx.rafraichir()
 
 
-def section_utilisateurs(ctx: Contexte, par: str) -> list[w.Widget]:
+def section_utilisateurs(ctx: Contexte) -> list[w.Widget]:
     """Users table, enable/disable and role change."""
     df = administration.utilisateurs(ctx.engine)
     login = w.Dropdown(options=list(df["login"]), description="Utilisateur")
@@ -36,12 +36,12 @@ def section_utilisateurs(ctx: Contexte, par: str) -> list[w.Widget]:
     activer = w.Button(description="Activer")
     desactiver = w.Button(description="Désactiver", button_style="warning")
     changer = w.Button(description="Changer le rôle")
-    activer.on_click(lambda _b: _action(etat, ctx, lambda: administration.activer(ctx.engine, par, login.value, True),
+    activer.on_click(lambda _b: _action(etat, ctx, lambda: administration.activer(ctx.engine, login.value, True),
                                         f"{login.value} activé."))
     desactiver.on_click(lambda _b: _action(
-        etat, ctx, lambda: administration.activer(ctx.engine, par, login.value, False), f"{login.value} désactivé."))
+        etat, ctx, lambda: administration.activer(ctx.engine, login.value, False), f"{login.value} désactivé."))
     changer.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_role(
-        ctx.engine, par, login.value, role.value, gaveur.value if role.value == "gaveur" else None,
+        ctx.engine, login.value, role.value, gaveur.value if role.value == "gaveur" else None,
         [s.strip().upper() for s in sites.value.split(",") if s.strip()]), f"Rôle de {login.value} changé."))
     return [w.HTML("<h3>Utilisateurs</h3>"), common.table_html(df),
             common.message("Nouveaux utilisateurs et mots de passe : « python -m euralis_lib users add|passwd ».",
@@ -49,7 +49,7 @@ def section_utilisateurs(ctx: Contexte, par: str) -> list[w.Widget]:
             w.HBox([login, activer, desactiver]), w.HBox([role, gaveur, sites, changer]), etat]
 
 
-def section_capacites(ctx: Contexte, par: str) -> list[w.Widget]:
+def section_capacites(ctx: Contexte) -> list[w.Widget]:
     """Daily slaughter capacity per site."""
     df = administration.capacites(ctx.engine)
     site = w.Dropdown(options=list(df["code"]), description="Site")
@@ -57,11 +57,11 @@ def section_capacites(ctx: Contexte, par: str) -> list[w.Widget]:
     etat = w.HTML()
     bouton = w.Button(description="Enregistrer la capacité")
     bouton.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_capacite(
-        ctx.engine, par, site.value, capacite.value), f"Capacité de {site.value} enregistrée."))
+        ctx.engine, site.value, capacite.value), f"Capacité de {site.value} enregistrée."))
     return [w.HTML("<h3>Capacités d'abattage</h3>"), common.table_html(df), w.HBox([site, capacite, bouton]), etat]
 
 
-def section_prix(ctx: Contexte, par: str) -> list[w.Widget]:
+def section_prix(ctx: Contexte) -> list[w.Widget]:
     """Price rows and a new price from a date on."""
     df = administration.prix(ctx.engine)
     parametre = w.Dropdown(options=sorted(df["parametre"].unique()), description="Paramètre")
@@ -75,7 +75,7 @@ def section_prix(ctx: Contexte, par: str) -> list[w.Widget]:
     def enregistrer() -> None:
         if valide_du.value is None:
             raise ValueError("choisissez la date à partir de laquelle le prix s'applique")
-        administration.fixer_prix(ctx.engine, par, parametre.value, site.value, valide_du.value, valeur.value)
+        administration.fixer_prix(ctx.engine, parametre.value, site.value, valide_du.value, valeur.value)
 
     bouton.on_click(lambda _b: _action(etat, ctx, enregistrer, f"Prix {parametre.value} enregistré."))
     return [w.HTML("<h3>Prix</h3>"), common.table_html(df, max_lignes=60),
@@ -84,5 +84,4 @@ def section_prix(ctx: Contexte, par: str) -> list[w.Widget]:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """The three sections."""
-    par = ctx.utilisateur.login if ctx.utilisateur else "local"
-    return [*section_utilisateurs(ctx, par), *section_capacites(ctx, par), *section_prix(ctx, par)]
+    return [*section_utilisateurs(ctx), *section_capacites(ctx), *section_prix(ctx)]

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import html
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -49,6 +50,9 @@ COLONNES = {
     "erreur": "Erreur", "hote": "Machine", "declencheur": "Déclencheur", "duree_s": "Durée (s)",
     "pct_extra": "Extra (%)", "taux_fonte_pct": "Taux de fonte (%)",
 }
+# How a PostgreSQL permission error's object is named to a user.
+GENRES_OBJETS = {"table": "la table", "view": "la vue", "materialized view": "la vue", "function": "la fonction",
+                 "sequence": "la séquence", "schema": "le schéma"}
 AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez la période."
 DB_DOWN = ("Base de données injoignable : vérifiez que PostgreSQL est démarré "
            "(« python -m euralis_lib db start ») puis cliquez sur « Actualiser ».")
@@ -93,8 +97,25 @@ class Filtres:
         return Filtres(self.debut - timedelta(days=jours), self.debut - timedelta(days=1), self.sites, self.gaveurs)
 
 
+def _refus_postgresql(exc: BaseException) -> str | None:
+    """The object named by a PostgreSQL permission error (SQLSTATE 42501) in ``exc`` or its causes, « ces
+    données » when it names none; None when ``exc`` is no permission error."""
+    vus: set[int] = set()
+    while exc is not None and id(exc) not in vus:
+        vus.add(id(exc))
+        if getattr(exc, "pgcode", None) == "42501":
+            texte = str(getattr(exc, "pgerror", None) or exc)
+            objet = re.search(r'for (materialized view|table|view|function|sequence|schema) "?(\w+)', texte)
+            return f"{GENRES_OBJETS.get(objet.group(1), objet.group(1))} {objet.group(2)}" if objet else "ces données"
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None
+
+
 def french_error(exc: BaseException) -> str:
     """The French message shown to a user for an error raised while building a page."""
+    refus = _refus_postgresql(exc)
+    if refus is not None:
+        return f"Votre rôle ne donne pas accès à {refus} : demandez à un administrateur si vous en avez besoin."
     if isinstance(exc, DatabaseUnavailableError | sa.exc.OperationalError | sa.exc.InterfaceError):
         return DB_DOWN
     if isinstance(exc, EmptySelectionError):

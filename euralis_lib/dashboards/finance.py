@@ -1,4 +1,5 @@
-"""Finance: revenue, costs and margins per site and month (finance job snapshot, live prices otherwise)."""
+"""Finance: revenue, costs and margins per site and month (finance job snapshot, live prices otherwise); a
+gaveur sees his own."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.Da
 def build(ctx: Contexte) -> list[w.Widget]:
     """Margin cards (with their trend), monthly margin chart and table from the latest finance run."""
     engine, filtres = ctx.engine, ctx.exige_filtres()
-    res = results.finance(engine)
+    # a gaveur reads his own rows of the finance run (its per-site rows are other gaveurs' too)
+    gaveur = ctx.utilisateur is not None and ctx.utilisateur.role == "gaveur"
+    res = results.finance(engine, niveau="gaveur" if gaveur else "site")
     if res.empty:
         enfants: list[w.Widget] = [common.message("Aucun indicateur financier archivé : lancez le job finance. "
                                                   "Calcul direct avec les prix actuels ci-dessous.")]
