@@ -2,7 +2,7 @@
 
 The identity provider writes it into the ``X-Euralis-Utilisateur`` request header (replacing any copy
 the browser sent); Voilà passes that header to the preheated kernel (``http_header_envs``) after
-``voila.utils.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_UTILISATEUR``. The
+``euralis_lib.kernel_request.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_UTILISATEUR``. The
 page reads the user only from there and checks the signature, so nothing the browser sends can
 choose who the user is.
 """
@@ -52,7 +52,7 @@ def lire(valeur: str | None, secret: bytes) -> Utilisateur | None:
 
 def utilisateur_du_noyau(secret: bytes) -> Utilisateur | None:
     """In a dashboard kernel: wait for the request (preheated kernels) and return its signed user."""
-    from voila.utils import wait_for_request
+    from euralis_lib.kernel_request import wait_for_request
 
     wait_for_request()
     return lire(os.environ.get(VARIABLE), secret)
