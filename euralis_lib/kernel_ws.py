@@ -19,6 +19,7 @@ one frame freezes the server and fills its memory (docs/security/voila-websocket
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tornado import web
@@ -39,6 +40,7 @@ MAX_JSON_PART = 1024 * 1024
 CLIENT_CHANNELS = frozenset({"shell", "control", "stdin"})
 ERROR_TEXT = "Erreur dans la page : le détail est dans le journal du serveur."
 POLICY_VIOLATION = 1008
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in IPython tracebacks
 MESSAGE_TOO_BIG = 1009
 
 
@@ -137,6 +139,14 @@ def scrub_outgoing(frame: bytes) -> bytes | None:
     return frame
 
 
+def error_text(frame: bytes) -> str:
+    """An ``error`` message's name, value and traceback as plain text (for the server's log)."""
+    offsets = frame_offsets(frame)
+    content = _json_object(frame[offsets[4]:offsets[5]], "content", None)
+    lignes = [f"{content.get('ename')}: {content.get('evalue')}", *map(str, content.get("traceback") or [])]
+    return ANSI.sub("", "\n".join(lignes))
+
+
 def offers_v1(handler: web.RequestHandler) -> bool:
     """Whether the websocket handshake offers the v1 kernel subprotocol."""
     offered = handler.request.headers.get("Sec-WebSocket-Protocol", "")
@@ -205,6 +215,9 @@ class EuralisKernelWebsocketHandler(kernels.OwnedKernelRoute, VoilaKernelWebsock
             return None
         if scrubbed is None:
             return None
+        if scrubbed is not message:
+            self.log.warning("Kernel %s error, hidden from the browser: %s", self.path_kwargs.get("kernel_id"),
+                             error_text(message))
         return super(VoilaKernelWebsocketHandler, self).write_message(scrubbed, binary=True)
 
     def get_websocket_protocol(self) -> WebSocketProtocol13 | None:

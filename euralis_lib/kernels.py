@@ -184,7 +184,8 @@ class OwnedVoilaHandler(TornadoVoilaHandler):
         owner = requester(self, path or "")
         manager = self.kernel_manager
         maximum = self.settings.get("euralis_kernels_per_user", KERNELS_PER_USER)
-        if hasattr(manager, "make_room") and not await manager.make_room(owner.login, maximum):
+        grace = self.settings.get("euralis_kernel_cap_grace", CAP_GRACE)
+        if hasattr(manager, "make_room") and not await manager.make_room(owner.login, maximum, grace):
             ouvertes = manager.held(owner.login)
             self.log.warning("Page %s refused to %s: %s kernels held, at most %s", path, who(self), ouvertes,
                              maximum)
@@ -291,14 +292,14 @@ def owner_tracking(manager_class: type) -> type:
             """Kernels ``login`` holds, page requests in progress included."""
             return sum(o.login == login for o in self.owners.values()) + self.reservations[login]
 
-        async def make_room(self, login: str, maximum: int) -> bool:
+        async def make_room(self, login: str, maximum: int, grace: float = CAP_GRACE) -> bool:
             """Whether ``login`` may take one more kernel; at the cap, first shut down his kernels that no page
-            is connected to (handed out at least :data:`CAP_GRACE` seconds ago)."""
+            is connected to (handed out at least ``grace`` seconds ago)."""
             if self.held(login) < maximum:
                 return True
             now = time.monotonic()
             idle = [k for k, o in list(self.owners.items())
-                    if o.login == login and not self._kernel_connections.get(k, 0) and now - o.since >= CAP_GRACE]
+                    if o.login == login and not self._kernel_connections.get(k, 0) and now - o.since >= grace]
             for kernel_id in idle[:self.held(login) - maximum + 1]:
                 self.log.warning("Kernel %s of %s shut down: at the cap of %s kernels and no page connected",
                                  kernel_id, login, maximum)

@@ -63,6 +63,8 @@ class EuralisVoila(Voila):
     cull_connected_timeout = Float(kernels.CULL_CONNECTED, config=True,
                                    help="Free a kernel idle this many seconds even if its page is still open.")
     kernels_per_user = Int(config=True, help="Kernels one user may hold at once (EURALIS_KERNELS_PER_USER, 6).")
+    kernel_cap_grace = Float(kernels.CAP_GRACE, config=True,
+                             help="At the cap, a kernel handed out less than this many seconds ago is kept.")
 
     @default("kernels_per_user")
     def _kernels_per_user_env(self) -> int:
@@ -88,7 +90,7 @@ class EuralisVoila(Voila):
         settings = super().init_settings()
         kernels.adopt(self.kernel_manager, self.cull_connected_timeout)
         return {**settings, "euralis_kernels_per_user": self.kernels_per_user,
-                "websocket_max_message_size": kernel_ws.MAX_FRAME}
+                "euralis_kernel_cap_grace": self.kernel_cap_grace, "websocket_max_message_size": kernel_ws.MAX_FRAME}
 
     def listen(self) -> None:
         """Voilà's listen, every response without a ``Server`` header (:class:`NoServerHeader`)."""

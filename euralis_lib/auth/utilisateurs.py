@@ -40,7 +40,7 @@ SESSION_DUREE = timedelta(hours=12)
 # Failures older than ECHECS_FENETRE are forgotten, and a login's failures from an address by its success there.
 ESSAIS_LIBRES = 3
 ESSAIS_LIBRES_ADRESSE = 20
-DELAI_BASE = timedelta(seconds=1)
+DELAI_BASE = timedelta(seconds=5)
 DELAI_MAX = timedelta(minutes=5)
 ECHECS_FENETRE = timedelta(hours=1)
 REFUS = "Identifiant ou mot de passe incorrect."
@@ -54,7 +54,9 @@ _HASH_FACTICE = _hasher.hash(secrets.token_hex(16))
 
 def audit(conn: Connection, evenement: str, login: str | None, ip: str | None = None, **detail: object) -> None:
     """Record an access event (``connexion``, ``echec``, ``blocage``, ``deconnexion``, ``refus``, ``admin``)."""
-    conn.execute(sa.text("INSERT INTO audit_acces (evenement, login, ip, detail) VALUES (:e, :l, :ip, :d)"),
+    # clock_timestamp(): when the event happened (a failure after its password check), not when its transaction began.
+    conn.execute(sa.text("INSERT INTO audit_acces (horodatage, evenement, login, ip, detail) "
+                         "VALUES (clock_timestamp(), :e, :l, :ip, :d)"),
                  {"e": evenement, "l": login, "ip": ip, "d": json.dumps(detail, default=str)})
 
 

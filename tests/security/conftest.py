@@ -106,7 +106,7 @@ class Navigateur(Client):
     source address (``127.0.0.2``… play other machines or a proxy)."""
 
     def __init__(self, base: str, source: str | None = None) -> None:
-        super().__init__(base)
+        super().__init__(base, timeout=TIMEOUT_MS / 1000)
         if source:
             classe = functools.partial(http.client.HTTPConnection, source_address=(source, 0))
 
@@ -152,11 +152,12 @@ class Navigateur(Client):
                                            cookie=self.entete_cookies() if cookies else None)
 
 
-def message_v1(msg_type: str, content: dict, channel: str = "shell", buffers: tuple[bytes, ...] = ()) -> bytes:
+def message_v1(msg_type: str, content: dict, channel: str = "shell", buffers: tuple[bytes, ...] = (),
+               metadata: dict | None = None) -> bytes:
     """A well-formed v1 frame, as a page's widget manager sends it."""
     header = {"msg_id": uuid.uuid4().hex, "username": "", "session": uuid.uuid4().hex, "msg_type": msg_type,
               "version": "5.3", "date": ""}
-    parties = [json.dumps(x).encode() for x in (header, {}, {}, content)] + list(buffers)
+    parties = [json.dumps(x).encode() for x in (header, {}, metadata or {}, content)] + list(buffers)
     return serialize_msg_to_ws_v1(parties, channel)
 
 
@@ -170,15 +171,19 @@ def lire_v1(trame: bytes) -> tuple[str, dict, dict]:
     return canal, header, content
 
 
-def attendre_reponse(ws: websocket.WebSocket, msg_type: str, timeout: float = 60) -> dict:
-    """The content of the first ``msg_type`` message the kernel sends on ``ws``."""
+def attendre_reponse(ws: websocket.WebSocket, msg_type: str, timeout: float = 60,
+                     condition: Callable[[dict], bool] = lambda _: True) -> dict:
+    """The content of the first ``msg_type`` message (whose content meets ``condition``) the kernel sends."""
     limite = time.monotonic() + timeout
     while time.monotonic() < limite:
-        ws.settimeout(max(limite - time.monotonic(), 0.1))
-        trame = ws.recv()
+        ws.settimeout(min(max(limite - time.monotonic(), 0.1), 5))  # the server's pings restart a longer wait
+        try:
+            trame = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            continue
         if isinstance(trame, bytes):
             _, header, content = lire_v1(trame)
-            if header.get("msg_type") == msg_type:
+            if header.get("msg_type") == msg_type and condition(content):
                 return content
     raise AssertionError(f"no {msg_type} within {timeout} s")
 
