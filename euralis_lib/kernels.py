@@ -67,8 +67,8 @@ TOO_MANY_PAGES = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
 div{{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:24px 28px;max-width:480px}}
 h1{{font-size:20px;color:#8a1c1c}}</style></head><body><div class="euralis-trop-de-pages">
 <h1>Trop de pages ouvertes</h1>
-<p>Vous avez déjà {ouvertes} pages des tableaux de bord ouvertes (au plus {maximum} à la fois) : fermez des
-onglets, puis rechargez cette page.</p></div></body></html>"""
+<p>Vous avez déjà {ouvertes} pages des tableaux de bord ouvertes (au plus {maximum} à la fois) :
+fermez des onglets, puis rechargez cette page.</p></div></body></html>"""
 
 
 def kernels_per_user(value: str | None = None) -> int:

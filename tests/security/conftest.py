@@ -1,5 +1,9 @@
 """Fixtures of the security suite: a simulated database with one user per role, a real Voilà server with login
-serving a few pages (one per test module), HTTP and raw websocket clients acting as browsers or attackers."""
+serving a few pages (one per test module), HTTP and raw websocket clients acting as browsers or attackers.
+
+``EURALIS_SERVER_CHECKOUT=/path/to/another/checkout`` serves that checkout's code instead of this one
+(``serve.start(cwd=…)`` and ``PYTHONPATH`` for its kernels): the attacks can be replayed against the code
+before a fix."""
 
 from __future__ import annotations
 
@@ -68,7 +72,11 @@ class Serveur:
         env = {**os.environ, "EURALIS_DATABASE_URL": self.url_base, "EURALIS_HOME": str(self.dossier / "home"),
                **self.env}
         env.pop("EURALIS_SESSION_SECRET", None)
-        self.proc = serve.start(self.port, env=env, log_path=self.journal, apps_dir=self.dossier, extra=self.extra)
+        autre = os.environ.get("EURALIS_SERVER_CHECKOUT")
+        if autre:  # its kernels too
+            env["PYTHONPATH"] = autre
+        self.proc = serve.start(self.port, env=env, log_path=self.journal, apps_dir=self.dossier, extra=self.extra,
+                                cwd=Path(autre) if autre else None)
         serve.wait_ready(self.proc, self.port, timeout=180)
         attendus = len(self.pages) + len(self.notebooks)
         wait_for(lambda: len(kernel_pids(self.proc.pid)) >= attendus, 240, f"the preheated pool of {attendus}")
@@ -111,6 +119,8 @@ class Navigateur(Client):
             classe = functools.partial(http.client.HTTPConnection, source_address=(source, 0))
 
             class _Depuis(urllib.request.HTTPHandler):
+                handler_order = 100  # before urllib's own HTTPHandler
+
                 def http_open(self, req):  # noqa: ANN001, ANN202
                     return self.do_open(classe, req)
 

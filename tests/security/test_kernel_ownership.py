@@ -149,3 +149,29 @@ def test_the_page_still_gets_its_identity_through_the_kernel_secret(serveur, bas
         assert "Session invalide" not in page.inner_text("body")
     finally:
         contexte.close()
+
+
+def test_the_authorizer_allows_only_what_the_pages_use():
+    """Deny by default: the pages' kernel actions and reading job reports, for an authenticated user only."""
+    from jupyter_server.auth.identity import User
+    from tornado.httputil import HTTPServerRequest
+    from tornado.web import Application, RequestHandler
+
+    from euralis_lib.auth.voila import EuralisAuthorizer
+
+    handler = RequestHandler(Application(), HTTPServerRequest(method="GET", uri="/api/x", connection=_Connexion()))
+    autorisateur = EuralisAuthorizer()
+    marie = User(username="marie")
+    for action, ressource in EuralisAuthorizer.PERMIS:
+        assert autorisateur.is_authorized(handler, marie, action, ressource)
+        assert not autorisateur.is_authorized(handler, None, action, ressource)
+    for action, ressource in [("write", "contents"), ("read", "terminals"), ("execute", "terminals"),
+                              ("write", "sessions"), ("read", "config"), ("write", "kernelspecs")]:
+        assert not autorisateur.is_authorized(handler, marie, action, ressource), (action, ressource)
+
+
+class _Connexion:
+    """The HTTP connection of a request built in memory (tornado only asks it for a close callback)."""
+
+    def set_close_callback(self, callback: object) -> None:
+        """Nothing to watch."""
