@@ -19,6 +19,14 @@ def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
     return mot_de_passe
 
 
+def utilisateurs_de_test(url: str, g1: int, g2: int) -> dict[str, str]:
+    """One user per role in the database at ``url`` — adm, sup, and gaveurs g1, g2 of those gaveur ids —;
+    their passwords by login."""
+    return {"adm": creer_utilisateur(url, "adm", "admin"), "sup": creer_utilisateur(url, "sup", "superviseur"),
+            "g1": creer_utilisateur(url, "g1", "gaveur", gaveur_id=g1),
+            "g2": creer_utilisateur(url, "g2", "gaveur", gaveur_id=g2)}
+
+
 def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",
                  timeout_ms: int = 60_000, scheme: str = "http") -> None:
     """Log a Playwright page in through the login form."""

@@ -26,7 +26,7 @@ from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES
-from tests.connexion import Client, creer_utilisateur, se_connecter
+from tests.connexion import Client, creer_utilisateur, se_connecter, utilisateurs_de_test
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -48,11 +48,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
             "SELECT DISTINCT ON (l.site_code) l.gaveur_id FROM lots_gavage l "
             "ORDER BY l.site_code, l.fin DESC, l.gaveur_id LIMIT 2")).scalars()
         gaveurs = conn.execute(sa.text("SELECT gaveur_id, code, nom FROM gaveurs")).all()
-    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs,
-             "mdp": {"adm": creer_utilisateur(url, "adm", "admin"),
-                     "sup": creer_utilisateur(url, "sup", "superviseur"),
-                     "g1": creer_utilisateur(url, "g1", "gaveur", gaveur_id=g1),
-                     "g2": creer_utilisateur(url, "g2", "gaveur", gaveur_id=g2)}}
+    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs, "mdp": utilisateurs_de_test(url, g1, g2)}
     yield infos
     engine.dispose()
     pg_cluster.drop(name)

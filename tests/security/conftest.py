@@ -27,8 +27,8 @@ import websocket
 from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
 from euralis_lib import config, db, serve
-from euralis_lib.bench_serve import free_port, kernel_pids
-from tests.connexion import Client, creer_utilisateur
+from euralis_lib.bench_serve import LOADED, free_port, kernel_pids
+from tests.connexion import Client, se_connecter, utilisateurs_de_test
 
 V1 = "v1.kernel.websocket.jupyter.org"
 KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
@@ -208,13 +208,26 @@ def base_securite(pg_cluster, sim_template) -> Iterator[dict]:
     engine = db.get_engine(url)
     with engine.connect() as conn:
         g1, g2 = conn.execute(sa.text("SELECT gaveur_id FROM gaveurs ORDER BY gaveur_id LIMIT 2")).scalars()
-    infos = {"url": url, "mdp": {"adm": creer_utilisateur(url, "adm", "admin"),
-                                 "sup": creer_utilisateur(url, "sup", "superviseur"),
-                                 "g1": creer_utilisateur(url, "g1", "gaveur", gaveur_id=g1),
-                                 "g2": creer_utilisateur(url, "g2", "gaveur", gaveur_id=g2)}}
+    infos = {"url": url, "mdp": utilisateurs_de_test(url, g1, g2)}
     yield infos
     engine.dispose()
     pg_cluster.drop(nom)
+
+
+def page_connectee(browser, serveur: Serveur, base: dict, login: str):  # noqa: ANN001, ANN201
+    """A Chromium context logged in as ``login`` and its page: (context, page); close the context after use."""
+    contexte = browser.new_context(locale="fr-FR")
+    page = contexte.new_page()
+    se_connecter(page, serveur.port, login, base["mdp"][login], timeout_ms=TIMEOUT_MS)
+    return contexte, page
+
+
+def charger(page, serveur: Serveur, chemin: str) -> str:  # noqa: ANN001
+    """Open a dashboard page (``accueil.ipynb``, with a query string if any) until its content is computed;
+    the id of its kernel."""
+    page.goto(f"{serveur.base}/voila/render/{chemin}", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+    page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+    return page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
 
 
 def connecte(serveur: Serveur, base: dict, login: str, source: str | None = None) -> Navigateur:

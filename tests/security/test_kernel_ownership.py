@@ -15,10 +15,17 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from euralis_lib.bench_serve import LOADED
 from euralis_lib.kernel_request import SECRET_HEADER
-from tests.connexion import se_connecter
-from tests.security.conftest import TIMEOUT_MS, Navigateur, Serveur, attendre_reponse, connecte, message_v1, wait_for
+from tests.security.conftest import (
+    Navigateur,
+    Serveur,
+    attendre_reponse,
+    charger,
+    connecte,
+    message_v1,
+    page_connectee,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -113,14 +120,9 @@ def test_the_same_user_from_another_browser_or_session_is_not_the_owner(serveur,
 
 def test_a_superviseur_cannot_attach_to_the_admins_administration_kernel(serveur, base_securite, browser):
     """The takeover of the review: the superviseur on the admin's Administration kernel to make himself admin."""
-    contexte = browser.new_context(locale="fr-FR")
-    page = contexte.new_page()
+    contexte, page = page_connectee(browser, serveur, base_securite, "adm")
     try:
-        se_connecter(page, serveur.port, "adm", base_securite["mdp"]["adm"], timeout_ms=TIMEOUT_MS)
-        page.goto(f"{serveur.base}/voila/render/administration.ipynb", wait_until="domcontentloaded",
-                  timeout=TIMEOUT_MS)
-        page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
-        noyau = page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+        noyau = charger(page, serveur, "administration.ipynb")
         superviseur = connecte(serveur, base_securite, "sup")
         superviseur.ouvrir_page("accueil")
         assert _refus_websocket(superviseur, noyau) == 403
@@ -138,13 +140,9 @@ def test_a_superviseur_cannot_attach_to_the_admins_administration_kernel(serveur
 
 def test_the_page_still_gets_its_identity_through_the_kernel_secret(serveur, base_securite, browser):
     """Control of the ``/voila/query`` check: a preheated kernel does receive its request (the user's name)."""
-    contexte = browser.new_context(locale="fr-FR")
-    page = contexte.new_page()
+    contexte, page = page_connectee(browser, serveur, base_securite, "g2")
     try:
-        se_connecter(page, serveur.port, "g2", base_securite["mdp"]["g2"], timeout_ms=TIMEOUT_MS)
-        page.goto(f"{serveur.base}/voila/render/accueil.ipynb?x={uuid.uuid4().hex}", wait_until="domcontentloaded",
-                  timeout=TIMEOUT_MS)
-        page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+        charger(page, serveur, f"accueil.ipynb?x={uuid.uuid4().hex}")
         assert "g2 (gaveur)" in page.inner_text("body")
         assert "Session invalide" not in page.inner_text("body")
     finally:

@@ -20,9 +20,7 @@ import sqlalchemy as sa
 
 from euralis_lib import db
 from euralis_lib.auth import utilisateurs
-from euralis_lib.bench_serve import LOADED
-from tests.connexion import se_connecter
-from tests.security.conftest import TIMEOUT_MS, Navigateur, Serveur, connecte, lire_v1, wait_for
+from tests.security.conftest import Navigateur, Serveur, charger, connecte, lire_v1, page_connectee, wait_for
 
 pytestmark = pytest.mark.browser
 PROXY = "127.0.0.2"
@@ -224,14 +222,11 @@ def _page_ou_rien(nav: Navigateur) -> str | None:
 
 
 def test_tracebacks_with_server_paths_never_reach_the_browser(serveur, base_securite, browser):
-    contexte = browser.new_context(locale="fr-FR")
-    page = contexte.new_page()
+    contexte, page = page_connectee(browser, serveur, base_securite, "sup")
     trames: list[bytes | str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda trame: trames.append(trame)))
     try:
-        se_connecter(page, serveur.port, "sup", base_securite["mdp"]["sup"], timeout_ms=TIMEOUT_MS)
-        page.goto(f"{serveur.base}/voila/render/erreur.ipynb", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
-        page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+        charger(page, serveur, "erreur.ipynb")
         assert "Erreur inattendue" in page.inner_text("body")  # the page did fail
         page.click("text=Provoquer une erreur")
         erreurs: list[bytes] = []

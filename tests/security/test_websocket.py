@@ -22,16 +22,15 @@ import websocket
 from jupyter_server.services.kernels.connection.base import serialize_binary_message, serialize_msg_to_ws_v1
 
 from euralis_lib import kernel_ws
-from euralis_lib.bench_serve import LOADED
-from tests.connexion import se_connecter
 from tests.security.conftest import (
-    TIMEOUT_MS,
     Navigateur,
     Serveur,
     attendre_reponse,
+    charger,
     connecte,
     lire_v1,
     message_v1,
+    page_connectee,
 )
 
 pytestmark = pytest.mark.browser
@@ -188,10 +187,9 @@ def test_a_frame_with_a_huge_offset_count_closes_the_connection_and_freezes_noth
     avant = serveur.rss()
     ws = attaquant.canal(noyau)
     ws.send_binary((1 << 62).to_bytes(8, "little") + bytes(64))
-    code = _fermeture(ws)
     _surveiller(serveur, 8)
     assert serveur.rss() - avant < RSS_MAX
-    assert code == kernel_ws.POLICY_VIOLATION
+    assert _fermeture(ws) == kernel_ws.POLICY_VIOLATION
     assert f"frame refused (user g2 from 127.0.0.1, kernel {noyau}): offset count" in serveur.journal_texte()
     # Control: a well-formed frame on a new connection is answered.
     ws = attaquant.canal(noyau)
@@ -253,9 +251,7 @@ def test_fuzzed_frames_on_several_connections_leave_a_control_user_served(serveu
     trames = _malformees(rng) + [("oversize", bytes(kernel_ws.MAX_FRAME + 1))]
     lots = [trames[i::3] for i in range(3)]
     avant, journal_avant = serveur.rss(), len(serveur.journal_texte())
-    contexte = browser.new_context(locale="fr-FR")
-    page = contexte.new_page()
-    se_connecter(page, serveur.port, "sup", base_securite["mdp"]["sup"], timeout_ms=TIMEOUT_MS)
+    contexte, page = page_connectee(browser, serveur, base_securite, "sup")
     erreurs: list[str] = []
     attaques = [threading.Thread(target=_attaquer, args=(serveur, attaquant, noyau, lot, erreurs)) for lot in lots]
     durees, temps_login = [], []
@@ -264,9 +260,7 @@ def test_fuzzed_frames_on_several_connections_leave_a_control_user_served(serveu
             fil.start()
         while any(fil.is_alive() for fil in attaques) or len(durees) < 3:
             debut = time.monotonic()
-            page.goto(f"{serveur.base}/voila/render/accueil.ipynb", wait_until="domcontentloaded",
-                      timeout=TIMEOUT_MS)
-            page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
+            charger(page, serveur, "accueil.ipynb")
             durees.append(time.monotonic() - debut)
             temps_login.append(serveur.repond(2.0))
     finally:
