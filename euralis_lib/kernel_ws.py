@@ -7,6 +7,8 @@ one frame freezes the server and fills its memory (docs/security/voila-websocket
 - refuses, before the upgrade, any connection that does not offer the ``v1.kernel.websocket.jupyter.org``
   subprotocol (the legacy protocol's binary replies are what Voilà misreads), and anyone but the owner
   of the kernel (:func:`euralis_lib.kernels.require_owner`);
+- closes the connection and shuts the kernel down at the first frame after the login session ended (logout
+  elsewhere, expiry, user disabled, password changed): an open page stops serving data;
 - checks every frame from the browser with :func:`parse_frame` (offsets bounded by the frame, increasing,
   four JSON objects of bounded size, a known channel) before jupyter_server parses it: a text frame or a
   malformed frame closes the connection (code 1008) and is logged;
@@ -22,6 +24,7 @@ import json
 import re
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from tornado import web
 from tornado.websocket import WebSocketProtocol13
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
@@ -139,10 +142,15 @@ def scrub_outgoing(frame: bytes) -> bytes | None:
     return frame
 
 
-def error_text(frame: bytes) -> str:
-    """An ``error`` message's name, value and traceback as plain text (for the server's log)."""
-    offsets = frame_offsets(frame)
+def hidden_text(frame: bytes) -> str | None:
+    """What :func:`scrub_outgoing` hides of a kernel frame, as plain text for the server's log: an ``error``
+    message's name, value and traceback, a stderr output; None for anything else."""
+    offsets, header = _outgoing_header(frame)
+    if header.get("msg_type") not in {"error", "stream"}:
+        return None
     content = _json_object(frame[offsets[4]:offsets[5]], "content", None)
+    if header["msg_type"] == "stream":
+        return str(content.get("text", "")) if content.get("name") == "stderr" else None
     lignes = [f"{content.get('ename')}: {content.get('evalue')}", *map(str, content.get("traceback") or [])]
     return ANSI.sub("", "\n".join(lignes))
 
@@ -188,9 +196,18 @@ class EuralisKernelWebsocketHandler(kernels.OwnedKernelRoute, VoilaKernelWebsock
                          kernels.who(self), self.path_kwargs.get("kernel_id"), reason)
         self.close(POLICY_VIOLATION, "trame refusée")
 
-    def on_message(self, message: str | bytes) -> None:
-        """Pass a frame to jupyter_server only once :func:`parse_frame` accepted it; else close."""
+    async def on_message(self, message: str | bytes) -> None:
+        """Pass a frame to jupyter_server only while the login session lasts and once :func:`parse_frame`
+        accepted it; else close (and, the session over, shut the kernel down)."""
         if self._refused:
+            return
+        if await ensure_async(self.identity_provider.get_user(self)) is None:
+            self._refused = True
+            kernel_id = self.path_kwargs.get("kernel_id", "")
+            self.log.warning("Kernel websocket closed (kernel %s): the login session ended", kernel_id)
+            self.close(POLICY_VIOLATION, "session terminée")
+            if kernel_id in self.kernel_manager:
+                await ensure_async(self.kernel_manager.shutdown_kernel(kernel_id))
             return
         if isinstance(message, str):
             self._refuse("text frame under the v1 protocol")
@@ -213,11 +230,13 @@ class EuralisKernelWebsocketHandler(kernels.OwnedKernelRoute, VoilaKernelWebsock
             self.log.warning("Kernel frame to the browser dropped (kernel %s): %s",
                              self.path_kwargs.get("kernel_id"), exc)
             return None
+        if scrubbed is not message:
+            cache = hidden_text(message)
+            if cache:
+                self.log.warning("Kernel %s, hidden from the browser: %s", self.path_kwargs.get("kernel_id"),
+                                 cache.rstrip()[:4000])
         if scrubbed is None:
             return None
-        if scrubbed is not message:
-            self.log.warning("Kernel %s error, hidden from the browser: %s", self.path_kwargs.get("kernel_id"),
-                             error_text(message))
         return super(VoilaKernelWebsocketHandler, self).write_message(scrubbed, binary=True)
 
     def get_websocket_protocol(self) -> WebSocketProtocol13 | None:

@@ -17,10 +17,22 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+import websocket
 
 from euralis_lib import db
 from euralis_lib.auth import utilisateurs
-from tests.security.conftest import Navigateur, Serveur, charger, connecte, lire_v1, page_connectee, wait_for
+from tests.connexion import creer_utilisateur
+from tests.security.conftest import (
+    Navigateur,
+    Serveur,
+    attendre_reponse,
+    charger,
+    connecte,
+    lire_v1,
+    message_v1,
+    page_connectee,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 PROXY = "127.0.0.2"
@@ -193,6 +205,36 @@ def test_logout_is_a_post_that_ends_the_session_and_shuts_its_kernels(serveur, b
     assert nav.get("/voila/render/accueil.ipynb")[0] == 302
     assert autre.envoyer("GET", f"/api/kernels/{noyau_autre}")[0] == 200  # control: the other session goes on
     assert autre.post_form(f"/voila/api/shutdown/{noyau_autre}", {})[0] == 204
+
+
+def test_an_open_page_stops_serving_when_its_session_ends(serveur, base_securite):
+    """The session revoked elsewhere (password changed, user disabled, expiry): the page's next frame closes its
+    websocket and its kernel is shut down."""
+    mot_de_passe = creer_utilisateur(base_securite["url"], "passager", "superviseur")
+    nav = Navigateur(serveur.base)
+    assert nav.login("passager", mot_de_passe)[0] == 302
+    noyau = nav.ouvrir_page("accueil")
+    ws = nav.canal(noyau)
+    ws.send_binary(message_v1("kernel_info_request", {}))
+    assert attendre_reponse(ws, "kernel_info_reply")["status"] == "ok"  # control: served while the session lasts
+    utilisateurs.changer_mot_de_passe(db.get_engine(base_securite["url"]), "passager", mot_de_passe + "!")
+
+    def ferme() -> bool:
+        try:
+            ws.send_binary(message_v1("kernel_info_request", {}))
+            ws.settimeout(2)
+            while True:
+                opcode, trame = ws.recv_data_frame(True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return int.from_bytes(trame.data[:2], "big") == 1008
+        except websocket.WebSocketTimeoutException:
+            return False
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
+            return True
+
+    wait_for(ferme, 60, "the websocket closed once the session ended", pause=1)
+    wait_for(lambda: f"Kernel shutdown: {noyau}" in serveur.journal_texte(), 60, "the kernel shut down")
+    assert f"Kernel websocket closed (kernel {noyau}): the login session ended" in serveur.journal_texte()
 
 
 def test_a_user_holds_at_most_the_cap_of_kernels_then_gets_a_french_page(serveur, base_securite):

@@ -37,6 +37,9 @@ pytestmark = pytest.mark.browser
 # Growth of the server process's memory that an attack may cause (the frozen server grew by gigabytes).
 RSS_MAX = 300 * 1024 * 1024
 CONTROLE = {"version": "1.0.0"}  # ipywidgets' widget control protocol
+# Tornado answers a frame over the limit with close code 1009 and drops the connection at once: a client still
+# sending may lose that close frame (connection reset). Either way the server logs the refusal.
+TROP_GRANDE = {kernel_ws.MESSAGE_TOO_BIG, None}
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +219,7 @@ def test_large_frames_are_accepted_on_the_import_page_only(serveur, base_securit
     accueil = admin.ouvrir_page("accueil")
     ws = admin.canal(accueil, timeout=60)
     _envoyer(ws, envoi)
-    assert _fermeture(ws) == kernel_ws.MESSAGE_TOO_BIG
+    assert _fermeture(ws) in TROP_GRANDE
     assert f"kernel {accueil}): over {kernel_ws.MAX_FRAME} bytes" in serveur.journal_texte()
 
 
@@ -238,7 +241,7 @@ def _attaquer(serveur: Serveur, attaquant: Navigateur, noyau: str, trames: list,
             ws = attaquant.canal(noyau)
             _envoyer(ws, trame)
             code = _fermeture(ws)
-            if code not in {kernel_ws.POLICY_VIOLATION, kernel_ws.MESSAGE_TOO_BIG}:
+            if code not in (TROP_GRANDE if nature == "oversize" else {kernel_ws.POLICY_VIOLATION}):
                 erreurs.append(f"{nature}: closed with {code}")
         except Exception as exc:  # noqa: BLE001 — reported by the test
             erreurs.append(f"{nature}: {exc!r}")
