@@ -42,7 +42,7 @@ def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "12
 class Client:
     """A cookie-keeping HTTP client that does not follow redirects (to see them)."""
 
-    def __init__(self, base: str, timeout: float = 60) -> None:
+    def __init__(self, base: str, timeout: float = 180) -> None:
         self.base = base
         self.timeout = timeout
         self.cookies = http.cookiejar.CookieJar()
