@@ -62,7 +62,10 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def render_all(settings: Settings) -> dict[str, str]:
-    """Every deployment file, rendered: ``{file name: text}``."""
+    """Every deployment file, rendered: ``{file name: text}``. DeployError for ``root`` as the services' user:
+    the dashboards run kernels for every visitor, they must run as a dedicated unprivileged user."""
+    if settings.user in {"root", "0"}:
+        raise DeployError("the services must not run as root: create a system user (useradd --system euralis)")
     values = settings.values()
     return {name: render((DEPLOY_DIR / rel).read_text(encoding="utf-8"), values) for name, rel in TEMPLATES.items()}
 

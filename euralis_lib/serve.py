@@ -134,6 +134,8 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
         env[kernels.POOLS_ENV] = pools
     try:
         kernels.pools_from_env(env.get(kernels.POOLS_ENV, ""), pages=[p.slug for p in PAGES])
+        kernels.kernels_per_user(env.get(kernels.KERNELS_PER_USER_ENV, ""))
+        auth_voila.proxies_de_confiance(env.get(auth_voila.PROXIES_ENV, ""))
     except (KeyError, ValueError) as exc:
         raise ServeError(str(exc).strip("'\"")) from exc
     proc = start(port, host, pool_size, env=env, login=login)

@@ -43,6 +43,14 @@ def engine_de(url: str, login: str) -> Engine:
     return engine_utilisateur(db.get_engine(web_url(url)), ouvrir_session(url, login)[1])
 
 
+def utilisateurs_de_test(url: str, g1: int, g2: int) -> dict[str, str]:
+    """One user per role in the database at ``url`` — adm, sup, and gaveurs g1, g2 of those gaveur ids —;
+    their passwords by login."""
+    return {"adm": creer_utilisateur(url, "adm", "admin"), "sup": creer_utilisateur(url, "sup", "superviseur"),
+            "g1": creer_utilisateur(url, "g1", "gaveur", gaveur_id=g1),
+            "g2": creer_utilisateur(url, "g2", "gaveur", gaveur_id=g2)}
+
+
 def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",
                  timeout_ms: int = 60_000, scheme: str = "http") -> None:
     """Log a Playwright page in through the login form."""
@@ -58,8 +66,9 @@ def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "12
 class Client:
     """A cookie-keeping HTTP client that does not follow redirects (to see them)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, timeout: float = 180) -> None:
         self.base = base
+        self.timeout = timeout
         self.cookies = http.cookiejar.CookieJar()
 
         class _SansRedirection(urllib.request.HTTPRedirectHandler):
@@ -73,6 +82,13 @@ class Client:
         """GET ``path``: status, headers, body."""
         return self._ouvrir(urllib.request.Request(self.base + path, headers=headers or {}))
 
+    def logout(self) -> tuple[int, dict, str]:
+        """Log out as the page does: the confirmation form (GET), then its POST with the _xsrf token."""
+        _, _, page = self.get("/logout")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+        return self._ouvrir(urllib.request.Request(self.base + "/logout",
+                                                   data=urllib.parse.urlencode({"_xsrf": xsrf}).encode()))
+
     def login(self, login: str, mot_de_passe: str, suivant: str = "/") -> tuple[int, dict, str]:
         """Post the login form (with its _xsrf token)."""
         _, _, page = self.get("/login")
@@ -83,7 +99,7 @@ class Client:
 
     def _ouvrir(self, requete: urllib.request.Request) -> tuple[int, dict, str]:
         try:
-            with self.opener.open(requete, timeout=60) as rep:
+            with self.opener.open(requete, timeout=self.timeout) as rep:
                 return rep.status, dict(rep.headers), rep.read().decode(errors="replace")
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read().decode(errors="replace")

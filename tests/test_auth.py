@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import stat
 import subprocess
@@ -58,24 +59,60 @@ def test_inconsistent_users_are_refused_before_writing(engine, role, kwargs, mes
     assert utilisateurs.lister(engine).empty
 
 
-def test_failed_logins_are_throttled_per_login_and_per_ip(engine):
+def _attente(engine, login: str, ip: str) -> timedelta:
+    with engine.connect() as conn:
+        return utilisateurs.attente(conn, login, ip)
+
+
+def _vieillir(engine, duree: timedelta) -> None:
+    """Move every audit row ``duree`` into the past (time passing)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_acces SET horodatage = horodatage - :d"), {"d": duree})
+
+
+def test_failed_logins_slow_the_attacker_without_locking_the_user_out(engine):
     utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
-    utilisateurs.creer(engine, "jean", "Jean", "admin", MDP)
-    for _ in range(utilisateurs.ECHECS_MAX):
+    for _ in range(utilisateurs.ESSAIS_LIBRES):
         with pytest.raises(AuthError, match="incorrect"):
             utilisateurs.verifier(engine, "marie", "mauvais mot", ip="10.0.0.9")
-    # Even the right password is refused now, for this login from anywhere and from this address.
-    with pytest.raises(AuthError, match="Trop de tentatives"):
-        utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.1")
-    with pytest.raises(AuthError, match="Trop de tentatives"):
-        utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.9")
-    assert utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.2").login == "jean"
-    assert _audit(engine, "blocage") == 2
-    # Once the failures are older than the window, the login works again.
+    # From the attacker's address the next attempt must wait, right password or not (it is not checked) …
+    with pytest.raises(AuthError, match="réessayez dans [345] secondes"):
+        utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.9")
+    # … while the real user, from her own address, logs in at once: nobody is locked out.
+    assert utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.1").login == "marie"
+    # Once the wait is over an attempt is checked again; each further failure doubles the wait, up to DELAI_MAX.
+    _vieillir(engine, _attente(engine, "marie", "10.0.0.9"))
+    with pytest.raises(AuthError, match="incorrect"):
+        utilisateurs.verifier(engine, "marie", "mauvais mot", ip="10.0.0.9")
+    attentes = [math.ceil(_attente(engine, "marie", "10.0.0.9").total_seconds())]
+    for _ in range(4):
+        with engine.begin() as conn:
+            utilisateurs.audit(conn, "echec", "marie", "10.0.0.9")
+        attentes.append(math.ceil(_attente(engine, "marie", "10.0.0.9").total_seconds()))
+    assert attentes == [10, 20, 40, 80, 160]
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE audit_acces SET horodatage = horodatage - :d"),
-                     {"d": utilisateurs.ECHECS_FENETRE})
+        for _ in range(30):
+            utilisateurs.audit(conn, "echec", "marie", "10.0.0.9")
+    assert math.ceil(_attente(engine, "marie", "10.0.0.9").total_seconds()) == utilisateurs.DELAI_MAX.total_seconds()
+    assert _audit(engine, "blocage") == 1
+    # A success from that address forgets the login's failures there; failures older than the window too.
+    _vieillir(engine, utilisateurs.DELAI_MAX)
     assert utilisateurs.verifier(engine, "marie", MDP, ip="10.0.0.9").login == "marie"
+    assert _attente(engine, "marie", "10.0.0.9") == timedelta(0)
+    with pytest.raises(AuthError, match="incorrect"):
+        utilisateurs.verifier(engine, "marie", "mauvais mot", ip="10.0.0.3")
+    _vieillir(engine, utilisateurs.ECHECS_FENETRE)
+    assert _attente(engine, "marie", "10.0.0.3") == timedelta(0)
+
+
+def test_one_address_trying_many_logins_is_slowed_for_all_of_them(engine):
+    utilisateurs.creer(engine, "jean", "Jean", "superviseur", MDP)
+    for i in range(utilisateurs.ESSAIS_LIBRES_ADRESSE):
+        with pytest.raises(AuthError, match="incorrect"):
+            utilisateurs.verifier(engine, f"inconnu{i}", "mauvais mot", ip="10.0.0.50")
+    with pytest.raises(AuthError, match="réessayez dans"):
+        utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.50")
+    assert utilisateurs.verifier(engine, "jean", MDP, ip="10.0.0.51").login == "jean"
 
 
 def test_sessions_end_on_logout_expiry_disable_and_password_change(engine):
@@ -149,6 +186,12 @@ def test_first_admin_password_is_random_printed_once_and_kept_private(engine, tm
     assert stat.S_IMODE(fichier.stat().st_mode) == 0o600 and mot_de_passe in fichier.read_text()
     assert utilisateurs.verifier(engine, login, mot_de_passe).role == "admin"
     assert utilisateurs.premier_admin(engine) is None
+    # Once that password is changed, the file that holds it goes (another user's change leaves it).
+    utilisateurs.creer(engine, "autre", "Autre", "superviseur", MDP)
+    utilisateurs.changer_mot_de_passe(engine, "autre", MDP + "!")
+    assert fichier.exists()
+    utilisateurs.changer_mot_de_passe(engine, login, MDP + "!")
+    assert not fichier.exists()
     monkeypatch.delenv("EURALIS_SESSION_SECRET", raising=False)
     secret = utilisateurs.secret_session()
     assert len(secret) >= 32 and utilisateurs.secret_session() == secret

@@ -37,8 +37,8 @@ ANGLAIS = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")  
 BRUT = re.compile(r"^(True|False|None|nan|NaN|NaT|<NA>)$|\d{4}-\d{2}-\d{2}|(^|\s)/(tmp|work|root|home|srv|var)/")
 # A page whose deferred part fails after its request, like a chart whose query breaks (test notebook only).
 DIFFERE_EN_ERREUR = """from IPython.display import display
-from voila.utils import wait_for_request
 from euralis_lib.dashboards.common import differe, message
+from euralis_lib.kernel_request import wait_for_request
 
 wait_for_request()
 

@@ -27,7 +27,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def _settings(base: Path, **ports: int) -> deploy.Settings:
-    return deploy.Settings(install_dir=config.PROJECT_ROOT, user="root", env_file=base / "euralis.env",
+    return deploy.Settings(install_dir=config.PROJECT_ROOT, user="euralis", env_file=base / "euralis.env",
                            server_name="127.0.0.1 localhost", listen_address="127.0.0.1", cert=base / "cert.pem",
                            key=base / "key.pem", log_dir=base / "logs", **ports)
 
@@ -73,9 +73,12 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
     assert check.returncode == 0, check.stderr
     name = pg_cluster.clone(sim_template)
     (base / "admin").write_text(creer_utilisateur(pg_cluster.url(name), "admin-test", "admin"))
-    voila_proc = serve.start(voila, env={**os.environ, "EURALIS_DATABASE_URL": pg_cluster.url(name),
-                                         "EURALIS_SECURE_COOKIES": "1", "EURALIS_HOME": str(base / "home")},
-                             log_path=base / "voila.log")
+    # As deploy/euralis.env.example: nginx trusted as the proxy, so the cookie is Secure from its
+    # X-Forwarded-Proto alone (no EURALIS_SECURE_COOKIES).
+    env = {**os.environ, "EURALIS_DATABASE_URL": pg_cluster.url(name), "EURALIS_TRUSTED_PROXIES": "127.0.0.1,::1",
+           "EURALIS_HOME": str(base / "home")}
+    env.pop("EURALIS_SECURE_COOKIES", None)
+    voila_proc = serve.start(voila, env=env, log_path=base / "voila.log")
     nginx = subprocess.Popen([NGINX, "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -129,6 +132,7 @@ def test_plain_http_redirects_to_https(https_site):
         opener.open(f"http://127.0.0.1:{http}/voila/render/accueil.ipynb", timeout=10)
     assert err.value.code == 301
     assert err.value.headers["Location"] == f"https://127.0.0.1:{https}/voila/render/accueil.ipynb"
+    assert err.value.headers["Server"] == "nginx"  # server_tokens off: no version
 
 
 def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
@@ -140,6 +144,11 @@ def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
     assert len(units) == 2
     done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+    for unit in units:
+        texte = Path(unit).read_text()
+        assert "User=euralis" in texte and "CapabilityBoundingSet=\n" in texte and "UMask=0077" in texte
+        assert all(f"{option}=yes" in texte for option in ("NoNewPrivileges", "ProtectHome", "PrivateDevices",
+                                                            "RestrictSUIDSGID"))
     broken = tmp_path / "euralis-scheduler.service"
     broken.write_text(broken.read_text().replace("ExecStart=/", "ExecStart="))
     refused = subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True, text=True)
@@ -152,3 +161,6 @@ def test_render_refuses_a_placeholder_without_value():
     texte = deploy.render_all(deploy.Settings())["euralis.conf"]
     assert not re.search(r"@[A-Z_]+@", texte)
     assert "proxy_set_header Upgrade $http_upgrade;" in texte and "return 301 https://$host$request_uri;" in texte
+    assert texte.count("server_tokens off;") == 2
+    with pytest.raises(deploy.DeployError, match="must not run as root"):
+        deploy.render_all(deploy.Settings(user="root"))

@@ -25,7 +25,7 @@ from euralis_lib import db, jobs, serve
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES
-from tests.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter
+from tests.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter, utilisateurs_de_test
 
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,11 +47,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
             "SELECT DISTINCT ON (l.site_code) l.gaveur_id FROM lots_gavage l "
             "ORDER BY l.site_code, l.fin DESC, l.gaveur_id LIMIT 2")).scalars()
         gaveurs = conn.execute(sa.text("SELECT gaveur_id, code, nom FROM gaveurs")).all()
-    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs,
-             "mdp": {"adm": creer_utilisateur(url, "adm", "admin"),
-                     "sup": creer_utilisateur(url, "sup", "superviseur"),
-                     "g1": creer_utilisateur(url, "g1", "gaveur", gaveur_id=g1),
-                     "g2": creer_utilisateur(url, "g2", "gaveur", gaveur_id=g2)}}
+    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs, "mdp": utilisateurs_de_test(url, g1, g2)}
     yield infos
     engine.dispose()
     pg_cluster.drop(name)
@@ -144,10 +140,11 @@ def test_forged_expired_logged_out_and_disabled_sessions_are_refused(serveur, ba
     garde = next(c for c in client.cookies if c.name == "euralis_session").value
     ouvertes = ("SELECT count(*) FROM sessions_web WHERE login = 'sup' AND revoquee_le IS NULL "
                 "AND expire_le > now()")
-    # A logout link on another site (the browser says so) does not end the session.
-    assert client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})[0] == 302
+    # A logout link (GET, from this site or another) only shows the confirmation form: the session stays.
+    statut, _, corps = client.get("/logout")
+    assert statut == 200 and "Se déconnecter" in corps
     assert db.read_df(engine, ouvertes).iloc[0, 0] == 1
-    client.get("/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert client.logout()[0] == 302  # the form's POST, with the XSRF token
     assert db.read_df(engine, ouvertes).iloc[0, 0] == 0
     rejoue = Client(serveur["base"])
     rejoue.cookies.set_cookie(cookie)
@@ -168,16 +165,16 @@ def test_wrong_passwords_are_refused_then_throttled(serveur, base):
     mdp = creer_utilisateur(base["url"], "cible", "superviseur")
     engine = db.get_engine(base["url"])
     try:
-        for _ in range(utilisateurs.ECHECS_MAX):
+        for _ in range(utilisateurs.ESSAIS_LIBRES):
             statut, _, corps = client.login("cible", "mauvais mot de passe")
             assert statut == 401 and "incorrect" in corps
         statut, _, corps = client.login("cible", mdp)
-        assert statut == 401 and "Trop de tentatives" in corps
+        assert statut == 401 and "Trop de tentatives" in corps and "réessayez dans" in corps
         assert not any(c.name == "euralis_session" for c in client.cookies)
         with engine.connect() as conn:
             evenements = conn.execute(sa.text("SELECT evenement, count(*) FROM audit_acces WHERE login = 'cible' "
                                               "GROUP BY 1")).all()
-        assert dict(evenements) == {"echec": utilisateurs.ECHECS_MAX, "blocage": 1}
+        assert dict(evenements) == {"echec": utilisateurs.ESSAIS_LIBRES, "blocage": 1}
     finally:
         # The IP throttle covers 127.0.0.1, shared by every test of the module.
         with engine.begin() as conn:

@@ -1,5 +1,10 @@
 """Dashboard users: argon2 password hashes, server-side sessions, failed-login throttling, audit rows.
 
+Throttling slows an attacker without locking anyone out (:func:`verifier`): failures are counted per
+login AND address, and per address across logins; after a few free attempts each new attempt must wait
+a delay that doubles per failure, capped at :data:`DELAI_MAX`. The right password from another address
+is never slowed by someone else's failures.
+
 Runs in the Voilà server process and the ``users`` command, with the owner's connection (the tables
 of ``sql/111_utilisateurs.sql`` are out of reach of the dashboards' roles). A session is a random
 token: the browser holds it in a signed cookie, the database its sha256 with an expiry, so logout,
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -30,12 +36,17 @@ from euralis_lib.exceptions import AuthError
 
 MOT_DE_PASSE_MIN = 10
 SESSION_DUREE = timedelta(hours=12)
-# Failed logins allowed per login and per IP address within the window before logins are refused.
-ECHECS_MAX = 5
-ECHECS_FENETRE = timedelta(minutes=15)
+# Throttling: ESSAIS_LIBRES failures per login and address (ESSAIS_LIBRES_ADRESSE per address, any login) are
+# free; then an attempt waits DELAI_BASE doubled per further failure, at most DELAI_MAX after the last failure.
+# Failures older than ECHECS_FENETRE are forgotten, and a login's failures from an address by its success there.
+ESSAIS_LIBRES = 3
+ESSAIS_LIBRES_ADRESSE = 20
+DELAI_BASE = timedelta(seconds=5)
+DELAI_MAX = timedelta(minutes=5)
+ECHECS_FENETRE = timedelta(hours=1)
 REFUS = "Identifiant ou mot de passe incorrect."
-BLOQUE = ("Trop de tentatives de connexion échouées : réessayez dans 15 minutes "
-          "ou demandez à un administrateur.")
+RALENTI = ("Trop de tentatives de connexion échouées depuis cette adresse : réessayez dans {attente} "
+           "(ou demandez à un administrateur).")
 
 _hasher = PasswordHasher()
 # Verified against when the login is unknown, so that timing does not tell which logins exist.
@@ -44,7 +55,9 @@ _HASH_FACTICE = _hasher.hash(secrets.token_hex(16))
 
 def audit(conn: Connection, evenement: str, login: str | None, ip: str | None = None, **detail: object) -> None:
     """Record an access event (``connexion``, ``echec``, ``blocage``, ``deconnexion``, ``refus``, ``admin``)."""
-    conn.execute(sa.text("INSERT INTO audit_acces (evenement, login, ip, detail) VALUES (:e, :l, :ip, :d)"),
+    # clock_timestamp(): when the event happened (a failure after its password check), not when its transaction began.
+    conn.execute(sa.text("INSERT INTO audit_acces (horodatage, evenement, login, ip, detail) "
+                         "VALUES (clock_timestamp(), :e, :l, :ip, :d)"),
                  {"e": evenement, "l": login, "ip": ip, "d": json.dumps(detail, default=str)})
 
 
@@ -117,6 +130,7 @@ def changer_mot_de_passe(engine: Engine, login: str, mot_de_passe: str, *, par: 
                              "WHERE login = :l"), {"l": login, "h": _hasher.hash(mot_de_passe)})
         revoquer_sessions(conn, login)
         audit(conn, "admin", par, action="users passwd", cible=login)
+    _oublier_premier_admin(login)
 
 
 def changer_role(engine: Engine, login: str, role: str, *, gaveur_id: int | None = None,
@@ -132,27 +146,52 @@ def changer_role(engine: Engine, login: str, role: str, *, gaveur_id: int | None
         audit(conn, "admin", par, action="users role", cible=login, role=role)
 
 
-def _echecs_recents(conn: Connection, login: str, ip: str | None) -> int:
-    return int(conn.execute(sa.text(
-        "SELECT greatest((SELECT count(*) FROM audit_acces WHERE evenement = 'echec' AND login = :l "
-        "                 AND horodatage > now() - :f),"
-        "                (SELECT count(*) FROM audit_acces WHERE evenement = 'echec' AND ip = :ip "
-        "                 AND horodatage > now() - :f))"),
-        {"l": login, "ip": ip, "f": ECHECS_FENETRE}).scalar_one())
+def delai(echecs: int, libres: int) -> timedelta:
+    """The wait after ``echecs`` failures when ``libres`` are free: 0, then DELAI_BASE doubling, ≤ DELAI_MAX."""
+    if echecs < libres:
+        return timedelta(0)
+    return min(DELAI_BASE * 2 ** min(echecs - libres, 30), DELAI_MAX)
+
+
+def attente(conn: Connection, login: str, ip: str | None) -> timedelta:
+    """How long ``login`` must wait before an attempt from ``ip`` is checked (0: now)."""
+    ligne = conn.execute(sa.text(
+        "WITH depuis AS (SELECT greatest(now() - :f, coalesce(max(horodatage), '-infinity')) AS t FROM audit_acces "
+        "                WHERE evenement = 'connexion' AND login = :l AND ip IS NOT DISTINCT FROM :ip), "
+        "par_login AS (SELECT count(*) AS n, max(horodatage) AS dernier FROM audit_acces, depuis "
+        "              WHERE evenement = 'echec' AND login = :l AND ip IS NOT DISTINCT FROM :ip "
+        "                AND horodatage > depuis.t), "
+        "par_adresse AS (SELECT count(*) AS n, max(horodatage) AS dernier FROM audit_acces "
+        "                WHERE evenement = 'echec' AND ip IS NOT DISTINCT FROM :ip AND horodatage > now() - :f) "
+        "SELECT par_login.n AS n_login, par_login.dernier AS dernier_login, par_adresse.n AS n_adresse, "
+        "       par_adresse.dernier AS dernier_adresse, now() AS maintenant FROM par_login, par_adresse"),
+        {"l": login, "ip": ip, "f": ECHECS_FENETRE}).one()
+    fins = [ligne.dernier_login + delai(ligne.n_login, ESSAIS_LIBRES) if ligne.n_login else None,
+            ligne.dernier_adresse + delai(ligne.n_adresse, ESSAIS_LIBRES_ADRESSE) if ligne.n_adresse else None]
+    return max([fin - ligne.maintenant for fin in fins if fin is not None] + [timedelta(0)])
+
+
+def _en_clair(duree: timedelta) -> str:
+    """``12 secondes``, ``4 min 16 s`` (rounded up)."""
+    secondes = max(1, math.ceil(duree.total_seconds()))
+    if secondes < 60:
+        return f"{secondes} seconde{'s' if secondes > 1 else ''}"
+    return f"{secondes // 60} min {secondes % 60:02d} s"
 
 
 def verifier(engine: Engine, login: str, mot_de_passe: str, ip: str | None = None) -> Utilisateur:
     """The user when login and password match an active account; :class:`AuthError` (French) otherwise.
 
-    After :data:`ECHECS_MAX` failures within :data:`ECHECS_FENETRE` for the login or the IP address,
-    every attempt is refused, even with the right password.
+    An attempt that comes before its :func:`attente` is over is refused without checking the password,
+    with the time to wait; the account itself is never locked.
     """
     login = login.strip().lower()
     # The audit row is committed before the refusal is raised.
     with db.connect(engine, transaction=True) as conn:
-        if _echecs_recents(conn, login, ip) >= ECHECS_MAX:
-            audit(conn, "blocage", login, ip)
-            refus = BLOQUE
+        reste = attente(conn, login, ip)
+        if reste > timedelta(0):
+            audit(conn, "blocage", login, ip, attente_s=round(reste.total_seconds(), 1))
+            refus = RALENTI.format(attente=_en_clair(reste))
         else:
             ligne = conn.execute(sa.text("SELECT role, actif, mot_de_passe FROM utilisateurs WHERE login = :l"),
                                  {"l": login}).first()
@@ -233,15 +272,27 @@ def secret_session() -> bytes:
     return chemin.read_text().strip().encode()
 
 
+def _fichier_premier_admin() -> Path:
+    return config.home_dir() / "premier_admin.txt"
+
+
+def _oublier_premier_admin(login: str) -> None:
+    """Delete the first admin's password file once that password is changed (it no longer opens anything)."""
+    chemin = _fichier_premier_admin()
+    if chemin.exists() and f"login: {login}\n" in chemin.read_text(encoding="utf-8", errors="replace"):
+        chemin.unlink(missing_ok=True)
+
+
 def premier_admin(engine: Engine) -> tuple[str, str] | None:
     """When no user exists: create ``admin`` with a random password, store it 0600 in
-    ``<EURALIS_HOME>/premier_admin.txt`` and return (login, password); None otherwise."""
+    ``<EURALIS_HOME>/premier_admin.txt`` (deleted when that password is changed) and return (login, password);
+    None otherwise."""
     with db.connect(engine) as conn:
         if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM utilisateurs)")).scalar_one():
             return None
     mot_de_passe = secrets.token_urlsafe(12)
     creer(engine, "admin", "Administrateur", "admin", mot_de_passe, par="make run")
-    chemin = config.home_dir() / "premier_admin.txt"
+    chemin = _fichier_premier_admin()
     chemin.unlink(missing_ok=True)
     _fichier_prive(chemin, f"login: admin\nmot de passe: {mot_de_passe}\n")
     return "admin", mot_de_passe

@@ -9,14 +9,23 @@ hands that header to the kernel (``http_header_envs``), where the page reads who
 
 The server process reads the users and sessions with the owner's URL, taken from
 ``EURALIS_AUTH_DATABASE_URL`` and removed from the environment so the kernels never see it.
+
+After login the browser goes to ``next`` only when it is a local path under the server's base URL
+(:func:`suivant`). Logout is a POST with the XSRF token (``GET /logout`` shows a confirmation form) and
+shuts the session's kernels down. The client's address and HTTPS come from ``X-Real-IP`` /
+``X-Forwarded-For`` / ``X-Forwarded-Proto`` only when the direct peer is a configured proxy
+(``EURALIS_TRUSTED_PROXIES``, none by default); the session cookie is ``Secure`` on HTTPS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import os
 import time
+import unicodedata
+import urllib.parse
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -29,13 +38,14 @@ from sqlalchemy.engine import Engine
 from tornado import web
 from traitlets import Unicode
 
-from euralis_lib import db
+from euralis_lib import db, kernels
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
 from euralis_lib.auth.page import CONNEXION
 from euralis_lib.exceptions import AuthError, ServeError
 
 COOKIE = "euralis_session"
+PROXIES_ENV = "EURALIS_TRUSTED_PROXIES"
 # Seconds a checked session is trusted without asking the database again (logout clears it at once).
 CACHE_S = 5.0
 
@@ -56,21 +66,92 @@ button{{margin-top:18px;padding:8px 16px;font-size:15px;background:#1f4e79;color
  autocomplete="current-password" required>
 <input type="hidden" name="next" value="{suivant}"><button type="submit">Se connecter</button>
 </form></body></html>"""
+_DECONNEXION = """<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>Déconnexion — Euralis</title>
+<style>body{{font-family:sans-serif;background:#f2f4f7;display:flex;justify-content:center;padding-top:10vh}}
+form{{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:24px 28px;width:320px}}
+h1{{font-size:20px;color:#1f4e79}}
+button{{margin-top:12px;padding:8px 16px;font-size:15px;background:#1f4e79;color:#fff;border:0;border-radius:5px}}
+a{{margin-left:12px;font-size:14px}}</style></head><body>
+<form method="post" action="{action}" class="euralis-deconnexion">{xsrf}<h1>Se déconnecter ?</h1>
+<p>Les pages des tableaux de bord ouvertes dans ce navigateur seront fermées.</p>
+<button type="submit">Se déconnecter</button><a href="{retour}">Annuler</a></form></body></html>"""
 
 
-def _adresse(handler: web.RequestHandler) -> str:
-    """The client's address; behind the local reverse proxy (deploy/nginx), the one it reports in X-Real-IP."""
+def proxies_de_confiance(valeur: str | None = None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The reverse proxies whose ``X-Real-IP``/``X-Forwarded-*`` headers are believed: ``EURALIS_TRUSTED_PROXIES``
+    (addresses or networks, comma separated; none by default). ValueError naming the variable when malformed."""
+    valeur = os.environ.get(PROXIES_ENV, "") if valeur is None else valeur
+    try:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in valeur.replace(" ", ",").split(",")
+                     if p.strip())
+    except ValueError as exc:
+        raise ValueError(f"{PROXIES_ENV}: {exc} (addresses or networks, e.g. 127.0.0.1,::1)") from None
+
+
+def _dans(adresse: str, reseaux: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(adresse)
+    except ValueError:
+        return False
+    return any(ip in reseau for reseau in reseaux)
+
+
+def _via_proxy(handler: web.RequestHandler) -> bool:
+    """Whether the direct peer is a configured proxy (:func:`proxies_de_confiance`)."""
+    return _dans(handler.request.remote_ip or "", getattr(handler.identity_provider, "proxies", ()))
+
+
+def adresse_client(handler: web.RequestHandler) -> str:
+    """The client's address: the direct peer, or behind a configured proxy the address it reports
+    (``X-Real-IP``, else the last address of ``X-Forwarded-For`` that is not a proxy's)."""
     direct = handler.request.remote_ip or ""
-    if direct in {"127.0.0.1", "::1"}:
-        return handler.request.headers.get("X-Real-IP", direct).strip() or direct
+    if not _via_proxy(handler):
+        return direct
+    proxies = handler.identity_provider.proxies
+    candidats = [handler.request.headers.get("X-Real-IP", "")]
+    candidats += reversed(handler.request.headers.get("X-Forwarded-For", "").split(","))
+    for candidat in (c.strip() for c in candidats):
+        if candidat and not _dans(candidat, proxies):
+            try:
+                return str(ipaddress.ip_address(candidat))
+            except ValueError:
+                continue
     return direct
 
 
-def _suivant(valeur: str | None, defaut: str) -> str:
-    """Where to go after login: a local path only (no open redirect)."""
-    if valeur and valeur.startswith("/") and not valeur.startswith("//") and "\\" not in valeur:
-        return valeur
-    return defaut
+def en_https(handler: web.RequestHandler) -> bool:
+    """Whether the browser talks HTTPS: directly, or to a configured proxy saying so (``X-Forwarded-Proto``)."""
+    if handler.request.protocol == "https":
+        return True
+    return _via_proxy(handler) and handler.request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
+
+
+def _sans_piege(texte: str) -> bool:
+    """No control, format or space character, no backslash (browsers strip or reinterpret them in URLs)."""
+    return not any(c == "\\" or c.isspace() or unicodedata.category(c) in {"Cc", "Cf", "Zs", "Zl", "Zp"}
+                   for c in texte)
+
+
+def suivant(valeur: str | None, base: str) -> str:
+    """Where to go after login: ``valeur`` when it is a local path under ``base`` (the server's base URL),
+    else ``base``. Refused: a scheme or host, ``//``, backslashes, control or space characters, and the same
+    hidden behind percent-encoding (decoded until stable), dot segments leaving ``base``."""
+    if not valeur or not _sans_piege(valeur):
+        return base
+    decode, precedent = valeur, None
+    while decode != precedent:
+        precedent, decode = decode, urllib.parse.unquote(decode)
+        if not _sans_piege(decode):
+            return base
+    for forme in (valeur, decode):
+        morceaux = urllib.parse.urlsplit(forme)
+        if morceaux.scheme or morceaux.netloc or not forme.startswith("/") or forme.startswith("//"):
+            return base
+    chemin = urllib.parse.urlsplit(valeur).path
+    segments = urllib.parse.unquote(chemin).split("/")
+    if ".." in segments or "." in segments or not (chemin + "/").startswith(base.rstrip("/") + "/"):
+        return base
+    return valeur
 
 
 class LoginHandler(JupyterHandler):
@@ -82,7 +163,7 @@ class LoginHandler(JupyterHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(_PAGE.format(
             action=html.escape(self.request.path), xsrf=self.xsrf_form_html(), login=html.escape(login),
-            suivant=html.escape(_suivant(self.get_argument("next", None), self.base_url)),
+            suivant=html.escape(suivant(self.get_argument("next", None), self.base_url)),
             message=f'<p class="erreur">{html.escape(message)}</p>' if message else
             '<p class="info">Connectez-vous pour voir les tableaux de bord.</p>'))
 
@@ -100,31 +181,39 @@ class LoginHandler(JupyterHandler):
         boucle = asyncio.get_running_loop()
         try:
             utilisateur = await boucle.run_in_executor(
-                None, utilisateurs.verifier, fournisseur.engine, login, mot_de_passe, _adresse(self))
+                None, utilisateurs.verifier, fournisseur.engine, login, mot_de_passe, adresse_client(self))
         except AuthError as exc:
             self._page(str(exc), login=login, status=401)
             return
         session = await boucle.run_in_executor(
-            None, utilisateurs.ouvrir_session, fournisseur.engine, utilisateur, _adresse(self))
+            None, utilisateurs.ouvrir_session, fournisseur.engine, utilisateur, adresse_client(self))
         fournisseur.poser_cookie(self, session)
-        self.redirect(_suivant(self.get_body_argument("next", None), self.base_url))
+        self.redirect(suivant(self.get_body_argument("next", None), self.base_url))
 
 
 class LogoutHandler(JupyterHandler):
-    """End the session (database row revoked, cookie cleared) and go back to the login page."""
+    """GET: a French confirmation form; POST (XSRF checked): end the session (database row revoked, cookie
+    cleared, the session's kernels shut down) and go back to the login page."""
 
     @allow_unauthenticated
     def get(self) -> None:
-        """Logout (harmless without a session). A link from another site (``Sec-Fetch-Site: cross-site``,
-        sent by every current browser) does not log the user out: it goes to the landing page."""
-        if self.request.headers.get("Sec-Fetch-Site") == "cross-site":
-            self.redirect(self.base_url)
-            return
+        """The confirmation form: a link (or a page of another site) never logs out by itself."""
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(_DECONNEXION.format(action=html.escape(self.request.path), xsrf=self.xsrf_form_html(),
+                                        retour=html.escape(self.base_url)))
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        """Logout (harmless without a session)."""
         fournisseur: EuralisIdentityProvider = self.identity_provider  # type: ignore[assignment]
         session = self.get_secure_cookie(COOKIE)
         if session:
             fournisseur.oublier(session.decode())
-            utilisateurs.fermer_session(fournisseur.engine, session.decode(), _adresse(self))
+            await asyncio.get_running_loop().run_in_executor(
+                None, utilisateurs.fermer_session, fournisseur.engine, session.decode(), adresse_client(self))
+            fermes = await kernels.shutdown_session(self.kernel_manager, session)
+            self.log.info("Logout of %s: %s kernel(s) shut down", kernels.who(self), len(fermes))
         self.clear_cookie(COOKIE, path=self.base_url)
         self.redirect(self.settings.get("login_url", "/login"))
 
@@ -145,6 +234,7 @@ class EuralisIdentityProvider(IdentityProvider):
         self._cache: dict[str, tuple[float, Utilisateur | None]] = {}
         self.secret = utilisateurs.secret_session()
         self.secure = os.environ.get("EURALIS_SECURE_COOKIES", "").strip().lower() in {"1", "true", "yes", "oui"}
+        self.proxies = proxies_de_confiance()
         self.duree = utilisateurs.SESSION_DUREE
 
     @property
@@ -174,9 +264,10 @@ class EuralisIdentityProvider(IdentityProvider):
         """Nothing to warn about: every request needs a session."""
 
     def poser_cookie(self, handler: web.RequestHandler, session: str) -> None:
-        """The signed, HttpOnly session cookie (Secure when ``EURALIS_SECURE_COOKIES`` is on)."""
+        """The signed, HttpOnly session cookie; Secure on HTTPS (:func:`en_https`) or ``EURALIS_SECURE_COOKIES``."""
         handler.set_signed_cookie(COOKIE, session, expires_days=self.duree / timedelta(days=1),
-                                  path=handler.base_url, httponly=True, samesite="Lax", secure=self.secure)
+                                  path=handler.base_url, httponly=True, samesite="Lax",
+                                  secure=self.secure or en_https(handler))
 
     def oublier(self, session: str) -> None:
         """Drop a session from the short cache (logout)."""
@@ -212,13 +303,19 @@ class EuralisIdentityProvider(IdentityProvider):
 
 
 class EuralisAuthorizer(Authorizer):
-    """Only users authenticated by :class:`EuralisIdentityProvider`; nobody writes files through the server."""
+    """Deny by default: an authenticated user may only do what the pages need (:data:`PERMIS`). Which kernel
+    is checked by the kernel routes themselves (:func:`euralis_lib.kernels.require_owner`)."""
+
+    # (action, resource) pairs the pages use: their kernel's model, websocket and shutdown; the job reports.
+    PERMIS = frozenset({("read", "kernels"), ("execute", "kernels"), ("write", "kernels"), ("read", "contents")})
 
     def is_authorized(self, handler: JupyterHandler, user: User, action: str, resource: str) -> bool:
-        """Allowed: any read, and kernel actions, for an authenticated user."""
-        if user is None or not user.username:
-            return False
-        return action == "read" or resource == "kernels"
+        """True only for an authenticated user and a pair of :data:`PERMIS`; a refusal is logged."""
+        permis = user is not None and bool(user.username) and (action, resource) in self.PERMIS
+        if not permis:
+            self.log.warning("Refused %s on %s to %s (%s %s)", action, resource, kernels.who(handler),
+                             handler.request.method, handler.request.path)
+        return permis
 
 
 # Voilà options of a server with login (added by euralis_lib.serve).

@@ -78,6 +78,10 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
     from euralis_lib.dashboards.common import Page, message, nav_bar
 
     spec = page_spec(slug)
+    if "VOILA_PREHEAT" in os.environ:  # served by Voilà: logging (tracebacks) to the server's log, not the page
+        from euralis_lib.kernel_request import log_to_server
+
+        log_to_server()
     # Heavy imports and first-figure costs first: a preheated kernel pays them before its request arrives.
     module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
     if engine is None and os.environ.get("VOILA_PREHEAT") == "True":
