@@ -9,7 +9,6 @@ dashboard tables, KPI cards, captions, the landing and Ops pages and the PDF exp
 
 from __future__ import annotations
 
-import html
 import math
 import numbers
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from euralis_lib import config
+from euralis_lib.markup import Markup, escape, link
 
 LOCALE = "fr_FR"
 FUSEAU = "Europe/Paris"
@@ -87,17 +87,17 @@ def statut_run(statut: str | None) -> str:
     return VIDE if manquant(statut) else STATUTS_RUN.get(str(statut), str(statut))
 
 
-def lien_rapport(chemin: str | Path | None, texte: str = "rapport") -> str:
+def lien_rapport(chemin: str | Path | None, texte: str = "rapport") -> Markup:
     """HTML link to a run's HTML report (relative to the dashboard pages), never the server path;
     « — » when there is no report or it lies outside the reports folder."""
     if manquant(chemin) or not chemin:
-        return VIDE
+        return escape(VIDE)
     page = Path(str(chemin)).with_suffix(".html")
     try:
         relatif = page.resolve().relative_to(config.reports_dir())
     except ValueError:
-        return VIDE
-    return f'<a href="../rapports/{html.escape(relatif.as_posix())}" target="_blank">{html.escape(texte)}</a>'
+        return escape(VIDE)
+    return link(f"../rapports/{relatif.as_posix()}", texte, target="_blank")
 
 
 def valeur(v: object, decimales: int = 2, milliers: str = "\u202f") -> str:
@@ -123,16 +123,16 @@ def valeur(v: object, decimales: int = 2, milliers: str = "\u202f") -> str:
 
 
 def tableau(df: pd.DataFrame, decimales: int = 2, liens: tuple[str, ...] = ("rapport_path",)) -> pd.DataFrame:
-    """A copy of ``df`` with every cell as display text (HTML-escaped); ``liens`` columns become report links,
-    a ``mois`` column shows month names."""
+    """A copy of ``df`` with every cell as display HTML (:class:`~markupsafe.Markup`, text escaped); ``liens``
+    columns become report links, a ``mois`` column shows month names."""
     out = pd.DataFrame(index=df.index)
     for col in df.columns:
         if col in liens:
             out[col] = [lien_rapport(v) for v in df[col]]
         elif col == "mois":
-            out[col] = [mois(v) for v in df[col]]
+            out[col] = [escape(mois(v)) for v in df[col]]
         elif pd.api.types.is_bool_dtype(df[col]):
-            out[col] = [booleen(v) for v in df[col]]
+            out[col] = [escape(booleen(v)) for v in df[col]]
         else:
-            out[col] = [html.escape(valeur(v, decimales)) for v in df[col]]
+            out[col] = [escape(valeur(v, decimales)) for v in df[col]]
     return out

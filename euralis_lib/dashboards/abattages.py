@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from euralis_lib import jobs, plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.markup import element
 from euralis_lib.runs import JobBusyError
 
 METHODES = {"hongrois": "Algorithme hongrois", "glouton": "Glouton"}
@@ -68,7 +69,7 @@ def bouton_calcul(ctx: Contexte) -> w.Widget:
 
     def calculer(_b) -> None:
         bouton.disabled = True
-        etat.value = '<span class="euralis-source">Calcul du plan en cours…</span>'
+        etat.value = element("span", "Calcul du plan en cours…", class_="euralis-source")
         try:
             metriques = calculer_plan(ctx.engine, ctx.exige_filtres())
         except JobBusyError:
@@ -80,7 +81,7 @@ def bouton_calcul(ctx: Contexte) -> w.Widget:
             etat.value = common.message(common.french_error(exc), "erreur").value
             bouton.disabled = False
             return
-        etat.value = f'<span class="euralis-source">Plan calculé (run n° {metriques["run_id"]}).</span>'
+        etat.value = element("span", f"Plan calculé (run n° {metriques['run_id']}).", class_="euralis-source")
         ctx.rafraichir()
 
     bouton.on_click(calculer)
@@ -103,7 +104,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
                                "ou calculez un plan pour cette période.")]
     enfants: list[w.Widget] = [calcul, common.source(res.source())]
     comp = couts(plan)
-    enfants += [w.HTML("<h3>Hongrois contre glouton</h3>"), common.table_html(comp)]
+    enfants += [common.titre("Hongrois contre glouton"), common.table_html(comp)]
     util = utilisation(plan, queries.sites(engine))
     if not util.empty:
         enfants += [common.figure(plots.planning(plan, "hongrois")), common.figure(plots.calendrier_capacite(util))]

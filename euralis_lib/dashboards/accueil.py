@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import ipywidgets as w
@@ -12,17 +11,17 @@ from euralis_lib import jobs, runs
 from euralis_lib.auth.acces import chemin_lisible
 from euralis_lib.dashboards import PAGES, common
 from euralis_lib.dashboards.common import Contexte
+from euralis_lib.markup import element, link
 
 FILTRES = None
 
 
 def cartes() -> w.HTML:
     """One card per page (title linking to it, description), from the page registry."""
-    contenu = "".join(
-        f'<div class="euralis-kpi"><a href="{p.slug}.ipynb"><b>{html.escape(p.titre)}</b></a>'
-        f'<div class="label">{html.escape(p.description)}</div></div>'
-        for p in PAGES if p.slug != "accueil")
-    return w.HTML(f'<div style="display:flex; flex-wrap:wrap">{contenu}</div>')
+    contenu = (element("div", link(f"{p.slug}.ipynb", element("b", p.titre)),
+                       element("div", p.description, class_="label"), class_="euralis-kpi")
+               for p in PAGES if p.slug != "accueil")
+    return w.HTML(element("div", *contenu, style="display:flex; flex-wrap:wrap"))
 
 
 def etat_jobs(ctx: Contexte) -> pd.DataFrame:
@@ -42,4 +41,4 @@ def etat_jobs(ctx: Contexte) -> pd.DataFrame:
 def build(ctx: Contexte) -> list[w.Widget]:
     """Page cards and the table of the jobs' last successful runs."""
     colonnes = {"titre": "Calcul", "description": "Ce qu'il fait", "dernier_succes": "Dernier run réussi"}
-    return [cartes(), w.HTML("<h3>Derniers calculs</h3>"), common.table_html(etat_jobs(ctx), colonnes=colonnes)]
+    return [cartes(), common.titre("Derniers calculs"), common.table_html(etat_jobs(ctx), colonnes=colonnes)]

@@ -43,7 +43,7 @@ def section_utilisateurs(ctx: Contexte) -> list[w.Widget]:
     changer.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_role(
         ctx.engine, login.value, role.value, gaveur.value if role.value == "gaveur" else None,
         [s.strip().upper() for s in sites.value.split(",") if s.strip()]), f"Rôle de {login.value} changé."))
-    return [w.HTML("<h3>Utilisateurs</h3>"), common.table_html(df),
+    return [common.titre("Utilisateurs"), common.table_html(df),
             common.message("Nouveaux utilisateurs et mots de passe : « python -m euralis_lib users add|passwd ».",
                            "info"),
             w.HBox([login, activer, desactiver]), w.HBox([role, gaveur, sites, changer]), etat]
@@ -58,7 +58,7 @@ def section_capacites(ctx: Contexte) -> list[w.Widget]:
     bouton = w.Button(description="Enregistrer la capacité")
     bouton.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_capacite(
         ctx.engine, site.value, capacite.value), f"Capacité de {site.value} enregistrée."))
-    return [w.HTML("<h3>Capacités d'abattage</h3>"), common.table_html(df), w.HBox([site, capacite, bouton]), etat]
+    return [common.titre("Capacités d'abattage"), common.table_html(df), w.HBox([site, capacite, bouton]), etat]
 
 
 def section_prix(ctx: Contexte) -> list[w.Widget]:
@@ -78,7 +78,7 @@ def section_prix(ctx: Contexte) -> list[w.Widget]:
         administration.fixer_prix(ctx.engine, parametre.value, site.value, valide_du.value, valeur.value)
 
     bouton.on_click(lambda _b: _action(etat, ctx, enregistrer, f"Prix {parametre.value} enregistré."))
-    return [w.HTML("<h3>Prix</h3>"), common.table_html(df, max_lignes=60),
+    return [common.titre("Prix"), common.table_html(df, max_lignes=60),
             w.HBox([parametre, site]), w.HBox([valide_du, valeur, bouton]), etat]
 
 

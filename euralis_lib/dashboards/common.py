@@ -9,10 +9,8 @@ Everything a supervisor reads is formatted by :mod:`euralis_lib.formatting`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import gc
-import html
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.auth.page import lien_deconnexion
 from euralis_lib.dashboards import PAGES, PageSpec
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
+from euralis_lib.markup import Markup, download_link, element, join, link, literal, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ AUCUN_LOT = "Aucun lot abattu sur la période et les sites choisis : élargissez
 DB_DOWN = ("Base de données injoignable : vérifiez que PostgreSQL est démarré "
            "(« python -m euralis_lib db start ») puis cliquez sur « Actualiser ».")
 
-_CSS = """<style>
+_CSS = literal("""<style>
 .euralis-nav a {margin-right:14px; text-decoration:none; color:#1f4e79; font-weight:600;}
 .euralis-nav a.actif {color:#c0504d; border-bottom:2px solid #c0504d;}
 .euralis-nav .euralis-utilisateur {margin-left:24px; color:#555;}
@@ -75,7 +74,7 @@ table.euralis {border-collapse:collapse; font-size:13px;}
 table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:left;}
 table.euralis td.nombre {text-align:right; font-variant-numeric:tabular-nums;}
 table.euralis th {background:#f2f4f7;}
-</style>"""
+</style>""")
 
 
 class EmptySelectionError(EuralisError):
@@ -128,26 +127,35 @@ def french_error(exc: BaseException) -> str:
             "Le détail est dans le journal du serveur.")
 
 
+def message_html(texte: str, genre: str = "info") -> Markup:
+    """The HTML of a French message box (``genre`` 'info', 'avertissement' or 'erreur'), ``texte`` escaped."""
+    return element("div", texte, class_=f"euralis-message {genre}")
+
+
 def message(texte: str, genre: str = "info") -> w.HTML:
     """A French message box (``genre`` 'info', 'avertissement' or 'erreur')."""
-    return w.HTML(f'<div class="euralis-message {genre}">{html.escape(texte)}</div>')
+    return w.HTML(message_html(texte, genre))
+
+
+def titre(texte: str, niveau: int = 3) -> w.HTML:
+    """A section title (``<h3>`` by default), ``texte`` escaped."""
+    return w.HTML(element(f"h{niveau}", texte))
 
 
 def source(texte: str) -> w.HTML:
     """The caption naming the run a figure comes from, e.g. 'source : run n° 3 du 25/11/2026 02:00'."""
-    return w.HTML(f'<div class="euralis-source">source : {html.escape(texte)}</div>')
+    return w.HTML(element("div", f"source : {texte}", class_="euralis-source"))
 
 
 def nav_bar(actuelle: str, utilisateur: Utilisateur | None = None) -> w.HTML:
     """Links to every page the user may open, the current one highlighted (relative links: all apps share
     one folder); with login, who is connected and a logout link."""
-    liens = " ".join(
-        f'<a href="{p.slug}.ipynb" class="{"actif" if p.slug == actuelle else ""}">{html.escape(p.titre)}</a>'
-        for p in PAGES if utilisateur is None or utilisateur.role in p.roles)
+    liens = [link(f"{p.slug}.ipynb", p.titre, class_="actif" if p.slug == actuelle else None)
+             for p in PAGES if utilisateur is None or utilisateur.role in p.roles]
     if utilisateur is not None:
-        liens += (f' <span class="euralis-utilisateur">{html.escape(utilisateur.login)} ({utilisateur.role})</span> '
-                  f'<a href="{html.escape(lien_deconnexion())}" class="euralis-deconnexion">Se déconnecter</a>')
-    return w.HTML(f'{_CSS}<div class="euralis-nav">{liens}</div>')
+        liens += [element("span", f"{utilisateur.login} ({utilisateur.role})", class_="euralis-utilisateur"),
+                  link(lien_deconnexion(), "Se déconnecter", class_="euralis-deconnexion")]
+    return w.HTML(_CSS + element("div", join(liens, " "), class_="euralis-nav"))
 
 
 def tendance(actuel: float, precedent: float) -> float | None:
@@ -169,11 +177,11 @@ def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: s
         classe = "stable" if t == 0 else ("hausse" if bon else "baisse")
         signe = "+" if t > 0 else ""
         texte_t = f"{fleche} {signe}{formatting.nombre(t, 1)} % vs période précédente"
-    return w.HTML(
-        f'<div class="euralis-kpi"><div class="label">{html.escape(label)}</div>'
-        f'<div class="valeur" elementtiming="euralis-kpi">'  # paint time read by make bench-serve
-        f'{formatting.nombre(valeur, decimales)}{(" " + unite) if unite else ""}</div>'
-        f'<div class="{classe}">{texte_t}</div></div>')
+    texte_v = formatting.nombre(valeur, decimales) + (f" {unite}" if unite else "")
+    return w.HTML(element(
+        "div", element("div", label, class_="label"),
+        element("div", texte_v, class_="valeur", elementtiming="euralis-kpi"),  # paint time read by make bench-serve
+        element("div", texte_t, class_=classe), class_="euralis-kpi"))
 
 
 def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str] | None = None) -> w.HTML:
@@ -183,25 +191,26 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
     cellules = formatting.tableau(extrait)
     nombres = [pd.api.types.is_numeric_dtype(extrait[c]) and not pd.api.types.is_bool_dtype(extrait[c])
                for c in extrait.columns]
-    tete = "".join(f"<th>{html.escape(str(entetes.get(c, c)))}</th>" for c in extrait.columns)
-    lignes = "".join("<tr>" + "".join(f'<td class="{"nombre" if n else "texte"}">{v}</td>'
-                                      for v, n in zip(row, nombres, strict=True)) + "</tr>"
-                     for row in cellules.itertuples(index=False))
-    corps = f'<table class="euralis"><thead><tr>{tete}</tr></thead><tbody>{lignes}</tbody></table>'
-    suite = (f"<div class='euralis-source'>{len(df)} lignes, {max_lignes} affichées</div>"
-             if len(df) > max_lignes else "")
-    return w.HTML(f'<div style="max-height:420px; overflow:auto">{corps}</div>{suite}')
+    tete = element("tr", *(element("th", str(entetes.get(c, c))) for c in extrait.columns))
+    lignes = (element("tr", *(element("td", v, class_="nombre" if n else "texte")
+                              for v, n in zip(row, nombres, strict=True)))
+              for row in cellules.itertuples(index=False))
+    corps = element("table", element("thead", tete), element("tbody", *lignes), class_="euralis")
+    suite = (element("div", f"{len(df)} lignes, {max_lignes} affichées", class_="euralis-source")
+             if len(df) > max_lignes else Markup())
+    return w.HTML(element("div", corps, style="max-height:420px; overflow:auto") + suite)
 
 
 def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = None) -> w.HBox:
-    """A CSV download link (embedded as a data URI) and Excel and PDF files built only when asked for."""
+    """A CSV download link (embedded as a data URI) and Excel and PDF files built only when asked for; ``nom``
+    (which may hold a gaveur's code) becomes a safe file name."""
     df = df.rename(columns={**COLONNES, **(colonnes or {})})
-    csv = base64.b64encode(exports.csv_bytes(df)).decode()
-    lien = w.HTML(f'<a download="{nom}.csv" href="data:text/csv;base64,{csv}">⬇ CSV</a> &nbsp;')
-    excel = _a_la_demande("Excel", "file-excel", f"{nom}.xlsx",
+    fichier = safe_filename(nom)
+    lien = w.HTML(download_link(f"{fichier}.csv", "text/csv", exports.csv_bytes(df), "⬇ CSV") + literal(" &nbsp;"))
+    excel = _a_la_demande("Excel", "file-excel", f"{fichier}.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           lambda: exports.excel_bytes(df))
-    pdf = _a_la_demande("PDF", "file-pdf", f"{nom}.pdf", "application/pdf",
+    pdf = _a_la_demande("PDF", "file-pdf", f"{fichier}.pdf", "application/pdf",
                         lambda: exports.pdf_bytes(df, nom.replace("_", " ").capitalize()))
     return w.HBox([lien, *excel, *pdf], layout=w.Layout(align_items="center"))
 
@@ -214,15 +223,15 @@ def _a_la_demande(format_: str, icone: str, fichier: str, mime: str, fabriquer: 
 
     def preparer(_b: w.Button) -> None:
         bouton.disabled = True
-        lien.value = f'<span class="euralis-source">{format_} en préparation…</span>'
+        lien.value = element("span", f"{format_} en préparation…", class_="euralis-source")
         try:
-            contenu = base64.b64encode(fabriquer()).decode()
+            contenu = fabriquer()
         except Exception as exc:  # noqa: BLE001 — a French message, the traceback in the server log
             log.warning("%s export %s failed", format_, fichier, exc_info=True)
-            lien.value = message(f"Le fichier {format_} n'a pas pu être préparé : {exc}", "erreur").value
+            lien.value = message_html(f"Le fichier {format_} n'a pas pu être préparé : {exc}", "erreur")
             bouton.disabled = False
             return
-        lien.value = f'<a download="{fichier}" href="data:{mime};base64,{contenu}">⬇ {format_}</a> &nbsp;'
+        lien.value = download_link(fichier, mime, contenu, f"⬇ {format_}") + literal(" &nbsp;")
         bouton.layout.display = "none"
 
     bouton.on_click(preparer)
@@ -244,7 +253,7 @@ def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement
     """A box saying ``attente`` now, filled with what ``construire`` returns right after the running cell: in a
     kernel the page (its KPIs) reaches the browser first, the slower part follows. An error becomes a French
     message in the box. Without a running event loop (scripts, tests) it is filled at once."""
-    boite = w.VBox([w.HTML(f'<div class="euralis-message info euralis-differe">{html.escape(attente)}</div>')])
+    boite = w.VBox([w.HTML(element("div", attente, class_="euralis-message info euralis-differe"))])
 
     def remplir() -> None:
         try:
@@ -263,44 +272,44 @@ def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement
 # The snapshot (:func:`instantane_html`) arrives inside Voilà's cells, hidden until its JavaScript
 # application has loaded: moved to the top of the page at once (the loading spinner hidden), it is
 # removed when the live page's navigation bar is drawn by the widgets.
-_RELEVE = ("<script>(() => { const s = document.currentScript.previousElementSibling;"
-           " const cellules = document.getElementById('rendered_cells');"
-           " if (cellules && cellules.style.display === 'none' && cellules.contains(s)) {"
-           " const attente = document.getElementById('loading'); if (attente) attente.style.display = 'none';"
-           " document.body.insertBefore(s, attente || cellules); }"
-           " const o = new MutationObserver(() => { if ([...document.querySelectorAll('.euralis-nav')]"
-           ".some(e => !s.contains(e))) { s.remove(); o.disconnect(); } });"
-           " o.observe(document.body, {childList: true, subtree: true}); })();</script>")
+_RELEVE = literal(
+    "<script>(() => { const s = document.currentScript.previousElementSibling;"
+    " const cellules = document.getElementById('rendered_cells');"
+    " if (cellules && cellules.style.display === 'none' && cellules.contains(s)) {"
+    " const attente = document.getElementById('loading'); if (attente) attente.style.display = 'none';"
+    " document.body.insertBefore(s, attente || cellules); }"
+    " const o = new MutationObserver(() => { if ([...document.querySelectorAll('.euralis-nav')]"
+    ".some(e => !s.contains(e))) { s.remove(); o.disconnect(); } });"
+    " o.observe(document.body, {childList: true, subtree: true}); })();</script>")
 
 
-def instantane(widget: w.Widget) -> str:
+def instantane(widget: w.Widget) -> Markup:
     """HTML of what ``widget`` shows now, controls left out: the navigation bar, KPI cards, tables and
     messages as they are; a filter bar as one line stating its values; hidden widgets, buttons and
-    figures omitted."""
+    figures omitted. An HTML widget's value not built by :mod:`euralis_lib.markup` is shown escaped."""
     if not isinstance(getattr(widget, "layout", None), w.Layout) or widget.layout.display == "none":
-        return ""  # a figure's ``layout`` is plotly's
+        return Markup()  # a figure's ``layout`` is plotly's
     if isinstance(widget, FilterBar):
         try:
             f = widget.valeurs()
         except EmptySelectionError:
-            return ""
-        return ('<div class="euralis-filtres-instantane">Période du '
-                f"{formatting.jour(f.debut)} au {formatting.jour(f.fin)} · Sites : {html.escape(', '.join(f.sites))}"
-                "</div>")
+            return Markup()
+        return element("div", f"Période du {formatting.jour(f.debut)} au {formatting.jour(f.fin)} · "
+                              f"Sites : {', '.join(f.sites)}", class_="euralis-filtres-instantane")
     if isinstance(widget, w.HTML):
-        return widget.value
+        return join([widget.value])
     if isinstance(widget, w.Box):
         sens = "row" if isinstance(widget, w.HBox) else "column"
-        return (f'<div style="display:flex; flex-direction:{sens}; flex-wrap:wrap">'
-                + "".join(instantane(c) for c in widget.children) + "</div>")
-    return ""
+        return element("div", *(instantane(c) for c in widget.children),
+                       style=f"display:flex; flex-direction:{sens}; flex-wrap:wrap")
+    return Markup()
 
 
-def instantane_html(widget: w.Widget) -> str:
+def instantane_html(widget: w.Widget) -> Markup:
     """The page's snapshot for Voilà's first HTML bytes: its figures are visible before the browser has
     loaded the widget code and connected to the kernel (about half of a view's time); a script removes it
     when the live page (same figures, with its controls) is drawn."""
-    return f'<div class="euralis-instantane" style="padding:6px 12px">{instantane(widget)}</div>{_RELEVE}'
+    return element("div", instantane(widget), class_="euralis-instantane", style="padding:6px 12px") + _RELEVE
 
 
 def prechauffer() -> None:
@@ -341,7 +350,7 @@ class FilterBar(w.VBox):
         self.actualiser = w.Button(description="Actualiser", icon="refresh")
         self.actualiser.add_class("euralis-actualiser")
         champs.append(self.actualiser)
-        aide = ([w.HTML('<span class="euralis-source">Gaveurs : aucune sélection = tous.</span>')]
+        aide = ([w.HTML(element("span", "Gaveurs : aucune sélection = tous.", class_="euralis-source"))]
                 if gaveurs is not None else [])
         super().__init__([w.HBox(champs), *aide])
 
@@ -401,7 +410,7 @@ class Page:
                  engine: Engine | None = None, utilisateur: Utilisateur | None = None) -> None:
         self.spec, self.build, self.filtrage, self.engine = spec, build, filtrage, engine
         self.utilisateur = utilisateur
-        self.chargement = w.HTML('<div class="euralis-message info euralis-chargement">Chargement…</div>')
+        self.chargement = w.HTML(message_html("Chargement…", "info euralis-chargement"))
         self.contenu = w.VBox([], layout=w.Layout(width="100%"))
         self.contenu.add_class("euralis-contenu")
         self.filtres: FilterBar | None = None

@@ -95,5 +95,5 @@ def build(ctx: Contexte) -> list[w.Widget]:
 
     choix.observe(comparer, names="value")
     comparer()
-    return [table.widget, groupes, w.HTML("<h3>Un gaveur contre la moyenne du site</h3>"), choix, sortie]
+    return [table.widget, groupes, common.titre("Un gaveur contre la moyenne du site"), choix, sortie]
 

@@ -6,7 +6,6 @@ history records the operating-system user running the dashboards server.
 
 from __future__ import annotations
 
-import html
 import logging
 
 import ipywidgets as w
@@ -18,6 +17,7 @@ from euralis_lib.dashboards.common import Contexte
 from euralis_lib.exceptions import EuralisError, ImportFileError
 from euralis_lib.imports.formats import FORMATS, GENRES
 from euralis_lib.imports.load import importer
+from euralis_lib.markup import element
 
 log = logging.getLogger(__name__)
 FILTRES = None
@@ -36,33 +36,30 @@ class ImportWidget(w.VBox):
         self.bouton = w.Button(description="Importer", icon="upload", button_style="primary")
         self.rapport = w.HTML()
         self.bouton.on_click(lambda _b: self.lancer())
-        aide = w.HTML('<div class="euralis-source">Ordre : gaveurs → lots → doses → abattages. Modèles de '
-                      "fichiers : <code>python -m euralis_lib import template TYPE</code>.</div>")
+        aide = w.HTML(element("div", "Ordre : gaveurs → lots → doses → abattages. Modèles de fichiers : ",
+                              element("code", "python -m euralis_lib import template TYPE"), ".",
+                              class_="euralis-source"))
         super().__init__([w.HBox([self.fichier, self.genre, self.site]), w.HBox([self.simulation, self.bouton]),
                           aide, self.rapport])
 
     def lancer(self) -> None:
         """Import the uploaded file and show the report (or a French error message)."""
         if not self.fichier.value:
-            self.rapport.value = _message("Choisissez d'abord un fichier.", "erreur")
+            self.rapport.value = common.message_html("Choisissez d'abord un fichier.", "erreur")
             return
         envoi = self.fichier.value[0]
-        self.rapport.value = _message(f"Import de {envoi['name']} en cours…", "info")
+        self.rapport.value = common.message_html(f"Import de {envoi['name']} en cours…", "info")
         try:
             resultat = importer(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
                                 site=self.site.value or None, dry_run=self.simulation.value)
         except ImportFileError as exc:
-            self.rapport.value = _message(f"Fichier refusé, rien n'a été importé : {exc}", "erreur")
+            self.rapport.value = common.message_html(f"Fichier refusé, rien n'a été importé : {exc}", "erreur")
             return
         except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
             log.warning("import of %s failed: %s", envoi["name"], exc, exc_info=not isinstance(exc, EuralisError))
-            self.rapport.value = _message(common.french_error(exc), "erreur")
+            self.rapport.value = common.message_html(common.french_error(exc), "erreur")
             return
         self.rapport.value = resultat.html()
-
-
-def _message(texte: str, genre: str) -> str:
-    return f'<div class="euralis-message {genre}">{html.escape(texte)}</div>'
 
 
 def build(ctx: Contexte) -> list[w.Widget]:

@@ -26,7 +26,7 @@ def sauvegardes(engine: Engine, dossier: Path | None = None) -> list[w.Widget]:
     """The newest backup and its verification, then the backups kept (read from the backup folder)."""
     dossier = dossier or config.backup_dir()
     lues = results.sauvegardes(engine, dossier=dossier)
-    titre = w.HTML("<h3>Sauvegardes</h3>")
+    titre = common.titre("Sauvegardes")
     if lues.data.empty:
         return [titre, common.message(f"Aucune sauvegarde dans {dossier} : le job « backup » du planificateur en fait "
                                       "une chaque nuit (ou « python -m euralis_lib backup --verify »).",
@@ -52,11 +52,11 @@ def build(ctx: Contexte) -> list[w.Widget]:
         enfants.append(common.message(f"Fichier de planification invalide : {exc}", "erreur"))
     else:
         plan = _statuts(ops.schedule_table(schedule, engine, schedule.now()), "dernier_statut")
-        enfants += [w.HTML(f"<h3>Planification (heure de {schedule.timezone})</h3>"),
+        enfants += [common.titre(f"Planification (heure de {schedule.timezone})"),
                     common.table_html(plan, colonnes=COLONNES)]
     enfants += sauvegardes(engine)
     echecs = ops.failures(engine, days=7)
-    enfants.append(w.HTML("<h3>Échecs des 7 derniers jours</h3>"))
+    enfants.append(common.titre("Échecs des 7 derniers jours"))
     if echecs.empty:
         enfants.append(common.message("Aucun échec ni run abandonné depuis 7 jours."))
     else:
@@ -66,6 +66,6 @@ def build(ctx: Contexte) -> list[w.Widget]:
         enfants.append(common.message("Aucun run enregistré : lancez « make pipeline » ou « make schedule »."))
         return enfants
     enfants += [common.figure(plots.durees_runs(recents[recents["statut"] != "skipped"])),
-                w.HTML("<h3>Runs récents</h3>"),
+                common.titre("Runs récents"),
                 common.table_html(_statuts(recents.drop(columns=["fin"])), max_lignes=100)]
     return enfants

@@ -9,6 +9,7 @@ import pandas as pd
 from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
+from euralis_lib.markup import element
 from euralis_lib.models.forecasting import LIBELLES
 
 FILTRES = common.Filtrage(periode_jours=90)
@@ -51,10 +52,11 @@ def build(ctx: Contexte) -> list[w.Widget]:
         enfants.append(common.message("Aucun backtest : lancez le job prévisions."))
     else:
         if not choix.empty:
-            enfants += [w.HTML("<h3>Modèle retenu par site et horizon (backtest)</h3>"),
+            enfants += [common.titre("Modèle retenu par site et horizon (backtest)"),
                         choix_table(choix.data, filtres.sites),
-                        w.HTML("<p>Rapport au naïf : MAPE du modèle retenu divisée par celle du naïf saisonnier "
-                               "(même traitement des arrêts sanitaires) ; sous 1, le modèle fait mieux.</p>")]
-        enfants += [w.HTML("<h3>Erreur de prévision (backtest)</h3>"), common.figure(plots.backtest(bt.data)),
+                        w.HTML(element("p", "Rapport au naïf : MAPE du modèle retenu divisée par celle du naïf "
+                                            "saisonnier (même traitement des arrêts sanitaires) ; sous 1, le modèle "
+                                            "fait mieux."))]
+        enfants += [common.titre("Erreur de prévision (backtest)"), common.figure(plots.backtest(bt.data)),
                     common.source(bt.source())]
     return enfants

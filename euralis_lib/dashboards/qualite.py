@@ -15,7 +15,7 @@ COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "mae_test
 def formules(ctx: Contexte) -> list[w.Widget]:
     """The retained liver-weight formula per site × souche of the selected sites (job ``entrainement``)."""
     res = results.formules(ctx.engine)
-    titre = w.HTML("<h3>Formules de poids de foie</h3>")
+    titre = common.titre("Formules de poids de foie")
     if res.empty:
         return [titre, common.message("Aucune formule : lancez le job entrainement.")]
     data = res.data[res.data["est_retenue"] & res.data["site_code"].isin(ctx.exige_filtres().sites)]
@@ -36,7 +36,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
                                for col, titre in (("itm", "ITM"), ("sigma_g", "Sigma (g)"))]
     resume = queries.qualite_resume(engine, filtres.sites, filtres.debut, filtres.fin)
     enfants += [common.table_html(resume), common.export_links(resume, "qualite_resume"), *formules(ctx),
-                w.HTML("<h3>Lots anormaux</h3>")]
+                common.titre("Lots anormaux")]
     anomalies = results.anomalies(engine, seulement_anomalies=False)
     if anomalies.empty:
         enfants.append(common.message("Aucune anomalie calculée : lancez le job anomalies."))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -73,7 +71,7 @@ class Exploration:
         try:
             lots = queries.qualite_lots(self.engine, self.filtres.sites, self.filtres.debut, self.filtres.fin)
             lots = lots[lots["gaveur_id"] == gaveur_id].drop(columns=["gaveur_id"])
-            self.lots.children = [w.HTML(f"<h4>Lots du gaveur {html.escape(code)}</h4>"), common.table_html(lots),
+            self.lots.children = [common.titre(f"Lots du gaveur {code}", 4), common.table_html(lots),
                                   common.export_links(lots, f"lots_{code}")]
         except Exception as exc:  # noqa: BLE001
             self.lots.children = [common.message(common.french_error(exc), "erreur")]
@@ -88,7 +86,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
                common.figure(plots.indicateurs_sites(comp, LIBELLES)), exploration.widget,
                common.source("base de production ; marges calculées avec les prix de prix_parametres")]
     perf = results.performances(engine)
-    enfants.append(w.HTML("<h3>Performances mensuelles</h3>"))
+    enfants.append(common.titre("Performances mensuelles"))
     if perf.empty:
         return [*enfants, common.message("Vue des performances jamais rafraîchie : lancez le job "
                                          "refresh_performances.")]

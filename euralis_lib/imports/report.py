@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
+
+from euralis_lib.markup import Markup, element, join
 
 MAX_ERREURS_AFFICHEES = 20
 
@@ -109,22 +110,22 @@ class ImportReport:
             lignes += [f"  - {c}" for c in self.conseils()]
         return "\n".join(lignes)
 
-    def html(self) -> str:
-        """The report as HTML (upload widget)."""
+    def html(self) -> Markup:
+        """The report as HTML (upload widget), every value from the file escaped."""
         genre = "erreur" if self.erreurs else "info"
-        parts = [f'<div class="euralis-message {genre}"><b>{html.escape(self.titre())}</b></div>',
-                 "<table class='euralis'>" + "".join(
-                     f"<tr><th>{html.escape(k.strip())}</th><td>{html.escape(v.strip())}</td></tr>"
-                     for k, v in (ligne.split(":", 1) for ligne in self.lignes_resume())) + "</table>"]
-        parts += [f'<div class="euralis-message info">{html.escape(a)}</div>' for a in self.avertissements]
+        resume = (element("tr", element("th", k.strip()), element("td", v.strip()))
+                  for k, v in (ligne.split(":", 1) for ligne in self.lignes_resume()))
+        parts = [element("div", element("b", self.titre()), class_=f"euralis-message {genre}"),
+                 element("table", *resume, class_="euralis")]
+        parts += [element("div", a, class_="euralis-message info") for a in self.avertissements]
         if self.lignes_changements():
-            parts.append("<pre>" + html.escape("\n".join(self.lignes_changements())) + "</pre>")
+            parts.append(element("pre", "\n".join(self.lignes_changements())))
         if self.erreurs:
-            lignes = "".join(f"<tr><td>{n}</td><td style='text-align:left'>{html.escape(r)}</td></tr>"
-                             for n, r in self.erreurs[:MAX_ERREURS_AFFICHEES])
-            parts.append(f"<p>Premières erreurs ({min(len(self.erreurs), MAX_ERREURS_AFFICHEES)} sur "
-                         f"{len(self.erreurs)}) :</p><table class='euralis'><tr><th>Ligne</th><th>Raison</th></tr>"
-                         f"{lignes}</table>")
-            parts.append("<p>Comment corriger :</p><ul>" + "".join(f"<li>{html.escape(c)}</li>"
-                                                                   for c in self.conseils()) + "</ul>")
-        return "".join(parts)
+            lignes = (element("tr", element("td", n), element("td", r, style="text-align:left"))
+                      for n, r in self.erreurs[:MAX_ERREURS_AFFICHEES])
+            parts += [element("p", f"Premières erreurs ({min(len(self.erreurs), MAX_ERREURS_AFFICHEES)} sur "
+                                   f"{len(self.erreurs)}) :"),
+                      element("table", element("tr", element("th", "Ligne"), element("th", "Raison")), *lignes,
+                              class_="euralis"),
+                      element("p", "Comment corriger :"), element("ul", *(element("li", c) for c in self.conseils()))]
+        return join(parts)

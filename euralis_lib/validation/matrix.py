@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from euralis_lib import simulator
 from euralis_lib.config import REPORTS_DIR
+from euralis_lib.markup import element, html
 from euralis_lib.validation import COLONNES, ligne, nom_jeu, tableau
 
 # Planning has no planted truth in the simulator: it is checked against exhaustive search in tests/test_planning.py.
@@ -146,9 +147,16 @@ def write_report(rows: pd.DataFrame, res: pd.DataFrame, dossier: Path, duree_s: 
     rows.to_csv(dossier / "resultats.csv", index=False)
     res.to_csv(dossier / "resume.csv", index=False)
     (dossier / "README.md").write_text(_markdown(res, rows, duree_s), encoding="utf-8")
-    html = res.to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="")
-    (dossier / "index.html").write_text(f"<html><meta charset='utf-8'><body><h1>Validation matrix</h1>"
-                                        f"<p>Run time {duree_s:.0f} s</p>{html}</body></html>", encoding="utf-8")
+
+    def cellule(v: object) -> str:
+        return "" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    tableau = element("table", element("tr", *(element("th", c) for c in res.columns)),
+                      *(element("tr", *(element("td", cellule(v)) for v in r)) for r in res.itertuples(index=False)),
+                      border="1", class_="dataframe")
+    page = html("<html><meta charset='utf-8'><body><h1>Validation matrix</h1><p>Run time {:.0f} s</p>{}"
+                "</body></html>", duree_s, tableau)
+    (dossier / "index.html").write_text(page, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
