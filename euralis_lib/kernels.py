@@ -45,7 +45,7 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
-from euralis_lib import kernel_request
+from euralis_lib import kernel_request, markup
 
 # Culling defaults (seconds): a kernel no page is connected to is freed after CULL_ORPHAN idle seconds,
 # one whose page is still open (a forgotten tab) after CULL_CONNECTED. Pool kernels are never culled.
@@ -192,7 +192,7 @@ class OwnedVoilaHandler(TornadoVoilaHandler):
             self.set_status(429)
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.set_header("Cache-Control", "no-store")
-            self.finish(TOO_MANY_PAGES.format(ouvertes=ouvertes, maximum=maximum))
+            self.finish(markup.html(TOO_MANY_PAGES, ouvertes=ouvertes, maximum=maximum))
             return
         if hasattr(manager, "reserve"):
             manager.reserve(owner)

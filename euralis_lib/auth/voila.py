@@ -4,8 +4,8 @@ Every request is authenticated from a signed session cookie whose token must mat
 in ``sessions_web`` (so logout, expiry and disabling a user end it). Requests without a valid
 session are redirected to a French login page (pages) or refused (APIs, kernel websockets): they
 never start or reach a kernel. For every request, the provider replaces any client-sent
-``X-Euralis-Utilisateur`` header by a token signed for the authenticated user (:mod:`.jeton`); Voilà
-hands that header to the kernel (``http_header_envs``), where the page reads who the user is.
+``X-Euralis-Jeton`` header by the session's kernel token (:mod:`.jeton`); Voilà hands that header to
+the kernel (``http_header_envs``), which asks the database who the token belongs to.
 
 The server process reads the users and sessions with the owner's URL, taken from
 ``EURALIS_AUTH_DATABASE_URL`` and removed from the environment so the kernels never see it.
@@ -20,7 +20,6 @@ shuts the session's kernels down. The client's address and HTTPS come from ``X-R
 from __future__ import annotations
 
 import asyncio
-import html
 import ipaddress
 import os
 import time
@@ -38,7 +37,7 @@ from sqlalchemy.engine import Engine
 from tornado import web
 from traitlets import Unicode
 
-from euralis_lib import db, kernels
+from euralis_lib import db, kernels, markup
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
 from euralis_lib.auth.page import CONNEXION
@@ -154,6 +153,11 @@ def suivant(valeur: str | None, base: str) -> str:
     return valeur
 
 
+def xsrf_champ(handler: web.RequestHandler) -> markup.Markup:
+    """The form's hidden ``_xsrf`` field, built like every other piece of HTML."""
+    return markup.element("input", type="hidden", name="_xsrf", value=handler.xsrf_token.decode())
+
+
 class LoginHandler(JupyterHandler):
     """GET: the French login form; POST: check the password, open a session, set the cookie."""
 
@@ -161,11 +165,11 @@ class LoginHandler(JupyterHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(_PAGE.format(
-            action=html.escape(self.request.path), xsrf=self.xsrf_form_html(), login=html.escape(login),
-            suivant=html.escape(suivant(self.get_argument("next", None), self.base_url)),
-            message=f'<p class="erreur">{html.escape(message)}</p>' if message else
-            '<p class="info">Connectez-vous pour voir les tableaux de bord.</p>'))
+        self.finish(markup.html(
+            _PAGE, action=self.request.path, xsrf=xsrf_champ(self), login=login,
+            suivant=suivant(self.get_argument("next", None), self.base_url),
+            message=markup.element("p", message, class_="erreur") if message else
+            markup.element("p", "Connectez-vous pour voir les tableaux de bord.", class_="info")))
 
     @allow_unauthenticated
     def get(self) -> None:
@@ -200,8 +204,8 @@ class LogoutHandler(JupyterHandler):
         """The confirmation form: a link (or a page of another site) never logs out by itself."""
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(_DECONNEXION.format(action=html.escape(self.request.path), xsrf=self.xsrf_form_html(),
-                                        retour=html.escape(self.base_url)))
+        self.finish(markup.html(_DECONNEXION, action=self.request.path, xsrf=xsrf_champ(self),
+                                retour=self.base_url))
 
     @allow_unauthenticated
     async def post(self) -> None:
@@ -219,7 +223,7 @@ class LogoutHandler(JupyterHandler):
 
 
 class EuralisIdentityProvider(IdentityProvider):
-    """Users from PostgreSQL; sets the signed identity header every kernel reads."""
+    """Users from PostgreSQL; sets the kernel-token header every kernel reads."""
 
     cookie_name = Unicode(COOKIE)
     login_handler_class = LoginHandler  # type: ignore[assignment]

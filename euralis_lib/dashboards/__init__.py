@@ -69,8 +69,8 @@ def page_spec(slug: str) -> PageSpec:
 
 
 def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
-    """Build and display page ``slug`` (the whole code of an app notebook); with login, as the signed
-    user of the request, or a French refusal (None) when the user may not open it."""
+    """Build and display page ``slug`` (the whole code of an app notebook); with login, as the user whose
+    session's kernel token came with the request, or a French refusal (None) when the user may not open it."""
     from IPython.display import display
     from ipywidgets import VBox
 

@@ -30,12 +30,7 @@ TAG = re.compile(r"</?[A-Za-z!]")
 SINK_CALLS = {"HTML"}
 MARKUP_API = {"html", "literal", "join", "element", "link", "download_link", "escape", "Markup"}
 # Allowed by hand, with the reason. Each entry must still match something (a stale entry fails the test).
-ALLOWED = {
-    ("auth/voila.py", "_page"): "the login page, answered by Tornado (not a widget); every value escaped with "
-                                "html.escape; the sec-web branch (open redirect, finding 7) is rewriting this "
-                                "handler, so it moves to markup when that branch is merged",
-    ("auth/voila.py", "<module>"): "same file: its `import html` serves the login page above",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -45,6 +40,13 @@ class Module:
     path: str
     tree: ast.Module
     helper_names: set[str] = field(default_factory=set)
+
+    @property
+    def templates(self) -> set[str]:
+        """Module-level names bound once to a plain string literal (a page template written in the code)."""
+        noms = [t.id for n in self.tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+                and isinstance(n.value.value, str) for t in n.targets if isinstance(t, ast.Name)]
+        return {nom for nom in noms if noms.count(nom) == 1}
 
 
 @dataclass
@@ -174,7 +176,10 @@ class Checker:
             if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args) or node.keywords:
                 self._flag(m, function, node, "Markup/literal on something else than a string literal")
         if isinstance(node, ast.Call) and self._helper_call(m, node, {"html"}):
-            if not node.args or _literal_text(node.args[0]) is None or isinstance(node.args[0], ast.JoinedStr):
+            modele = node.args[0] if node.args else None
+            constante = isinstance(modele, ast.Name) and modele.id in m.templates
+            if modele is None or (not constante and (_literal_text(modele) is None
+                                                     or isinstance(modele, ast.JoinedStr))):
                 self._flag(m, function, node, "markup.html template that is not a string literal")
         # Rule 2: what reaches a sink.
         if isinstance(node, ast.Call) and _name(node.func) in SINK_CALLS:
