@@ -41,7 +41,7 @@ from euralis_lib import db, kernels, markup
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
 from euralis_lib.auth.page import CONNEXION
-from euralis_lib.exceptions import AuthError, ServeError
+from euralis_lib.exceptions import AuthError, DatabaseUnavailableError, ServeError
 
 COOKIE = "euralis_session"
 PROXIES_ENV = "EURALIS_TRUSTED_PROXIES"
@@ -282,7 +282,13 @@ class EuralisIdentityProvider(IdentityProvider):
         memo = self._cache.get(session)
         if memo and maintenant - memo[0] < CACHE_S:
             return memo[1]
-        utilisateur = utilisateurs.session(self.engine, session)
+        try:
+            utilisateur = utilisateurs.session(self.engine, session)
+        except DatabaseUnavailableError:
+            # The database cannot answer: the identity it confirmed last stands, so an open page keeps its
+            # kernel and shows the outage (its kernel cannot read the database either); unknown sessions
+            # stay anonymous.
+            return memo[1] if memo else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[session] = (maintenant, utilisateur)

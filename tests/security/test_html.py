@@ -31,6 +31,7 @@ from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
 from euralis_lib.dashboards import PAGES, common, gaveurs, sites
 from euralis_lib.dashboards.import_fichiers import ImportWidget
 from euralis_lib.markup import element, safe_filename
+from tests.connexion import ouvrir_session
 from tests.security import poison
 from tests.security.poison import CODE, CODE_FORMULE, LOT, LOT_FORMULE, NOM, NOM_FORMULE, PAYLOADS, SITE
 
@@ -160,7 +161,7 @@ def base(pg_cluster, sim_template) -> Iterator[poison.Empoisonnee]:
 
 def en_tant_que(url: str, role: str) -> tuple[sa.Engine, Utilisateur]:
     """The engine and user a page of this role gets on the server (the one place this test builds identity)."""
-    utilisateur = Utilisateur(LOGINS[role], role)
+    utilisateur = ouvrir_session(url, LOGINS[role])[1]
     return engine_utilisateur(db.get_engine(web_url(url)), utilisateur), utilisateur
 
 
