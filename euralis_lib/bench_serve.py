@@ -34,9 +34,20 @@ import psutil
 
 from euralis_lib.dashboards.tableau_de_bord import KPIS
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
+
+
+def chromium() -> str:
+    """The Chromium executable, found as ``make browser`` finds it (``chromium`` on PATH, Debian's package);
+    FileNotFoundError saying how to install it when there is none."""
+    found = shutil.which("chromium")
+    if found is None:
+        raise FileNotFoundError("chromium is not installed: run `make browser` (Debian package chromium; "
+                                "`make test` and .ci/run install it as root)")
+    return found
+
+
 # What a user sees: a navigation bar and no visible loading message, from the page's snapshot (drawn with
 # the first HTML bytes, see dashboards.common.instantane_html) or from the live widgets.
 SHOWN = ("document.querySelector('.euralis-nav') && (!document.querySelector('.euralis-chargement')"
@@ -155,7 +166,7 @@ async def open_at_once(base: str, n: int, identifiants: tuple[str, str] | None, 
     from playwright.async_api import async_playwright
 
     pw = await async_playwright().start()
-    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
     contexts = [await browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
                 for _ in range(n)]
     pages = [await c.new_page() for c in contexts]
@@ -351,8 +362,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="use this database, already migrated and loaded (e.g. a previous run's), "
                              "instead of simulating one")
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        raise SystemExit("Debian chromium is missing: make browser")
+    try:
+        chromium()
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
     label = args.label or (f"code of {args.project}" if args.project else "this checkout")
     pool = kernels.pools_from_env(args.pools or "").get("tableau_de_bord", page_spec("tableau_de_bord").pool)
     pools = ",".join(p for p in (args.pools, f"vide={pool}") if p)

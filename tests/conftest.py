@@ -146,13 +146,13 @@ def shared_sim_url(pg_cluster: Cluster, sim_template: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright (never a downloaded browser), one per test module."""
-    from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser), one per test module.
+    A missing Chromium fails the test (``make browser`` installs it), it is never skipped."""
+    from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    from euralis_lib.bench_serve import CHROMIUM_ARGS, chromium
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         yield b
         b.close()

@@ -42,15 +42,18 @@ def _databases(cluster) -> set[str]:
 
 @contextmanager
 def small_filesystem(tmp_path: Path, size_kb: int) -> Iterator[Path]:
-    """A real filesystem of ``size_kb`` KiB: a tmpfs mounted for the test (needs root, as in CI)."""
+    """A real filesystem of ``size_kb`` KiB: a tmpfs mounted for the test. Mounting needs root (CAP_SYS_ADMIN),
+    as CI runs; elsewhere the test fails saying so (a disk-full error cannot be had honestly without a real
+    filesystem that fills up)."""
     mount = tmp_path / "petit_disque"
     mount.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root); no honest disk-full without it")
+        pytest.fail("a full and a read-only disk need a small tmpfs, which only root may mount: run this test as "
+                    "root (CI does)")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        pytest.fail(f"cannot mount a tmpfs (needs CAP_SYS_ADMIN): {done.stderr.strip()}")
     try:
         yield mount
     finally:
@@ -242,7 +245,7 @@ def test_client_tools_are_the_servers_own_major_or_the_closest_newer(monkeypatch
     assert client_tools(16).bin_dir == Path(POSTGRES_BIN_PATH)
     debian = Path("/usr/lib/postgresql/15/bin")
     if not (debian / "pg_dump").exists():
-        pytest.skip("Debian postgresql-client-15 absent")
+        pytest.fail("Debian's postgresql-client-15 is not installed (apt-get install postgresql-15; .ci/run does it)")
     assert client_tools(15).bin_dir == debian  # same major rather than the newer embedded 16
     monkeypatch.setenv("EURALIS_PG_BIN", str(debian))
     with pytest.raises(ClientToolError, match=r"no pg_dump/pg_restore of major version 16 .*found: 15\.\d+ "):

@@ -25,7 +25,6 @@ from euralis_lib.dashboards import PAGES, tableau_de_bord
 from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 PAGE_TIMEOUT_MS = 180_000
 

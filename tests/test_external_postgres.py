@@ -3,7 +3,7 @@ password authentication, an application role with a password, then migrations, a
 (papermill), a dashboard page (Voilà + Chromium), backup/verify/restore, all through EURALIS_DATABASE_URL.
 
 The password holds URL-special characters and must never appear in outputs, reports, logs or job_runs.
-Skipped (with the reason) where Debian's postgresql-15 is not installed; ``.ci/run`` installs it.
+Fails (never skips) where Debian's postgresql-15 is not installed: ``.ci/run`` installs it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 
 from euralis_lib import config, serve
 from euralis_lib.auth.acces import WEB_ROLE
-from euralis_lib.bench_serve import CHROMIUM, CHROMIUM_ARGS, LOADED, free_port
+from euralis_lib.bench_serve import LOADED, free_port
 from tests.connexion import creer_utilisateur, se_connecter
 from tests.test_dashboards_browser import PAGE_TIMEOUT_MS
 
@@ -86,9 +86,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def external_pg() -> Iterator[ExternalServer]:
     if not (PG15 / "initdb").exists():
-        pytest.skip("Debian's postgresql-15 is not installed (sudo apt-get install postgresql-15; .ci/run does it)")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root needs runuser to start PostgreSQL as the postgres user")
+        pytest.fail("Debian's postgresql-15 is not installed (apt-get install postgresql-15; .ci/run does it)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:  # util-linux, essential on Debian
+        pytest.fail("running as root needs runuser to start PostgreSQL as the postgres user (package util-linux)")
     base = Path(tempfile.mkdtemp(prefix="eurx-", dir="/tmp"))
     base.chmod(0o755)
     (base / "sock").mkdir()
@@ -139,7 +139,7 @@ def test_wrong_password_is_one_line_naming_host_and_user(external_pg):
     assert "Traceback" not in done.stderr
 
 
-def test_migrations_simulation_jobs_and_a_dashboard_against_the_external_server(external_pg, tmp_path):
+def test_migrations_simulation_jobs_and_a_dashboard_against_the_external_server(external_pg, tmp_path, browser):
     rapports = tmp_path / "reports"
     env = {"EURALIS_REPORTS_DIR": str(rapports)}
     assert "applied: 001_reference.sql" in external_pg.cli("migrate", **env).stdout
@@ -154,7 +154,7 @@ def test_migrations_simulation_jobs_and_a_dashboard_against_the_external_server(
     executes = sorted(rapports.rglob("*.ipynb"))
     assert len(executes) == len(jobs) and len(sorted(rapports.rglob("*.html"))) == len(jobs)
 
-    texte_page, log_voila = _dashboard_page(external_pg, tmp_path)
+    texte_page, log_voila = _dashboard_page(external_pg, tmp_path, browser)
     assert "Production Totale" in texte_page
 
     textes = {str(p): p.read_text(encoding="utf-8", errors="replace") for p in rapports.rglob("*") if p.is_file()}
@@ -164,11 +164,8 @@ def test_migrations_simulation_jobs_and_a_dashboard_against_the_external_server(
     assert external_pg.leaks(**textes) == []
 
 
-def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
+def _dashboard_page(server: ExternalServer, tmp_path: Path, browser) -> tuple[str, str]:  # noqa: ANN001
     """Open the Tableau de bord through Voilà on the external database; (page text, Voilà log)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make browser)")
     port, log = free_port(), tmp_path / "voila.log"
     mot_de_passe = creer_utilisateur(server.url(), "admin-test", "admin")
     # The kernels connect as euralis_web with its own password, set by the server at start.
@@ -177,9 +174,9 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
     proc = serve.start(port, env=env, log_path=log)
     try:
         serve.wait_ready(proc, port, timeout=120)
-        with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
             se_connecter(page, port, "admin-test", mot_de_passe)
             page.goto(serve.url(port, page="tableau_de_bord"), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
             page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
@@ -188,7 +185,8 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path) -> tuple[str, str]:
             assert re.search(r"\d", valeur), valeur
             page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
             texte = page.inner_text("body") + page.content()
-            browser.close()
+        finally:
+            context.close()
     finally:
         serve.stop(proc)
     return texte, log.read_text(errors="replace")

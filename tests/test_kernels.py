@@ -22,7 +22,6 @@ from euralis_lib.dashboards import PAGES, page_spec
 from tests.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 180_000
 KERNEL_ID = "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"

@@ -28,7 +28,6 @@ from euralis_lib.dashboards import PAGES
 from tests.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter, utilisateurs_de_test
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 180_000
 CHARGEE = f"({LOADED}) || document.querySelector('.euralis-message.erreur')"

@@ -156,7 +156,7 @@ def format_for(genre: str) -> Format:
 
 
 def documentation(fmt: Format) -> list[str]:
-    """The French documentation of a format, one line per column (used by templates and the README)."""
+    """The French documentation of a format, one line per column (used by the templates)."""
     lignes = [f"{fmt.titre} : {fmt.description}",
               "Séparateur ; ou , — décimales avec virgule ou point — UTF-8 ou Latin-1 — ou fichier .xlsx.",
               "Colonnes (obligatoire / facultative, type, plage) :"]

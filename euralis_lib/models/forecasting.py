@@ -19,7 +19,7 @@ Candidates (:data:`MODELES`):
   day, then every active gaveur starts his next lots after rests like the site's past ones at that
   time of year, with his usual number of ducks; the mean of simulated futures. It knows what a
   planner knows (who is fattening, who rests since when); on the simulator's 24 data sets it beats
-  the naive out of sample where the harmonic regression and Prophet did not (README, Validation).
+  the naive out of sample where the harmonic regression and Prophet did not (``make validate``).
 
 Errors are those of the total production over each horizon (7, 30, 90 days): daily slaughters are
 lumpy (no slaughter on Sunday, a lot arrives in one day), so a daily percentage error measures when a
