@@ -130,6 +130,10 @@ def test_a_run_whose_process_is_alive_is_left_alone_until_killed(empty_db_url, t
     proc, run_id = _start_until_running([sys.executable, "-m", "scheduler", "--schedule", str(fichier), "run", "lent"],
                                         _env(empty_db_url, tmp_path), engine, "lent")
     try:
+        with engine.connect() as conn:  # the run names the live session holding its job's lock
+            assert conn.execute(sa.text(
+                "SELECT r.verrou_pid = l.pid FROM job_runs r JOIN pg_locks l ON l.pid = r.verrou_pid "
+                "AND l.locktype = 'advisory' AND l.granted WHERE r.run_id = :r"), {"r": run_id}).scalar() is True
         assert runner.mark_orphans(engine) == []  # the scheduler's tick
         assert health.check_orphans(engine).status == health.OK
         with pytest.raises(runs.JobBusyError):  # another start of the job neither runs nor marks it
