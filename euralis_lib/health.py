@@ -1,9 +1,10 @@
 """``python -m euralis_lib health [--json]``: is the workbench healthy? Exit 0 ok, 1 warning, 2 critical.
 
-Checks the database, pending migrations, each scheduled job's last success against its schedule, recent
-failures, the age of the last verified backup, free disk for the data, reports and backups, and whether
-the dashboards answer. Every check returns a status and a one-line reason, never a traceback: a check
-that cannot run (database down) says why, so cron or a monitoring system can act on the exit code.
+Checks the database, pending migrations, each scheduled job's last success against its schedule, runs
+whose process is gone (marked failed here if nobody did), recent failures, the age of the last verified
+backup, free disk for the data, reports and backups, and whether the dashboards answer. Every check
+returns a status and a one-line reason, never a traceback: a check that cannot run (database down)
+says why, so cron or a monitoring system can act on the exit code.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import backup, config, db, migrations, ops
+from euralis_lib import backup, config, db, migrations, ops, runs
 from euralis_lib.exceptions import EuralisError
 from euralis_lib.schedule import load_schedule
 
@@ -97,6 +98,20 @@ def check_jobs(engine: Engine, now: datetime, limits: Thresholds) -> list[Check]
         checks.append(Check(f"job {entry.name}", status, f"last success {succes.astimezone(UTC):%Y-%m-%d %H:%M}Z"
                                                           f"{retard} (cron '{entry.cron}')"))
     return checks
+
+
+def check_orphans(engine: Engine) -> Check:
+    """Runs left ``running`` by a process that is gone: marked failed here, after which they count as
+    failures (:func:`check_failures`); critical while one remains that could not be marked."""
+    marques = runs.mark_orphans(engine)
+    restants = runs.count_orphans(engine)
+    if restants:
+        return Check("orphans", CRITICAL, f"{restants} run(s) still 'running' whose process is gone could not be "
+                                          "marked failed (rights of this database user?)")
+    if marques:
+        return Check("orphans", OK, "marked failed now (process gone, see failures): " + ", ".join(
+            f"{o.job} (run {o.run_id}, pid {o.pid} on {o.hote})" for o in marques))
+    return Check("orphans", OK, "no run left 'running' by a process that is gone")
 
 
 def check_failures(engine: Engine, limits: Thresholds) -> Check:
@@ -191,10 +206,11 @@ def run_checks(dashboards_url: str | None = None, limits: Thresholds = Threshold
     if engine is not None:
         checks += _guarded("migrations", lambda: check_migrations(engine))
         checks += _guarded("jobs", lambda: check_jobs(engine, now, limits))
+        checks += _guarded("orphans", lambda: check_orphans(engine))
         checks += _guarded("failures", lambda: check_failures(engine, limits))
     else:
         checks += [Check(name, CRITICAL, "not checked: the database is unreachable", skipped=True)
-                   for name in ("migrations", "jobs", "failures")]
+                   for name in ("migrations", "jobs", "orphans", "failures")]
     dest = backup_dir or config.backup_dir()
     checks += _guarded("backup", lambda: check_backup(dest, now, limits))
     data = data_folder(engine)

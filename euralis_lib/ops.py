@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from euralis_lib import runs
 from euralis_lib.db import read_df
 
 if TYPE_CHECKING:
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def recent_runs(engine: Engine, limit: int = 100, job: str | None = None) -> pd.DataFrame:
-    """The latest runs (newest first) with their duration in seconds, status, error and report."""
+    """The latest runs (newest first) with their duration in seconds, status, error and report; runs whose
+    process is gone are marked failed first (:func:`runs.mark_orphans`), so none shows as running forever."""
+    runs.mark_orphans(engine)
     return read_df(engine, """
         SELECT run_id, job, declencheur, statut, debut, fin,
                round(extract(epoch FROM (coalesce(fin, clock_timestamp()) - debut))::numeric, 1)::float AS duree_s,

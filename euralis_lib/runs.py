@@ -8,6 +8,11 @@ row; results of earlier runs stay untouched. Whoever executes the job code (the 
 notebook, or the process calling the job function) is the one writer of a run's status; a runner
 that launched a kernel only fails a run the kernel left ``running`` (:func:`fail_if_running`).
 Readers use ``latest_run``.
+
+A run records the backend pid of the session holding its job's lock; a ``running`` run whose session
+no longer holds the lock lost its process (SIGKILL, crash) and is marked ``failed`` by
+:func:`mark_orphans` (sql/200_runs_orphelins.sql), called by whoever looks first: the next start of
+the job, the scheduler's tick, ``health``, the Ops page's run list.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ from euralis_lib.exceptions import EuralisError
 STATUSES = ("running", "success", "failed", "abandoned", "skipped")
 _TRACKED = ("euralis-workbench", "pandas", "numpy", "scikit-learn", "scipy", "prophet", "statsmodels",
             "pyoperon", "pysr", "papermill", "sqlalchemy")
+
+
+class RunNotRunningError(EuralisError):
+    """The run is no longer ``running`` (marked orphaned meanwhile): its results must not be published."""
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A run marked ``failed`` because its process was gone (its job's lock was free)."""
+
+    run_id: int
+    job: str
+    pid: int | None
+    hote: str | None
 
 
 class JobBusyError(EuralisError):
@@ -71,11 +90,13 @@ def library_versions() -> dict[str, str]:
 
 def start_run(engine: Engine, job: str, parametres: dict[str, Any] | None = None, *,
               notebook: str | None = None, declencheur: str = "manuel") -> int:
-    """Insert a ``running`` row (committed immediately) and return its run_id."""
+    """Insert a ``running`` row (committed immediately) and return its run_id; the row records the session
+    holding the job's lock (:func:`job_lock`), which keeps the run alive for :func:`mark_orphans`."""
     with connect(engine, transaction=True) as conn:
         return int(conn.execute(sa.text(
-            "INSERT INTO job_runs (job, notebook, parametres, declencheur, versions, hote, pid) "
-            "VALUES (:job, :nb, CAST(:p AS jsonb), :decl, CAST(:v AS jsonb), :hote, :pid) RETURNING run_id"),
+            "INSERT INTO job_runs (job, notebook, parametres, declencheur, versions, hote, pid, verrou_pid) "
+            "VALUES (:job, :nb, CAST(:p AS jsonb), :decl, CAST(:v AS jsonb), :hote, :pid, "
+            "(SELECT min(v) FROM euralis_verrou_job(:job) v)) RETURNING run_id"),
             {"job": job, "nb": notebook, "p": json.dumps(parametres or {}, default=str),
              "decl": declencheur, "v": json.dumps(library_versions()),
              "hote": socket.gethostname(), "pid": os.getpid()}).scalar_one())
@@ -83,11 +104,17 @@ def start_run(engine: Engine, job: str, parametres: dict[str, Any] | None = None
 
 def complete_run(conn: Connection, run_id: int, metriques: dict[str, Any] | None = None, *,
                  engine_name: str | None = None) -> None:
-    """Mark a run successful, inside the caller's transaction (the one that wrote the results)."""
-    conn.execute(sa.text(
-        "UPDATE job_runs SET statut = 'success', fin = clock_timestamp(), "
-        "metriques = CAST(:m AS jsonb), engine = COALESCE(:e, engine), role_db = current_user WHERE run_id = :r"),
-        {"m": json.dumps(metriques or {}, default=str), "e": engine_name, "r": run_id})
+    """Mark a run successful, inside the caller's transaction (the one that wrote the results).
+
+    Raises :class:`RunNotRunningError` when the run is no longer ``running`` (marked orphaned while the
+    job computed): the caller's transaction then rolls back, so its results never become visible.
+    """
+    if conn.execute(sa.text(
+            "UPDATE job_runs SET statut = 'success', fin = clock_timestamp(), metriques = CAST(:m AS jsonb), "
+            "engine = COALESCE(:e, engine), role_db = current_user WHERE run_id = :r AND statut = 'running'"),
+            {"m": json.dumps(metriques or {}, default=str), "e": engine_name, "r": run_id}).rowcount != 1:
+        raise RunNotRunningError(f"run {run_id} is no longer running (marked failed meanwhile, see its error): "
+                                 "its results are not published, earlier results stay")
 
 
 def fail_run(engine: Engine, run_id: int, erreur: str, *, statut: str = "failed",
@@ -125,12 +152,15 @@ def job_lock(engine: Engine, job: str, *, parametres: dict[str, Any] | None = No
     """Hold ``job``'s advisory lock for the block, on a dedicated connection.
 
     If another process (or thread) holds it, a ``skipped`` run is recorded and :class:`JobBusyError`
-    raised at once, without waiting. PostgreSQL releases the lock if the holder dies.
+    raised at once, without waiting. PostgreSQL releases the lock if the holder dies; once taken, the
+    job's runs still ``running`` are orphans of a dead holder and are marked failed (:func:`mark_orphans`).
     """
-    key = {"k": f"euralis-job:{job}"}
+    key = {"k": job}
     with connect(engine) as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"), key).scalar())
+        # Short transactions, so the caller's role applies (a dashboard admin's SET LOCAL ROLE); the session
+        # lock outlives them.
+        with conn.begin():
+            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(euralis_cle_job(:k))"), key).scalar())
         if not got:
             rid = start_run(engine, job, parametres, notebook=notebook, declencheur=declencheur)
             message = (f"{job}: skipped, already running (advisory lock held); "
@@ -138,9 +168,37 @@ def job_lock(engine: Engine, job: str, *, parametres: dict[str, Any] | None = No
             fail_run(engine, rid, message, statut="skipped")
             raise JobBusyError(message, rid)
         try:
+            with conn.begin():
+                mark_orphans(conn, job)
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
+            with conn.begin():
+                conn.execute(sa.text("SELECT pg_advisory_unlock(euralis_cle_job(:k))"), key)
+
+
+def mark_orphans(engine: Engine | Connection, job: str | None = None) -> list[Orphan]:
+    """Mark ``failed`` the ``running`` runs (of ``job``, or all) whose process is gone, and return them.
+
+    A run is alive while the database session that held its job's lock when it started still holds it
+    (``euralis_marquer_orphelins()``, sql/200). Given an engine, committed at once; given a connection, inside
+    its transaction. Concurrent callers never mark a run twice.
+    """
+    query = sa.text("SELECT run_id, job, pid, hote FROM euralis_marquer_orphelins(:j) ORDER BY run_id")
+    if isinstance(engine, Connection):
+        rows = engine.execute(query, {"j": job}).all()
+    else:
+        with connect(engine, transaction=True) as conn:
+            rows = conn.execute(query, {"j": job}).all()
+    return [Orphan(r.run_id, r.job, r.pid, r.hote) for r in rows]
+
+
+def count_orphans(engine: Engine) -> int:
+    """``running`` runs whose process is gone that are still unmarked (0 right after :func:`mark_orphans`,
+    unless the caller may not mark them)."""
+    with connect(engine) as conn:
+        return int(conn.execute(sa.text(
+            "SELECT count(*) FROM job_runs WHERE statut = 'running' AND NOT euralis_run_vivant(job, verrou_pid)")
+        ).scalar_one())
 
 
 # The metrics hold per-site figures: the database gives them only to users who may read every row

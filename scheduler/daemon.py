@@ -1,12 +1,13 @@
 """The scheduler daemon (``python -m scheduler daemon`` / ``make schedule``), built on APScheduler.
 
-At start-up: the schedule is validated, runs left ``running`` by a dead process are marked
-``abandoned``, old reports are deleted, and each job whose last fire time falls within the grace
-period without a run is run once (missed-run policy). Then APScheduler fires the cron triggers;
+At start-up: the schedule is validated, runs left ``running`` by a process that is gone are marked
+``failed`` (again every minute: whichever process looks first marks them), old reports are deleted,
+and each job whose last fire time falls within the grace period without a run is run once (missed-run
+policy). Then APScheduler fires the cron triggers;
 a job never overlaps itself in one process (``max_instances=1``) nor across processes (advisory
 lock). Retention runs again every day at 03:30. Prometheus metrics are served on 127.0.0.1 (see
 ``euralis_lib.metrics``). SIGTERM or Ctrl-C stops it; a run interrupted that
-way is marked ``abandoned`` at the next start.
+way is marked ``failed`` by the next process that looks (its job's lock is free).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from euralis_lib import db, metrics, migrations
@@ -31,9 +33,7 @@ log = logging.getLogger("euralis.scheduler")
 def startup(schedule: Schedule, engine: Engine, now: datetime | None = None) -> list:
     """Start-up duties; returns the missed runs (entry, fire time) that are due once."""
     migrations.apply_migrations(engine)
-    abandoned = runner.mark_abandoned(engine)
-    if abandoned:
-        log.warning("marked %d run(s) abandoned: %s", len(abandoned), ", ".join(map(str, abandoned)))
+    runner.mark_orphans(engine)
     runner.purge_reports(schedule.reports_retention_days)
     now = now or schedule.now()
     missed = runner.missed_runs(schedule, engine, now)
@@ -52,6 +52,8 @@ def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, w
     for entry in schedule.entries.values():
         sched.add_job(runner.run_entry, entry.trigger, args=(schedule, entry, engine), kwargs={"stop": stop},
                       id=entry.name, name=entry.name)
+    sched.add_job(runner.mark_orphans, IntervalTrigger(seconds=runner.ORPHANS_TICK.total_seconds()),
+                  args=(engine,), id="_orphelins", name="runs whose process is gone")
     sched.add_job(runner.purge_reports, CronTrigger(hour=3, minute=30, timezone=schedule.timezone),
                   args=(schedule.reports_retention_days,), id="_retention_rapports", name="reports retention")
     return sched

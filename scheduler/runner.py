@@ -1,7 +1,8 @@
 """One scheduled run: the library's papermill runner with the schedule's retries, and the failure alert.
 
-Also the start-up duties of a scheduler: runs left ``running`` by a dead process are marked
-``abandoned``, missed runs are found, old report folders are deleted.
+Also the start-up and periodic duties of a scheduler: runs left ``running`` by a process that is gone
+are marked ``failed`` (:func:`euralis_lib.runs.mark_orphans`), missed runs are found, old report
+folders are deleted.
 
 The job's lock (:func:`euralis_lib.runs.job_lock`, taken by the runner for all attempts) keeps a
 job from running twice at once: another scheduler — on this machine or another one using the same
@@ -12,10 +13,8 @@ database — or a pipeline or dashboard button that starts the same job meanwhil
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
-import socket
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,7 +28,7 @@ from euralis_lib.db import connect
 from euralis_lib.schedule import Entry, Schedule
 
 log = logging.getLogger("euralis.scheduler")
-STALE_REMOTE_RUN = timedelta(hours=24)
+ORPHANS_TICK = timedelta(minutes=1)
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -77,39 +76,13 @@ def run_entry(schedule: Schedule, entry: Entry, engine: Engine, declencheur: str
     return Outcome("success", [run.run_id], f"run {run.run_id}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def mark_abandoned(engine: Engine, now: datetime | None = None) -> list[int]:
-    """Runs still ``running`` whose process is gone become ``abandoned``; returns their ids.
-
-    A run of this machine is abandoned when its process no longer exists; a run of another machine
-    when it has been running for more than 24 hours (we cannot see its process).
-    """
-    hote = socket.gethostname()
-    with connect(engine) as conn:
-        rows = conn.execute(sa.text(
-            "SELECT run_id, job, hote, pid, debut, coalesce(:now, clock_timestamp()) - debut AS age "
-            "FROM job_runs WHERE statut = 'running' ORDER BY run_id"), {"now": now}).all()
-    abandoned = []
-    for r in rows:
-        if r.hote == hote and r.pid is not None and not _pid_alive(r.pid):
-            raison = f"abandoned: process {r.pid} on {r.hote} stopped while the job was running"
-        elif r.hote != hote and r.age > STALE_REMOTE_RUN:
-            raison = f"abandoned: running on {r.hote} for more than {STALE_REMOTE_RUN} without finishing"
-        else:
-            continue
-        runs.fail_run(engine, r.run_id, raison, statut="abandoned")
-        log.warning("run %d (%s) %s", r.run_id, r.job, raison)
-        abandoned.append(r.run_id)
-    return abandoned
+def mark_orphans(engine: Engine) -> list[runs.Orphan]:
+    """The scheduler's start-up and tick: runs whose process is gone (their job's lock is free) are marked
+    ``failed``, on any machine using the database; returns and logs them."""
+    orphelins = runs.mark_orphans(engine)
+    for o in orphelins:
+        log.warning("run %d (%s) marked failed: its process %s on %s is gone", o.run_id, o.job, o.pid, o.hote)
+    return orphelins
 
 
 def missed_runs(schedule: Schedule, engine: Engine, now: datetime) -> list[tuple[Entry, datetime]]:

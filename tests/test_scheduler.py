@@ -1,5 +1,5 @@
 """The scheduler for real: schedule validation, retries and failure alert, advisory locks between two
-daemons, abandoned runs after a kill, missed-run policy, reports retention, CLI."""
+daemons, runs of a killed scheduler marked failed, missed-run policy, reports retention, CLI."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_two_schedulers_at_once_run_a_job_once(empty_db_url, tmp_path):
     assert "skipped, already running" in "".join(sorties)
 
 
-def test_a_killed_scheduler_leaves_an_abandoned_run_at_next_start(empty_db_url, tmp_path, monkeypatch):
+def test_a_killed_scheduler_leaves_a_run_marked_failed_at_next_start(empty_db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("EURALIS_REPORTS_DIR", str(tmp_path / "reports"))
     path = _schedule(tmp_path, f"  lent:\n    cron: '0 3 * * *'\n    notebook: {DATA / 'lent.ipynb'}\n"
                                "    parameters: {duree: 120.0}\n")
@@ -149,7 +149,8 @@ def test_a_killed_scheduler_leaves_an_abandoned_run_at_next_start(empty_db_url, 
     schedule = load_schedule(path)
     daemon.startup(schedule, engine)
     apres = runs.get_run(engine, en_cours.run_id)
-    assert apres.statut == "abandoned" and f"process {proc.pid}" in apres.erreur and apres.fin is not None
+    assert apres.statut == "failed" and apres.fin is not None
+    assert f"processus interrompu (pid {proc.pid}" in apres.erreur
     with runs.job_lock(engine, "lent"):
         pass  # PostgreSQL released the dead process's lock (JobBusyError otherwise)
 

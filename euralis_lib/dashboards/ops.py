@@ -45,6 +45,7 @@ def sauvegardes(engine: Engine, dossier: Path | None = None) -> list[w.Widget]:
 def build(ctx: Contexte) -> list[w.Widget]:
     """Schedule with next runs, failures of the last 7 days, recent runs and their durations."""
     engine = ctx.engine
+    recents = ops.recent_runs(engine, limit=200)  # first: it marks the runs whose process is gone
     enfants: list[w.Widget] = []
     try:
         schedule = load_schedule()
@@ -61,7 +62,6 @@ def build(ctx: Contexte) -> list[w.Widget]:
         enfants.append(common.message("Aucun échec ni run abandonné depuis 7 jours."))
     else:
         enfants.append(common.table_html(_statuts(echecs)))
-    recents = ops.recent_runs(engine, limit=200)
     if recents.empty:
         enfants.append(common.message("Aucun run enregistré : lancez « make pipeline » ou « make schedule »."))
         return enfants

@@ -71,7 +71,7 @@ def _write(engine: Engine, run_id: int, compute: Callable[[], Any], write: Calla
             metrics = write(conn, run_id, output)
             runs.complete_run(conn, run_id, metrics, engine_name=engine_name(output))
     except BaseException as exc:
-        runs.fail_run(engine, run_id, f"{type(exc).__name__}: {exc}")
+        runs.fail_if_running(engine, run_id, f"{type(exc).__name__}: {exc}")  # an orphan keeps its verdict
         raise
     return {"run_id": run_id, **metrics}
 
