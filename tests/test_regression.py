@@ -159,3 +159,14 @@ def test_wrong_parameter_type_is_refused_before_any_write(sim_db_url):
     with pytest.raises(JobParameterError, match="'generations' must be int"):
         jobs.run_job("entrainement", engine, generations="beaucoup")
     assert db.read_df(engine, "SELECT count(*) AS n FROM job_runs")["n"][0] == 0
+
+
+def test_quality_page_shows_the_best_baseline_next_to_each_formula(sim_db_url):
+    from euralis_lib.dashboards import common, qualite
+
+    engine = db.get_engine(sim_db_url)
+    jobs.run_job("entrainement", engine, sites=["LL"], generations=0, min_lots=40)
+    ctx = common.Contexte(engine, common.Filtres(date(2026, 1, 1), date(2026, 6, 30), ["LL"]), lambda: None)
+    texte = common.instantane(qualite.formules(ctx)[2])
+    assert "Meilleure référence" in texte and "R² meilleure référence (mêmes lots)" in texte
+    assert "polynomiale (" in texte or "boosting de gradient" in texte
