@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib import formatting, runs
 from euralis_lib.db import read_df
+from euralis_lib.models import baselines
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,24 @@ def formules(engine: Engine, run_id: int | None = None) -> Result:
     """Regression Pareto fronts (``entrainement``)."""
     return _read(engine, "entrainement", "SELECT * FROM formules_regression WHERE run_id = :run_id "
                  "ORDER BY site_code, souche_code, rang_pareto", run_id)
+
+
+def formules_retenues(engine: Engine, run_id: int | None = None) -> Result:
+    """The retained formula per site × souche (``entrainement``) with its best baseline on the same held-out
+    lots (``regression_references``: « meilleure référence ») and the polynomial baseline's number of terms."""
+    res = _read(engine, "entrainement", """
+        SELECT f.site_code, f.souche_code, f.formule, f.engine, f.r2_test, f.mae_test, f.complexite,
+               b.reference AS meilleure_reference, b.r2_test AS r2_meilleure_reference,
+               f.r2_test - b.r2_test AS ecart_r2, p.nb_termes AS nb_termes_polynomiale
+        FROM formules_regression f
+        LEFT JOIN regression_references b ON (b.run_id, b.site_code, b.souche_code, b.cible)
+             = (f.run_id, f.site_code, f.souche_code, f.cible) AND b.est_meilleure
+        LEFT JOIN regression_references p ON (p.run_id, p.site_code, p.souche_code, p.cible)
+             = (f.run_id, f.site_code, f.souche_code, f.cible) AND p.est_polynomiale
+        WHERE f.run_id = :run_id AND f.est_retenue ORDER BY f.site_code, f.souche_code""", run_id)
+    if not res.data.empty:
+        res.data["meilleure_reference"] = res.data["meilleure_reference"].map(baselines.LIBELLES)
+    return res
 
 
 def previsions(engine: Engine, run_id: int | None = None) -> Result:

@@ -48,6 +48,8 @@ COLONNES = {
     "n_test": "Lots de test", "job": "Job", "rapport_path": "Rapport", "run_id": "Run n°", "statut": "Statut",
     "erreur": "Erreur", "hote": "Machine", "declencheur": "Déclencheur", "duree_s": "Durée (s)",
     "pct_extra": "Extra (%)", "taux_fonte_pct": "Taux de fonte (%)",
+    "meilleure_reference": "Meilleure référence", "r2_meilleure_reference": "R² meilleure référence (mêmes lots)",
+    "ecart_r2": "Écart de R² (formule − référence)", "nb_termes_polynomiale": "Termes de la référence polynomiale",
 }
 # How a PostgreSQL permission error's object is named to a user.
 GENRES_OBJETS = {"table": "la table", "view": "la vue", "materialized view": "la vue", "function": "la fonction",

@@ -9,16 +9,18 @@ from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
 
 FILTRES = common.Filtrage(periode_jours=365)
-COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "mae_test", "complexite", "engine"]
+COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "meilleure_reference", "r2_meilleure_reference",
+                     "ecart_r2", "mae_test", "complexite", "nb_termes_polynomiale", "engine"]
 
 
 def formules(ctx: Contexte) -> list[w.Widget]:
-    """The retained liver-weight formula per site × souche of the selected sites (job ``entrainement``)."""
-    res = results.formules(ctx.engine)
+    """The retained liver-weight formula per site × souche of the selected sites (job ``entrainement``), next to
+    its best baseline on the same held-out lots (« meilleure référence »)."""
+    res = results.formules_retenues(ctx.engine)
     titre = common.titre("Formules de poids de foie")
     if res.empty:
         return [titre, common.message("Aucune formule : lancez le job entrainement.")]
-    data = res.data[res.data["est_retenue"] & res.data["site_code"].isin(ctx.exige_filtres().sites)]
+    data = res.data[res.data["site_code"].isin(ctx.exige_filtres().sites)]
     if data.empty:
         return [titre, common.message("Aucune formule pour les sites choisis.")]
     table = data[COLONNES_FORMULES]

@@ -8,8 +8,9 @@ formulas: it finds laws that are sums of such terms, which is what the cooperati
 ``pyoperon`` (C++ genetic programming) can be asked for explicitly. Julia is detected without
 importing pysr (which would try the network); when pysr is tried, ``PYTHON_JULIAPKG_OFFLINE=yes``
 keeps it from hanging. The engine is recorded with every formula. The whole Pareto front
-(complexity vs error) is kept, not only the retained formula; ``ols_r2_test_`` is the plain linear
-fit's held-out R² on the same split, the baseline the formula must beat.
+(complexity vs error) is kept, not only the retained formula. ``baselines_`` are the fair baselines
+fitted on the same split (:mod:`euralis_lib.models.baselines`: ridge/lasso over the same term library,
+gradient boosting); the retained formula is judged against the best of them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import pandas as pd
 import sympy
 from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, r2_score
+
+from euralis_lib.models import baselines
 
 CIBLE = "poids_foie_moyen_g"
 FEATURES = ("dose_totale_kg", "poids_entree_moyen_kg", "duree_jours", "ecart_courbe_g", "dose_finale_g", "jeune_h")
@@ -77,14 +80,20 @@ class Formula:
         """The formula as readable text."""
         return f"{CIBLE} = {sympy.sstr(self.expression)}"
 
+    @property
+    def nb_termes(self) -> int:
+        """Terms of the formula, the intercept left aside."""
+        return sum(1 for term in sympy.Add.make_args(self.expression) if not term.is_Number)
+
 
 class SymbolicRegression(BaseEstimator):
     """Fit a Pareto front of formulas for ``CIBLE`` from ``features`` (a scikit-learn estimator).
 
     Fitted attributes: ``pareto_`` (formulas by complexity), ``formula_`` (the retained one),
     ``engine_`` (the engine that produced them), ``n_train_``/``n_test_`` (lots in each split),
-    ``ols_r2_test_`` (held-out R² of ordinary least squares on the same features and split) and
-    ``test_`` (the held-out lots).
+    ``baselines_`` (ridge, lasso and boosting fitted and scored on the same split), ``best_baseline_``
+    (the one with the higher held-out R²), ``polynomial_baseline_`` (ridge or lasso, chosen by
+    cross-validation) and ``test_`` (the held-out lots).
     """
 
     def __init__(self, *, generations: int, random_state: int, features: tuple[str, ...] = FEATURES,
@@ -108,7 +117,11 @@ class SymbolicRegression(BaseEstimator):
             self.engine_)
         if fit is None:
             raise ValueError(f"unknown engine {self.engine_!r}: use 'pysr', 'bibliotheque' or 'pyoperon'")
-        self.ols_r2_test_ = _ols_r2(train_df, test_df, self.features)
+        X_train, y_train = train_df[list(self.features)].to_numpy(float), train_df[CIBLE].to_numpy(float)
+        self.baselines_ = baselines.fit_baselines(X_train, y_train, test_df[list(self.features)].to_numpy(float),
+                                                  test_df[CIBLE].to_numpy(float), self.features, self.random_state)
+        self.best_baseline_ = baselines.best(self.baselines_)
+        self.polynomial_baseline_ = baselines.polynomial_choice(self.baselines_)
         candidates = fit(train_df[list(self.features)].to_numpy(), train_df[CIBLE].to_numpy())
         front = []
         symbols = [sympy.Symbol(f) for f in self.features]
@@ -135,16 +148,7 @@ class SymbolicRegression(BaseEstimator):
         return self
 
     def _fit_bibliotheque(self, X: np.ndarray, y: np.ndarray) -> list[tuple[sympy.Expr, int]]:
-        symbols = [sympy.Symbol(f) for f in self.features]
-        terms, exprs = [], []
-        for i in range(X.shape[1]):
-            terms.append(X[:, i])
-            exprs.append(symbols[i])
-        for i in range(X.shape[1]):
-            for j in range(i, X.shape[1]):
-                terms.append(X[:, i] * X[:, j])
-                exprs.append(symbols[i] * symbols[j])
-        T = np.column_stack(terms)
+        T, exprs = baselines.term_library(X, self.features)
         front = []
         for chosen in _forward_swap(T, y, MAX_TERMES):
             A = np.column_stack([np.ones(len(y)), T[:, chosen]])
@@ -209,14 +213,6 @@ def _forward_swap(T: np.ndarray, y: np.ndarray, max_terms: int) -> list[list[int
                         chosen, best, improved = trial, rss, True
         sets.append(list(chosen))
     return sets
-
-
-def _ols_r2(train: pd.DataFrame, test: pd.DataFrame, features: tuple[str, ...]) -> float:
-    """Held-out R² of ordinary least squares on ``features`` (the baseline a formula must beat)."""
-    A = np.column_stack([np.ones(len(train)), train[list(features)].to_numpy(float)])
-    coef, *_ = np.linalg.lstsq(A, train[CIBLE].to_numpy(float), rcond=None)
-    pred = np.column_stack([np.ones(len(test)), test[list(features)].to_numpy(float)]) @ coef
-    return float(r2_score(test[CIBLE], pred))
 
 
 Combo = tuple[str, str]

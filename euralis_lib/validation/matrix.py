@@ -131,12 +131,13 @@ def _markdown(res: pd.DataFrame, rows: pd.DataFrame, duree_s: float) -> str:
     if "detail" in rows:
         first = rows[(rows["modele"] == "regression") & (rows["metrique"] == "r2_test")]
         if not first.empty:
-            lines += ["", "## Regression: retained formulas (first data set), R², OLS R², noise ceiling", ""]
+            lines += ["", "## Regression: retained formulas (first data set), R², best baseline R², noise ceiling",
+                      ""]
             ceil = rows[(rows["modele"] == "regression") & (rows["metrique"] == "plafond_bruit_r2")]
             ceil = ceil.set_index(["jeu", "cellule"])["valeur"]
             jeu = first["jeu"].iloc[0]
             for r in first[first["jeu"] == jeu].itertuples(index=False):
-                lines.append(f"- {r.cellule}: `{r.detail}` — R² {r.valeur:.4f}, OLS R² {r.reference:.4f}, "
+                lines.append(f"- {r.cellule}: `{r.detail}` — R² {r.valeur:.4f}, best baseline R² {r.reference:.4f}, "
                              f"noise ceiling {ceil.get((r.jeu, r.cellule), math.nan):.4f}")
     return "\n".join(lines) + "\n"
 
