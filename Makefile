@@ -38,18 +38,18 @@ validate: install
 ## make bench-import: 1 M feeding rows through the import vs psql \copy (not a test).
 .PHONY: bench-import
 bench-import: install
-	$(PY) -m euralis_lib.imports.bench --rows 1000000
+	$(PY) -m euralis_lib.bench.imports --rows 1000000
 
 ## make bench-serve: 1, 5, 10 browsers opening Tableau de bord at once; timings, memory, kernels (not a test).
 ## POOLS=tableau_de_bord=10 measures a team server's pools (deploy/euralis.env.example) instead of the defaults.
 .PHONY: bench-serve
 bench-serve: install browser
-	$(PY) -m euralis_lib.bench_serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS) --report bench-serve-pools)
+	$(PY) -m euralis_lib.bench.serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS) --report bench-serve-pools)
 
 ## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
 .PHONY: bench-backup
 bench-backup: install
-	$(PY) -m euralis_lib.bench_backup --years 3 10
+	$(PY) -m euralis_lib.bench.backup --years 3 10
 
 pipeline: install
 	$(PY) -m euralis_lib pipeline

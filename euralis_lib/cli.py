@@ -22,13 +22,13 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 # Modules adding their own subcommands with ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["euralis_lib.pipeline", "euralis_lib.serve", "euralis_lib.imports.cli",
-                               "euralis_lib.backup", "euralis_lib.deploy", "euralis_lib.health",
-                               "euralis_lib.auth.cli"]
+COMMAND_MODULES: list[str] = ["euralis_lib.jobs.pipeline", "euralis_lib.serving.serve", "euralis_lib.imports.cli",
+                               "euralis_lib.database.safeguard", "euralis_lib.operations.deploy",
+                               "euralis_lib.operations.health", "euralis_lib.auth.cli"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from euralis_lib import db, embedded
+    from euralis_lib.database import db, embedded
 
     pgdata = config.pgdata_dir()
     external = config.external_database_url()
@@ -61,7 +61,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from euralis_lib import db, migrations
+    from euralis_lib.database import db, migrations
 
     applied = migrations.apply_migrations(db.get_engine())
     print("applied: " + ", ".join(applied) if applied else "schema up to date")
@@ -69,7 +69,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from euralis_lib import db, migrations, simulator
+    from euralis_lib import simulator
+    from euralis_lib.database import db, migrations
 
     engine = db.get_engine()
     migrations.apply_migrations(engine)
@@ -89,7 +90,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_kpis(args: argparse.Namespace) -> int:
-    from euralis_lib import db, queries
+    from euralis_lib.database import db, queries
 
     engine = db.get_engine()
     debut, fin = args.debut, args.fin
@@ -118,7 +119,8 @@ def _premier_admin(engine: Engine) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """The main job on the configured database: schema, data if empty, pipeline, dashboards."""
-    from euralis_lib import db, migrations, simulator
+    from euralis_lib import simulator
+    from euralis_lib.database import db, migrations
 
     engine = db.get_engine()
     print(f"database: {db.describe_url(engine.url.render_as_string(hide_password=True))} "
@@ -133,7 +135,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _cmd_kpis(argparse.Namespace(site=None, debut=None, fin=None))
     code = 0
     if args.pipeline:
-        from euralis_lib import jobs, pipeline, runs
+        from euralis_lib import jobs
+        from euralis_lib.jobs import pipeline, runs
 
         # Once after loading data: jobs that never succeeded on this database. Refreshing is the
         # scheduler's work (or `make pipeline`), so a second `make run` stays fast.
@@ -148,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             print("job results: present (refresh with 'make pipeline' or the scheduler)")
     if args.serve:
-        from euralis_lib import serve
+        from euralis_lib.serving import serve
 
         serve.serve(port=args.port)
     return code
@@ -201,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", type=int, nargs="+", default=[1, 3, 10])
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--jobs-at", type=int, nargs="*", default=[3], help="also time the six jobs at these scales")
-    p.set_defaults(func=lambda a: importlib.import_module("euralis_lib.bench").main(a))
+    p.set_defaults(func=lambda a: importlib.import_module("euralis_lib.bench.volume").main(a))
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -27,7 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib.db import connect, copy_dataframe
+from euralis_lib.database.db import connect, copy_dataframe
 from euralis_lib.exceptions import DataLoadError
 
 # Simulation assumptions per site code; the sites and souches themselves (names, capacities) are
@@ -371,7 +371,7 @@ def load(engine: Engine, data: SimulatedData, replace: bool = False) -> dict[str
 
 def planted_truths(engine: Engine) -> dict[str, dict[str, dict]]:
     """Truths planted by the simulator, read back from the database: ``{genre: {cle: valeur}}``."""
-    from euralis_lib.db import read_df
+    from euralis_lib.database.db import read_df
 
     df = read_df(engine, "SELECT genre, cle, valeur FROM simulation_verites ORDER BY genre, cle")
     out: dict[str, dict[str, dict]] = {}

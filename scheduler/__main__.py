@@ -11,7 +11,7 @@ import sys
 
 from euralis_lib import config
 from euralis_lib.exceptions import EuralisError
-from euralis_lib.schedule import Schedule, load_schedule
+from euralis_lib.jobs.schedule import Schedule, load_schedule
 
 
 def _cmd_daemon(schedule: Schedule, _args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def _cmd_daemon(schedule: Schedule, _args: argparse.Namespace) -> int:
 
 
 def _cmd_run(schedule: Schedule, args: argparse.Namespace) -> int:
-    from euralis_lib import db, migrations
+    from euralis_lib.database import db, migrations
     from scheduler import runner
 
     engine = db.get_engine()
@@ -32,7 +32,9 @@ def _cmd_run(schedule: Schedule, args: argparse.Namespace) -> int:
 
 
 def _cmd_list(schedule: Schedule, _args: argparse.Namespace) -> int:
-    from euralis_lib import db, formatting, ops
+    from euralis_lib.database import db
+    from euralis_lib.operations import ops
+    from euralis_lib.presentation import formatting
 
     now = schedule.now()
     table = ops.schedule_table(schedule, db.get_engine(), now)

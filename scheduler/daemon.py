@@ -6,7 +6,7 @@ and each job whose last fire time falls within the grace period without a run is
 policy). Then APScheduler fires the cron triggers;
 a job never overlaps itself in one process (``max_instances=1``) nor across processes (advisory
 lock). Retention runs again every day at 03:30. Prometheus metrics are served on 127.0.0.1 (see
-``euralis_lib.metrics``). SIGTERM or Ctrl-C stops it; a run interrupted that
+``euralis_lib.operations.metrics``). SIGTERM or Ctrl-C stops it; a run interrupted that
 way is marked ``failed`` by the next process that looks (its job's lock is free).
 """
 
@@ -23,8 +23,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, metrics, migrations
-from euralis_lib.schedule import Schedule
+from euralis_lib.database import db, migrations
+from euralis_lib.jobs.schedule import Schedule
+from euralis_lib.operations import metrics
 from scheduler import runner
 
 log = logging.getLogger("euralis.scheduler")

@@ -1,10 +1,10 @@
 """One scheduled run: the library's papermill runner with the schedule's retries, and the failure alert.
 
 Also the start-up and periodic duties of a scheduler: runs left ``running`` by a process that is gone
-are marked ``failed`` (:func:`euralis_lib.runs.mark_orphans`), missed runs are found, old report
+are marked ``failed`` (:func:`euralis_lib.jobs.runs.mark_orphans`), missed runs are found, old report
 folders are deleted.
 
-The job's lock (:func:`euralis_lib.runs.job_lock`, taken by the runner for all attempts) keeps a
+The job's lock (:func:`euralis_lib.jobs.runs.job_lock`, taken by the runner for all attempts) keeps a
 job from running twice at once: another scheduler — on this machine or another one using the same
 database — or a pipeline or dashboard button that starts the same job meanwhile records a
 ``skipped`` run. If the process dies, PostgreSQL releases the lock with its connection.
@@ -23,9 +23,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import config, pipeline, runs
-from euralis_lib.db import connect
-from euralis_lib.schedule import Entry, Schedule
+from euralis_lib import config
+from euralis_lib.database.db import connect
+from euralis_lib.jobs import pipeline, runs
+from euralis_lib.jobs.schedule import Entry, Schedule
 
 log = logging.getLogger("euralis.scheduler")
 ORPHANS_TICK = timedelta(minutes=1)

@@ -20,9 +20,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from euralis_lib import db, embedded, migrations, simulator
+from euralis_lib import simulator
+from euralis_lib.database import db, embedded, migrations
+from tests.helpers.simulation import SIM_END
 
-SIM_END = date(2026, 6, 30)
 SIM_YEARS = 2
 SIM_SEED = 42
 # The small slice of the validation matrix the suite runs: several seeds, end dates in other seasons.
@@ -150,7 +151,7 @@ def browser() -> Iterator[object]:
     A missing Chromium fails the test (``make browser`` installs it), it is never skipped."""
     from playwright.sync_api import sync_playwright
 
-    from euralis_lib.bench_serve import CHROMIUM_ARGS, chromium
+    from euralis_lib.serving.browser import CHROMIUM_ARGS, chromium
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from euralis_lib import db, jobs, validation
+from euralis_lib import jobs, validation
+from euralis_lib.database import db
 from euralis_lib.models import anomalies
 from euralis_lib.validation.anomalies import score as score_anomalies
 

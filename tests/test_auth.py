@@ -13,11 +13,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import Utilisateur, web_url
+from euralis_lib.database import db
 from euralis_lib.exceptions import AuthError
-from tests.connexion import SECRET
+from tests.helpers.connexion import SECRET
 
 MDP = "correct horse battery"
 
@@ -216,8 +216,8 @@ def test_users_command_adds_lists_and_disables(empty_db_url):
 
 
 def test_serving_on_the_network_without_login_is_refused():
-    from euralis_lib import serve
     from euralis_lib.exceptions import ServeError
+    from euralis_lib.serving import serve
 
     with pytest.raises(ServeError, match="sans connexion"):
         serve.start(0, host="0.0.0.0", login=False)

@@ -11,8 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +19,13 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import backup, config, db, migrations, restore
-from euralis_lib.backup import BackupError
-from euralis_lib.pgclient import ClientToolError, Server, client_tools
-from euralis_lib.schedule import load_schedule
+from euralis_lib import config
+from euralis_lib.database import backup, db, migrations, restore
+from euralis_lib.database.backup import BackupError
+from euralis_lib.database.pgclient import ClientToolError, Server, client_tools
+from euralis_lib.jobs.schedule import load_schedule
 from scheduler import runner
+from tests.helpers.filesystem import small_filesystem
 
 
 def _figures(url: str) -> dict[str, dict]:
@@ -38,26 +39,6 @@ def _databases(cluster) -> set[str]:
         with conn.cursor() as cur:
             cur.execute("SELECT datname FROM pg_database")
             return {r[0] for r in cur.fetchall()}
-
-
-@contextmanager
-def small_filesystem(tmp_path: Path, size_kb: int) -> Iterator[Path]:
-    """A real filesystem of ``size_kb`` KiB: a tmpfs mounted for the test. Mounting needs root (CAP_SYS_ADMIN),
-    as CI runs; elsewhere the test fails saying so (a disk-full error cannot be had honestly without a real
-    filesystem that fills up)."""
-    mount = tmp_path / "petit_disque"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.fail("a full and a read-only disk need a small tmpfs, which only root may mount: run this test as "
-                    "root (CI does)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs (needs CAP_SYS_ADMIN): {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_backup_then_destroy_then_restore_gives_the_same_rows(pg_cluster, sim_db_url, tmp_path):

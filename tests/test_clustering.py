@@ -4,7 +4,8 @@ names that stay stable."""
 import pandas as pd
 import pytest
 
-from euralis_lib import db, jobs, validation
+from euralis_lib import jobs, validation
+from euralis_lib.database import db
 from euralis_lib.models import clustering
 from euralis_lib.validation.clustering import score as score_clustering
 

@@ -1,4 +1,4 @@
-from euralis_lib import db, queries
+from euralis_lib.database import db, queries
 
 
 def test_shared_sim_database_holds_three_sites(shared_sim_url):

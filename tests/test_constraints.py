@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db
+from euralis_lib.database import db
 
 BAD_ROWS = {
     "negative dose": "INSERT INTO doses_gavage (horodatage, lot_id, jour, repas, dose_g) VALUES (now(), 1, 1, 1, -5)",

@@ -14,20 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from euralis_lib import db, formatting, jobs, plots, queries, results
+from euralis_lib import jobs
 from euralis_lib.dashboards import abattages, common, gaveurs, page_spec, previsions, qualite, tableau_de_bord
 from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.database import db, queries
+from euralis_lib.jobs import results
+from euralis_lib.presentation import formatting, plots
+from tests.helpers.pages import page_text
 
 PERIODE = Filtres(date(2026, 4, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
 
 
 def _ctx(engine, filtres: Filtres) -> Contexte:
     return Contexte(engine, filtres, lambda: None)
-
-
-def _texte(widgets: list[w.Widget]) -> str:
-    """All HTML a supervisor reads in a widget tree: the page snapshot's walk (:func:`common.instantane`)."""
-    return common.instantane(w.VBox(list(widgets)))
 
 
 def test_kpi_totals_are_the_sum_of_the_per_site_kpis_with_the_previous_period(shared_sim_url):
@@ -57,10 +56,10 @@ def test_trend_and_french_number_format():
 
 def test_pages_without_job_results_say_which_job_to_run(shared_sim_url):
     engine = db.get_engine(shared_sim_url)
-    assert "lancez le job prévisions" in _texte(previsions.build(_ctx(engine, PERIODE)))
-    assert "lancez le job planning" in _texte(abattages.build(_ctx(engine, PERIODE)))
-    assert "lancez le job anomalies" in _texte(qualite.build(_ctx(engine, PERIODE)))
-    assert "lancez le job clustering" in _texte(gaveurs.build(_ctx(engine, PERIODE)))
+    assert "lancez le job prévisions" in page_text(previsions.build(_ctx(engine, PERIODE)))
+    assert "lancez le job planning" in page_text(abattages.build(_ctx(engine, PERIODE)))
+    assert "lancez le job anomalies" in page_text(qualite.build(_ctx(engine, PERIODE)))
+    assert "lancez le job clustering" in page_text(gaveurs.build(_ctx(engine, PERIODE)))
 
 
 def test_a_filter_selecting_nothing_gives_a_french_message(shared_sim_url):
@@ -74,7 +73,7 @@ def test_a_filter_selecting_nothing_gives_a_french_message(shared_sim_url):
 def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
     engine = db.get_engine(f"postgresql+psycopg2://postgres@/absente?host={tmp_path}")
     page = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
-    texte = _texte(list(page.contenu.children))
+    texte = page_text(list(page.contenu.children))
     assert common.DB_DOWN in texte
     assert "Traceback" not in texte
 
@@ -96,7 +95,7 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
     from euralis_lib.dashboards import finance
 
     engine = db.get_engine(shared_sim_url)
-    texte = _texte(finance.build(_ctx(engine, PERIODE)))  # live computation: no finance run in this database
+    texte = page_text(finance.build(_ctx(engine, PERIODE)))  # live computation: no finance run in this database
     par_mois = queries.finance_indicateurs(engine, PERIODE.sites, PERIODE.debut, PERIODE.fin)
     avant = queries.finance_indicateurs(engine, PERIODE.sites, date(2025, 12, 31), date(2026, 3, 31))
     attendu = common.tendance(par_mois["marge_eur"].sum(), avant["marge_eur"].sum())
@@ -108,7 +107,7 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
     periode = Filtres((debut_donnees + pd.DateOffset(months=6)).date(), PERIODE.fin, PERIODE.sites)
     prec = periode.precedent()
     assert not queries.finance_indicateurs(engine, PERIODE.sites, prec.debut, prec.fin).empty  # partly covered
-    assert _texte(finance.build(_ctx(engine, periode))).count("période précédente : n/d") == 3
+    assert page_text(finance.build(_ctx(engine, periode))).count("période précédente : n/d") == 3
 
 
 def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_db_url):
@@ -116,7 +115,7 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
 
     engine = db.get_engine(sim_db_url)
     run = jobs.run_job("previsions", engine, nb_origines=2, horizons=[30, 90])
-    texte = _texte(previsions.build(_ctx(engine, PERIODE)))
+    texte = page_text(previsions.build(_ctx(engine, PERIODE)))
     assert "Modèle retenu" in texte and "Rapport au naïf" in texte
     choix = results.choix_previsions(engine, run["run_id"]).data
     for r in choix.itertuples():

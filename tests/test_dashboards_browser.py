@@ -19,14 +19,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from euralis_lib import config, serve
-from euralis_lib.bench_serve import KPIS_PAINTED, LOADED, free_port
+from euralis_lib import config
 from euralis_lib.dashboards import PAGES, tableau_de_bord
-from tests.connexion import creer_utilisateur, se_connecter
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import KPIS_PAINTED, LOADED, free_port
+from tests.helpers.connexion import creer_utilisateur, se_connecter
+from tests.helpers.pages import PAGE_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 
-PAGE_TIMEOUT_MS = 180_000
 
 
 # Pages whose figures come from a job run: they must name the run (« source : … run n° N du … »).
@@ -37,7 +38,7 @@ BRUT = re.compile(r"^(True|False|None|nan|NaN|NaT|<NA>)$|\d{4}-\d{2}-\d{2}|(^|\s
 # A page whose deferred part fails after its request, like a chart whose query breaks (test notebook only).
 DIFFERE_EN_ERREUR = """from IPython.display import display
 from euralis_lib.dashboards.common import differe, message
-from euralis_lib.kernel_request import wait_for_request
+from euralis_lib.auth.kernel_request import wait_for_request
 
 wait_for_request()
 
@@ -60,7 +61,9 @@ def reports_dir(tmp_path_factory) -> Path:
 def dash_db(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[object, str]]:
     """A private simulated database for this module with real results of every registered job (in-process,
     quick settings; one through papermill so its run has an HTML report). Dropped by the database-down test."""
-    from euralis_lib import db, jobs, pipeline
+    from euralis_lib import jobs
+    from euralis_lib.database import db
+    from euralis_lib.jobs import pipeline
 
     name = pg_cluster.clone(sim_template)
     engine = db.get_engine(pg_cluster.url(name))
@@ -287,7 +290,7 @@ def test_an_error_in_a_deferred_chart_becomes_a_french_message(server, page):
 
 
 def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_db, tmp_path):
-    from euralis_lib import db
+    from euralis_lib.database import db
     from euralis_lib.imports.formats import modele_csv
 
     cluster, name = dash_db

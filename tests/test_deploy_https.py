@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from euralis_lib import config, deploy, serve
-from euralis_lib.bench_serve import LOADED, free_port
-from tests.connexion import creer_utilisateur, se_connecter
-from tests.test_dashboards_browser import PAGE_TIMEOUT_MS
+from euralis_lib import config
+from euralis_lib.operations import deploy
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import LOADED, free_port
+from tests.helpers.connexion import creer_utilisateur, se_connecter
+from tests.helpers.pages import PAGE_TIMEOUT_MS
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

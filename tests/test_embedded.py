@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from euralis_lib import embedded
+from euralis_lib.database import embedded
 from euralis_lib.exceptions import EmbeddedServerError
 
 

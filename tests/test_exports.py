@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from euralis_lib import exports
+from euralis_lib.presentation import exports
 
 
 def _table(n: int) -> pd.DataFrame:

@@ -23,11 +23,12 @@ from urllib.parse import quote
 import psycopg2
 import pytest
 
-from euralis_lib import config, serve
+from euralis_lib import config
 from euralis_lib.auth.acces import WEB_ROLE
-from euralis_lib.bench_serve import LOADED, free_port
-from tests.connexion import creer_utilisateur, se_connecter
-from tests.test_dashboards_browser import PAGE_TIMEOUT_MS
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import LOADED, free_port
+from tests.helpers.connexion import creer_utilisateur, se_connecter
+from tests.helpers.pages import PAGE_TIMEOUT_MS
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 APP_ROLE, READER_ROLE, DATABASE = "euralis_app", "euralis_lecteur", "euralis"
@@ -199,7 +200,7 @@ def test_backup_verify_restore_on_the_external_server(external_pg, tmp_path):
     external_pg.cli("simulate", "--years", "1", "--seed", "7", "--end", "2026-06-30", url=url)
     fait = external_pg.cli("backup", "--to", str(tmp_path), "--verify", url=url)
     assert "verified in" in fait.stdout
-    from euralis_lib import backup
+    from euralis_lib.database import backup
 
     [sauvegarde] = backup.list_backups(tmp_path)
     assert sauvegarde.manifest["server_version"].startswith("15.")

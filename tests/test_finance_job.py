@@ -3,9 +3,10 @@
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db, jobs, queries, runs
-from euralis_lib.jobs import JobParameterError
-from tests.conftest import SIM_END
+from euralis_lib import jobs
+from euralis_lib.database import db, queries
+from euralis_lib.jobs import JobParameterError, runs
+from tests.helpers.simulation import SIM_END
 
 
 def test_job_snapshots_site_and_gaveur_months(sim_db_url):

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from euralis_lib import db, jobs, results, simulator
+from euralis_lib import jobs, simulator
+from euralis_lib.database import db
+from euralis_lib.jobs import results
 from euralis_lib.models import forecasting
 from euralis_lib.validation import previsions as validation
 

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from euralis_lib import formatting
+from euralis_lib.presentation import formatting
 
 
 def test_numbers_the_french_way():

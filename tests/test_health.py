@@ -17,13 +17,17 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from euralis_lib import backup, config, db, health, jobs, metrics, restore, runs, serve
-from euralis_lib.bench_serve import free_port
+from euralis_lib import config, jobs
 from euralis_lib.dashboards import ops as ops_page
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.health import CRITICAL, OK, WARNING, Thresholds
-from euralis_lib.schedule import load_schedule
-from tests.test_backup import small_filesystem
+from euralis_lib.database import backup, db, restore
+from euralis_lib.jobs import runs
+from euralis_lib.jobs.schedule import load_schedule
+from euralis_lib.operations import health, metrics
+from euralis_lib.operations.health import CRITICAL, OK, WARNING, Thresholds
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import free_port
+from tests.helpers.filesystem import small_filesystem
 
 SANS_DISQUE = Thresholds(disk_warning_pct=0, disk_critical_pct=0)  # disk has its own test on a small filesystem
 
@@ -229,24 +233,24 @@ def test_scheduler_daemon_serves_metrics_on_localhost(sim_db_url, tmp_path):
 
 
 def test_ops_page_shows_the_last_backup_and_its_verification(sim_db_url, tmp_path, monkeypatch):
-    from tests.test_dashboards import _texte
+    from tests.helpers.pages import page_text
 
     engine = db.get_engine(sim_db_url)
     dossier = tmp_path / "sauvegardes"
     [vide] = ops_page.sauvegardes(engine, dossier)[1:]
     assert "Aucune sauvegarde" in vide.value and "avertissement" in vide.value
     fait = backup.create_backup(sim_db_url, dossier)
-    texte = _texte(ops_page.sauvegardes(engine, dossier))
+    texte = page_text(ops_page.sauvegardes(engine, dossier))
     assert "Dernière sauvegarde" in texte and "non vérifiée" in texte and "euralis-message avertissement" in texte
     restore.verify(fait.path, sim_db_url)
-    texte = _texte(ops_page.sauvegardes(engine, dossier))
+    texte = page_text(ops_page.sauvegardes(engine, dossier))
     local = fait.created_at.astimezone(ZoneInfo("Europe/Paris"))
     assert f"Dernière sauvegarde : {local:%d/%m/%Y %H:%M} ({fait.path.name}" in texte
     assert "vérification : réussie le " in texte and "euralis-message info" in texte
     assert "job backup" not in texte  # made by hand: no run to name
     resultat = jobs.run_job("backup", engine, dossier=str(dossier))
-    texte = _texte(ops_page.sauvegardes(engine, dossier))
+    texte = page_text(ops_page.sauvegardes(engine, dossier))
     assert f"job backup : run n° {resultat['run_id']} du " in texte
     monkeypatch.setenv("EURALIS_BACKUP_DIR", str(dossier))
-    page = _texte(ops_page.build(Contexte(engine, None, lambda: None)))
+    page = page_text(ops_page.build(Contexte(engine, None, lambda: None)))
     assert "<h3>Sauvegardes</h3>" in page and resultat["sauvegarde"] in page

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from euralis_lib import db, queries
 from euralis_lib.cli import main as cli_main
+from euralis_lib.database import db, queries
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import modele_csv
 from euralis_lib.imports.load import importer, importer_fichier

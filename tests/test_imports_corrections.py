@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db
+from euralis_lib.database import db
 from euralis_lib.imports.load import importer, importer_fichier
 
 CORPUS = Path(__file__).parent / "data" / "imports"
@@ -238,7 +238,7 @@ def test_facts_with_nothing_stored_go_straight_into_the_table_others_through_sta
 
 
 def test_an_admin_imports_under_row_level_security_through_the_staging_table(engine, empty_db_url):
-    from tests.connexion import engine_de
+    from tests.helpers.connexion import engine_de
 
     with db.connect(engine, transaction=True) as conn:
         conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, actif, mot_de_passe) "

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from euralis_lib import db
+from euralis_lib.database import db
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import FORMATS, GRADES
 from euralis_lib.imports.load import importer

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from euralis_lib import config, kernels, serve
-from euralis_lib.bench_serve import LOADED, free_port, kernel_pids
+from euralis_lib import config
 from euralis_lib.dashboards import PAGES, page_spec
-from tests.connexion import creer_utilisateur, se_connecter
+from euralis_lib.serving import kernels, serve
+from euralis_lib.serving.browser import LOADED, free_port, kernel_pids
+from tests.helpers.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 class Server:
-    """A Voilà server (python -m euralis_lib.voila_app) on a copy of some app notebooks."""
+    """A Voilà server (python -m euralis_lib.serving.voila_app) on a copy of some app notebooks."""
 
     def __init__(self, folder: Path, database_url: str, pages: tuple[str, ...], extra: tuple[str, ...] = ()):
         folder.mkdir(parents=True, exist_ok=True)

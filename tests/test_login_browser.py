@@ -21,11 +21,13 @@ import pytest
 import sqlalchemy as sa
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
 
-from euralis_lib import db, jobs, serve
+from euralis_lib import jobs
 from euralis_lib.auth import jeton, utilisateurs
-from euralis_lib.bench_serve import LOADED, free_port
 from euralis_lib.dashboards import PAGES
-from tests.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter, utilisateurs_de_test
+from euralis_lib.database import db
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import LOADED, free_port
+from tests.helpers.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter, utilisateurs_de_test
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,8 @@ import shutil
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db, migrations
 from euralis_lib.config import SQL_DIR
+from euralis_lib.database import db, migrations
 from euralis_lib.exceptions import MigrationError
 
 

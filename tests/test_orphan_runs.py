@@ -17,12 +17,14 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import config, db, health, jobs, parameters, results, runs
+from euralis_lib import config, jobs
 from euralis_lib.dashboards import ops as ops_page
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.jobs import finance
+from euralis_lib.database import db
+from euralis_lib.jobs import finance, parameters, results, runs
+from euralis_lib.operations import health
 from scheduler import runner
-from tests.test_dashboards import _texte
+from tests.helpers.pages import page_text
 
 DATA = config.PROJECT_ROOT / "tests" / "data"
 
@@ -144,7 +146,7 @@ def test_a_run_whose_process_is_alive_is_left_alone_until_killed(empty_db_url, t
         _kill(proc)
     monkeypatch.setenv("EURALIS_SCHEDULE", str(fichier))
     monkeypatch.setenv("EURALIS_BACKUP_DIR", str(tmp_path / "sauvegardes"))
-    page = _texte(ops_page.build(Contexte(engine, None, lambda: None)))  # the Ops page looks first
+    page = page_text(ops_page.build(Contexte(engine, None, lambda: None)))  # the Ops page looks first
     run = runs.get_run(engine, run_id)
     assert run.statut == "failed" and f"processus interrompu (pid {proc.pid} sur " in run.erreur
     assert "processus interrompu" in page

@@ -2,9 +2,10 @@
 
 import pytest
 
-from euralis_lib import db, jobs, pipeline, results, runs
+from euralis_lib import jobs
 from euralis_lib.config import PROJECT_ROOT
-from euralis_lib.jobs import JobParameterError
+from euralis_lib.database import db
+from euralis_lib.jobs import JobParameterError, pipeline, results, runs
 
 pytestmark = pytest.mark.notebook
 FAILING = PROJECT_ROOT / "tests" / "data" / "echec.ipynb"

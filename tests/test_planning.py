@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from euralis_lib import db, jobs
+from euralis_lib import jobs
+from euralis_lib.database import db
 from euralis_lib.models import planning
 
 SITES = pd.DataFrame({"site_code": ["LL", "MT"], "capacite_abattage_jour": [1800, 3600]})

@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from euralis_lib import db, queries
-from tests.conftest import SIM_END
+from euralis_lib.database import db, queries
+from tests.helpers.simulation import SIM_END
 
 PERIOD = (SIM_END - timedelta(days=89), SIM_END)
 

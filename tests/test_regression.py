@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import sympy
 
-from euralis_lib import db, jobs, results, simulator, validation
-from euralis_lib.jobs import JobParameterError
+from euralis_lib import jobs, simulator, validation
+from euralis_lib.database import db
+from euralis_lib.jobs import JobParameterError, results
 from euralis_lib.models import baselines, regression
 from euralis_lib.validation.regression import compare
 from euralis_lib.validation.regression import score as score_regression

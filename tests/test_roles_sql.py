@@ -9,9 +9,9 @@ import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db
 from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
-from tests.connexion import ouvrir_session
+from euralis_lib.database import db
+from tests.helpers.connexion import ouvrir_session
 
 # Per-gaveur tables and how the owner (who sees everything) tells which gaveur a row belongs to.
 PAR_GAVEUR = {
@@ -193,8 +193,8 @@ def test_a_gaveur_compares_with_his_site_means_without_seeing_other_rows(base):
 def test_the_gaveurs_page_compares_a_gaveur_with_means_over_his_whole_site(base):
     from datetime import date
 
-    from euralis_lib import queries
     from euralis_lib.dashboards import gaveurs
+    from euralis_lib.database import queries
 
     debut, fin = date(2025, 7, 1), date(2026, 6, 30)
     engine = _moteur(base, "g1")
@@ -263,7 +263,7 @@ def test_crafted_filter_values_reach_nothing_of_another_gaveur(base):
     """What a crafted widget value can do at most: ask the queries for another gaveur or every site."""
     from datetime import date
 
-    from euralis_lib import queries
+    from euralis_lib.database import queries
 
     debut, fin = date(2024, 7, 1), date(2026, 6, 30)
     g1 = _moteur(base, "g1")

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import config, db, jobs, results, runs
-from euralis_lib.schedule import DEFAULT_SCHEDULE, ScheduleError, load_schedule
+from euralis_lib import config, jobs
+from euralis_lib.database import db
+from euralis_lib.jobs import results, runs
+from euralis_lib.jobs.schedule import DEFAULT_SCHEDULE, ScheduleError, load_schedule
 from scheduler import __main__ as cli
 from scheduler import daemon, runner
 

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from euralis_lib import db, queries, simulator, validation
+from euralis_lib import simulator, validation
+from euralis_lib.database import db, queries
 from euralis_lib.exceptions import DataLoadError
-from tests.conftest import SIM_END
+from tests.helpers.simulation import SIM_END
 
 
 def _ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@
   ``sql/150``–``152`` does the rest), and which report files he may download;
 - :mod:`~euralis_lib.auth.utilisateurs`: users, argon2 password hashes, sessions, throttling, audit;
 - :mod:`~euralis_lib.auth.jeton`: the kernel token handed from the Voilà server to a kernel, and whose it is;
-- :mod:`~euralis_lib.auth.rapports`: the reports route, serving a job report only to whom the database allows;
-- :mod:`~euralis_lib.auth.voila`: the jupyter_server identity provider and authorizer (login page);
+- :mod:`~euralis_lib.serving.report_files`: the reports route, serving a job report only to whom the database allows;
+- :mod:`~euralis_lib.serving.login`: the jupyter_server identity provider and authorizer (login page);
 - :mod:`~euralis_lib.auth.cli`: ``python -m euralis_lib users add|list|disable|passwd|role``.
 """
 

@@ -16,9 +16,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db
 from euralis_lib.auth import ROLES
 from euralis_lib.auth.utilisateurs import audit
+from euralis_lib.database import db
 from euralis_lib.exceptions import AuthError
 
 

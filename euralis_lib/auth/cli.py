@@ -10,8 +10,8 @@ import argparse
 import getpass
 import sys
 
-from euralis_lib import db
 from euralis_lib.auth import ROLES, utilisateurs
+from euralis_lib.database import db
 from euralis_lib.exceptions import AuthError
 
 

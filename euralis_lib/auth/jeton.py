@@ -5,7 +5,7 @@ the session secret and a fixed label, so it is not the cookie and cannot be turn
 database keeps its sha256 in ``sessions_web.jeton_noyau`` (``sql/150_jeton_noyau.sql``). For every
 request, the identity provider replaces any client-sent ``X-Euralis-Jeton`` header by the session's
 token; Voilà passes that header to the preheated kernel (``http_header_envs``) after
-``euralis_lib.kernel_request.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_JETON``.
+``euralis_lib.auth.kernel_request.wait_for_request()``, as the environment variable ``HTTP_X_EURALIS_JETON``.
 The kernel never needs the session secret: it asks the database who the token belongs to
 (``euralis_moi()``), and the database checks it again on every query, so a forged, revoked or expired
 token gives nothing.
@@ -49,7 +49,7 @@ def utilisateur_du_jeton(engine: Engine, jeton: str | None) -> Utilisateur | Non
 
 def utilisateur_du_noyau(engine: Engine) -> Utilisateur | None:
     """In a dashboard kernel: wait for the request (preheated kernels), then the user of its kernel token."""
-    from euralis_lib.kernel_request import wait_for_request
+    from euralis_lib.auth.kernel_request import wait_for_request
 
     wait_for_request()
     return utilisateur_du_jeton(engine, os.environ.get(VARIABLE))

@@ -1,6 +1,6 @@
 """Who opens a dashboard page, inside its kernel, and the database engine the page then uses.
 
-On a server with login (``EURALIS_CONNEXION=1``, set by :func:`euralis_lib.auth.voila.environnement`),
+On a server with login (``EURALIS_CONNEXION=1``, set by :func:`euralis_lib.serving.login.environnement`),
 the page waits for its request (preheated kernels), reads the kernel token the server put in the
 ``X-Euralis-Jeton`` header, asks the database whose session it is (:mod:`~euralis_lib.auth.jeton`),
 refuses a role the page is not for, and queries as that user with that token
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db
 from euralis_lib.auth import jeton
 from euralis_lib.auth.acces import Utilisateur, engine_utilisateur
+from euralis_lib.database import db
 
 CONNEXION = "EURALIS_CONNEXION"
 SESSION_INVALIDE = "Session invalide ou expirée : reconnectez-vous."

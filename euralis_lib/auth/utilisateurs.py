@@ -28,10 +28,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import config, db
+from euralis_lib import config
 from euralis_lib.auth import ROLES
 from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.auth.jeton import deriver
+from euralis_lib.database import db
 from euralis_lib.exceptions import AuthError
 
 MOT_DE_PASSE_MIN = 10

@@ -1,71 +1,26 @@
-"""Supervisor dashboards served by Voilà: the page registry, read by the navigation bar and the landing page.
+"""Supervisor dashboards served by Voilà: :func:`ouvrir`, the whole code of an app notebook.
 
-A page is one :class:`PageSpec` line in :data:`PAGES`, a module ``euralis_lib/dashboards/<module>.py``
-exposing ``build(ctx) -> list[widget]`` (and ``FILTRES``, its filter bar, or ``None``), and an app
-notebook ``notebooks/apps/<slug>.ipynb`` whose code is ``ouvrir("<slug>")``. Every page is built by
-the one :class:`euralis_lib.dashboards.common.Page` (navigation, filters, loading state, French
-errors). This module imports nothing heavy: page modules load on first use.
+A page is one :class:`PageSpec` line in :data:`~euralis_lib.dashboards.registry.PAGES`, a module
+``euralis_lib/dashboards/<module>.py`` exposing ``build(ctx) -> list[widget]`` (and ``FILTRES``, its filter
+bar, or ``None``), and an app notebook ``notebooks/apps/<slug>.ipynb`` whose code is ``ouvrir("<slug>")``.
+Every page is built by the one :class:`euralis_lib.dashboards.common.Page` (navigation, filters, loading
+state, French errors). This module imports nothing heavy: page modules load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from euralis_lib.auth import ROLES
+from euralis_lib.dashboards.registry import PAGES, PageSpec, page_spec
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from euralis_lib.dashboards.common import Page
 
-
-@dataclass(frozen=True)
-class PageSpec:
-    """One dashboard page: URL slug, title in the navigation bar, description on the landing page, the
-    roles that may open it (with login; the database enforces the rows and writes either way) and ``pool``:
-    preheated kernels kept ready for it (None: the server's ``--pool_size``), more for the pages opened first."""
-
-    slug: str
-    titre: str
-    description: str
-    module: str = ""
-    roles: tuple[str, ...] = ROLES
-    pool: int | None = None
-
-    @property
-    def nom_module(self) -> str:
-        """The page module under ``euralis_lib.dashboards`` (the slug unless it is a Python keyword)."""
-        return self.module or self.slug
-
-
-PAGES: tuple[PageSpec, ...] = (
-    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs.", pool=2),
-    PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances.",
-             pool=3),
-    PageSpec("sites", "Sites de Production", "Comparaison des sites, exploration site → gaveurs → lots."),
-    PageSpec("gaveurs", "Gaveurs", "Performances, groupes de gaveurs, comparaison à la moyenne du site."),
-    PageSpec("previsions", "Prévisions", "Prévisions de production à 7, 30 et 90 jours."),
-    PageSpec("qualite", "Qualité", "ITM et sigma par site et souche, formules de poids de foie, lots anormaux."),
-    PageSpec("abattages", "Abattages", "Plan d'abattage, capacité utilisée, hongrois contre glouton."),
-    PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
-    PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
-             "et quarantaine.", module="import_fichiers", roles=("admin",)),
-    PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
-             roles=("admin", "superviseur")),
-    PageSpec("administration", "Administration", "Utilisateurs, capacités d'abattage et prix (administrateurs).",
-             roles=("admin",)),
-)
-
-
-def page_spec(slug: str) -> PageSpec:
-    """The registered page ``slug`` (KeyError naming the known pages otherwise)."""
-    for spec in PAGES:
-        if spec.slug == slug:
-            return spec
-    raise KeyError(f"unknown page {slug!r}: known pages are {', '.join(p.slug for p in PAGES)}")
+__all__ = ["PAGES", "PageSpec", "ouvrir", "page_spec"]
 
 
 def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
@@ -79,7 +34,7 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
 
     spec = page_spec(slug)
     if "VOILA_PREHEAT" in os.environ:  # served by Voilà: logging (tracebacks) to the server's log, not the page
-        from euralis_lib.kernel_request import log_to_server
+        from euralis_lib.auth.kernel_request import log_to_server
 
         log_to_server()
     # Heavy imports and first-figure costs first: a preheated kernel pays them before its request arrives.

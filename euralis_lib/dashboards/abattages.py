@@ -8,11 +8,14 @@ import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from euralis_lib import jobs, plots, queries, results
+from euralis_lib import jobs
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte, Filtres
-from euralis_lib.markup import element
-from euralis_lib.runs import JobBusyError
+from euralis_lib.database import queries
+from euralis_lib.jobs import results
+from euralis_lib.jobs.runs import JobBusyError
+from euralis_lib.presentation import plots
+from euralis_lib.presentation.markup import element
 
 METHODES = {"hongrois": "Algorithme hongrois", "glouton": "Glouton"}
 

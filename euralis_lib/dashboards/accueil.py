@@ -7,11 +7,12 @@ from pathlib import Path
 import ipywidgets as w
 import pandas as pd
 
-from euralis_lib import jobs, runs
+from euralis_lib import jobs
 from euralis_lib.auth.acces import chemin_lisible
 from euralis_lib.dashboards import PAGES, common
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.markup import element, link
+from euralis_lib.jobs import runs
+from euralis_lib.presentation.markup import element, link
 
 FILTRES = None
 

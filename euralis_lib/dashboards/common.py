@@ -3,7 +3,7 @@
 Every page is a :class:`Page`: navigation, an optional filter bar (``FILTRES`` of the page module),
 a loading state and the content its ``build(ctx)`` returns. Every error raised while building is
 turned into a French message (never a traceback); the traceback goes to the server log only.
-Everything a supervisor reads is formatted by :mod:`euralis_lib.formatting`.
+Everything a supervisor reads is formatted by :mod:`euralis_lib.presentation.formatting`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ import plotly.graph_objects as go
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib import db, exports, formatting, plotly_bundle, plots, queries
 from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.auth.page import lien_deconnexion
-from euralis_lib.dashboards import PAGES, PageSpec
+from euralis_lib.dashboards.registry import PAGES, PageSpec
+from euralis_lib.database import db, queries
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
-from euralis_lib.markup import Markup, download_link, element, join, link, literal, safe_filename
+from euralis_lib.presentation import exports, formatting, plotly_bundle, plots
+from euralis_lib.presentation.markup import Markup, download_link, element, join, link, literal, safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ _RELEVE = literal(
 def instantane(widget: w.Widget) -> Markup:
     """HTML of what ``widget`` shows now, controls left out: the navigation bar, KPI cards, tables and
     messages as they are; a filter bar as one line stating its values; hidden widgets, buttons and
-    figures omitted. An HTML widget's value not built by :mod:`euralis_lib.markup` is shown escaped."""
+    figures omitted. An HTML widget's value not built by :mod:`euralis_lib.presentation.markup` is shown escaped."""
     if not isinstance(getattr(widget, "layout", None), w.Layout) or widget.layout.display == "none":
         return Markup()  # a figure's ``layout`` is plotly's
     if isinstance(widget, FilterBar):

@@ -6,9 +6,11 @@ import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.database import queries
+from euralis_lib.jobs import results
+from euralis_lib.presentation import plots
 
 FILTRES = common.Filtrage(periode_jours=365, avec_gaveurs=True)
 

@@ -11,13 +11,13 @@ import logging
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib import queries
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
+from euralis_lib.database import queries
 from euralis_lib.exceptions import EuralisError, ImportFileError
 from euralis_lib.imports.formats import FORMATS, GENRES
 from euralis_lib.imports.load import importer
-from euralis_lib.markup import element
+from euralis_lib.presentation.markup import element
 
 log = logging.getLogger(__name__)
 FILTRES = None

@@ -8,10 +8,13 @@ from pathlib import Path
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib import config, formatting, ops, plots, results
+from euralis_lib import config
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.schedule import load_schedule
+from euralis_lib.jobs import results
+from euralis_lib.jobs.schedule import load_schedule
+from euralis_lib.operations import ops
+from euralis_lib.presentation import formatting, plots
 
 FILTRES = None
 COLONNES = {"cron": "Cron", "prochain_run": "Prochain run", "dernier_statut": "Dernier statut",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import ipywidgets as w
 import pandas as pd
 
-from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.markup import element
+from euralis_lib.database import queries
+from euralis_lib.jobs import results
 from euralis_lib.models.forecasting import LIBELLES
+from euralis_lib.presentation import plots
+from euralis_lib.presentation.markup import element
 
 FILTRES = common.Filtrage(periode_jours=90)
 VIDE = "Aucune prévision : lancez le job prévisions."

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from euralis_lib import plots, queries, results
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
+from euralis_lib.database import queries
+from euralis_lib.jobs import results
+from euralis_lib.presentation import plots
 
 FILTRES = common.Filtrage(periode_jours=365)
 COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "meilleure_reference", "r2_meilleure_reference",

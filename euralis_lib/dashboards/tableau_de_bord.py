@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib import formatting, plots, queries
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.database import queries
+from euralis_lib.presentation import formatting, plots
 
 FILTRES = common.Filtrage(periode_jours=90)
 

@@ -24,7 +24,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             sortie.write_text(modele_csv(args.cible), encoding="utf-8-sig")
         print(f"modèle « {args.cible} » écrit dans {sortie}")
         return 0
-    from euralis_lib import db, migrations
+    from euralis_lib.database import db, migrations
     from euralis_lib.imports.load import importer_fichier
 
     format_for(args.genre)

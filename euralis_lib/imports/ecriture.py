@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from euralis_lib.db import copy_dataframe
+from euralis_lib.database.db import copy_dataframe
 from euralis_lib.imports.copie import copy_binaire
 
 MAX_MODIFICATIONS = 20  # updated rows described old → new in the report

@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib.db import connect, copy_dataframe, read_df
+from euralis_lib.database.db import connect, copy_dataframe, read_df
 from euralis_lib.exceptions import DatabaseUnavailableError, ImportFileError
 from euralis_lib.imports import reading, validate
 from euralis_lib.imports.ecriture import Ecriture, ecrire

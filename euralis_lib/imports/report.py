@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from euralis_lib.markup import Markup, element, join
+from euralis_lib.presentation.markup import Markup, element, join
 
 MAX_ERREURS_AFFICHEES = 20
 

@@ -7,7 +7,7 @@ imported on first use, so reading the registry (landing page, Ops page) stays li
 
 :func:`run_job` runs a job in this process (dashboard buttons, bench, tests): parameters checked
 against the notebook's declaration and completed with its defaults, the job's lock taken, the run
-recorded. :mod:`euralis_lib.pipeline` runs the notebook itself with papermill.
+recorded. :mod:`euralis_lib.jobs.pipeline` runs the notebook itself with papermill.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from euralis_lib import config, parameters, runs
-from euralis_lib.parameters import JobParameterError
+from euralis_lib import config
+from euralis_lib.jobs import parameters, runs
+from euralis_lib.jobs.parameters import JobParameterError
 
 JOB_ROLE = "euralis_job"
 
@@ -34,7 +35,7 @@ class Job:
     titre: str
     description: str
     page: str  # slug of the dashboard page showing its results (euralis_lib.dashboards.PAGES)
-    lecteur: str  # the reader of its results in euralis_lib.results
+    lecteur: str  # the reader of its results in euralis_lib.jobs.results
     manuel: bool = False  # True: run on demand only, never in scheduler/schedule.yml
     # PostgreSQL role of its scheduled runs (sql/110_roles.sql); None: the migrating owner (backups:
     # pg_dump reads every row and the schema, which only the owner may under row-level security).

@@ -1,6 +1,6 @@
 """Job ``backup`` (nightly): a verified backup of the database, then the retention of the backup folder.
 
-The work is :func:`euralis_lib.backup.backup_and_verify` (dump, checksum and manifest, restore into a
+The work is :func:`euralis_lib.database.safeguard.backup_and_verify` (dump, checksum and manifest, restore into a
 scratch database compared with the manifest, retention); the run records its figures. The backups
 themselves live in the backup folder (``EURALIS_BACKUP_DIR``), not in the database they protect.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from euralis_lib import backup as sauvegarde
+from euralis_lib.database import safeguard
 from euralis_lib.jobs import base
 
 JOB = "backup"
@@ -21,5 +21,5 @@ def run(engine: Engine, *, run_id: int | None, dossier: str | None, quotidiennes
     params = base.arguments(locals())
     url = engine.url.render_as_string(hide_password=False)
     return base.execute(engine, JOB, params, run_id,
-                        lambda: sauvegarde.backup_and_verify(url, dossier, quotidiennes, hebdomadaires, verifier),
+                        lambda: safeguard.backup_and_verify(url, dossier, quotidiennes, hebdomadaires, verifier),
                         lambda _conn, _rid, chiffres: chiffres)

@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import queries, runs
-from euralis_lib.db import connect
-from euralis_lib.parameters import JobParameterError
+from euralis_lib.database import queries
+from euralis_lib.database.db import connect
+from euralis_lib.jobs import runs
+from euralis_lib.jobs.parameters import JobParameterError
 
 __all__ = ["JobParameterError", "Perimetre", "arguments", "execute", "parse_date", "perimetre"]
 _CONTEXTE = ("engine", "run_id")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import queries
-from euralis_lib.db import copy_dataframe
+from euralis_lib.database import queries
+from euralis_lib.database.db import copy_dataframe
 from euralis_lib.jobs import base
 from euralis_lib.models.clustering import PROFILE, GaveurClustering, gaveur_profiles
 

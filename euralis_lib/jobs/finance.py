@@ -1,6 +1,6 @@
 """Job ``finance``: snapshot of revenue, costs and margins per site / gaveur and month.
 
-The computation lives once, in :func:`euralis_lib.queries.finance_indicateurs` (SQL on the data
+The computation lives once, in :func:`euralis_lib.database.queries.finance_indicateurs` (SQL on the data
 and the prices of ``prix_parametres``); this job stores its result with the run that produced it,
 so dashboards show figures traceable to a dated run.
 """
@@ -12,8 +12,8 @@ import json
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import queries
-from euralis_lib.db import copy_dataframe
+from euralis_lib.database import queries
+from euralis_lib.database.db import copy_dataframe
 from euralis_lib.jobs import base
 
 JOB = "finance"

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import queries
-from euralis_lib.db import copy_dataframe
+from euralis_lib.database import queries
+from euralis_lib.database.db import copy_dataframe
 from euralis_lib.jobs import base
 from euralis_lib.models.planning import (
     JOURS_APRES,

@@ -6,12 +6,14 @@ production, checks the parameters and stores forecasts and backtest errors with 
 
 from __future__ import annotations
 
+import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib import queries
-from euralis_lib.db import copy_dataframe
+from euralis_lib.database import queries
+from euralis_lib.database.db import copy_dataframe
 from euralis_lib.jobs import base
-from euralis_lib.models.forecasting import choisir, forecast_sites
+from euralis_lib.models.forecasting import LIBELLES, NAIF, choisir, forecast_sites
+from euralis_lib.presentation.formatting import nombre
 
 JOB = "previsions"
 
@@ -54,3 +56,16 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, horizons
         return ", ".join(sorted(set(fc["modele"]))) if not fc.empty else "aucun"
 
     return base.execute(engine, JOB, params, run_id, compute, write, engines)
+
+
+def resume_choix(choix: pd.DataFrame) -> str:
+    """French summary of :func:`choisir`'s table, per horizon: how often a model beats the naive and by
+    how much (median, worst ratio). Measured figures only."""
+    phrases = []
+    for h, g in choix.groupby("horizon_jours"):
+        battus = g[g["modele"] != NAIF]
+        phrases.append(f"À {h} jours : le naïf saisonnier est battu sur {len(battus)} site(s) sur {len(g)} ; "
+                       f"rapport de MAPE au naïf médian {nombre(g['ratio'].median(), 2)}, "
+                       f"le plus mauvais {nombre(g['ratio'].max(), 2)} "
+                       f"(modèles retenus : {', '.join(sorted({LIBELLES.get(m, m) for m in g['modele']}))}).")
+    return "\n".join(phrases)

@@ -374,21 +374,6 @@ def choisir(backtest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["site_code", "horizon_jours", "modele", "mape", "mape_naif", "ratio"])
 
 
-def resume_choix(choix: pd.DataFrame) -> str:
-    """French summary of :func:`choisir`'s table, per horizon: how often a model beats the naive and by
-    how much (median, worst ratio). Measured figures only."""
-    from euralis_lib.formatting import nombre
-
-    phrases = []
-    for h, g in choix.groupby("horizon_jours"):
-        battus = g[g["modele"] != NAIF]
-        phrases.append(f"À {h} jours : le naïf saisonnier est battu sur {len(battus)} site(s) sur {len(g)} ; "
-                       f"rapport de MAPE au naïf médian {nombre(g['ratio'].median(), 2)}, "
-                       f"le plus mauvais {nombre(g['ratio'].max(), 2)} "
-                       f"(modèles retenus : {', '.join(sorted({LIBELLES.get(m, m) for m in g['modele']}))}).")
-    return "\n".join(phrases)
-
-
 def forecast_sites(daily: pd.DataFrame, *, horizons: tuple[int, ...], nb_origines: int, interval: float, seed: int,
                    croissance: str, lots: pd.DataFrame | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:

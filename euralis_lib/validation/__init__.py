@@ -6,7 +6,7 @@ planning has no planted truth and is checked against exhaustive search instead) 
 :data:`COLONNES`, one row per metric per cell (site, souche, horizon…). The runner
 (:mod:`euralis_lib.validation.matrix`) runs them on many seeds × end dates and judges every goal on
 the minimum over data sets, never on one. Scorers work on the simulated data in memory: the
-features come from :func:`lot_features`, the in-memory twin of :func:`euralis_lib.queries.lot_features`
+features come from :func:`lot_features`, the in-memory twin of :func:`euralis_lib.database.queries.lot_features`
 (a test keeps the two equal on a loaded database).
 """
 
@@ -38,7 +38,7 @@ def tableau(lignes: list[dict]) -> pd.DataFrame:
 
 
 def lot_features(donnees: SimulatedData) -> pd.DataFrame:
-    """One row per lot with the same columns and values as :func:`euralis_lib.queries.lot_features`."""
+    """One row per lot with the same columns and values as :func:`euralis_lib.database.queries.lot_features`."""
     doses = donnees.doses.sort_values(["lot_id", "horodatage"])
     g = doses.groupby("lot_id")
     agg = pd.DataFrame({

@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from euralis_lib import simulator
 from euralis_lib.config import REPORTS_DIR
-from euralis_lib.markup import element, html
+from euralis_lib.presentation.markup import element, html
 from euralis_lib.validation import COLONNES, ligne, nom_jeu, tableau
 
 # Planning has no planted truth in the simulator: it is checked against exhaustive search in tests/test_planning.py.

@@ -33,8 +33,9 @@ DUREE_GAVAGE_JOURS = 11  # domain.md: fattening lasts about 11 days; slaughter f
 
 
 def daily_production(donnees: SimulatedData) -> pd.DataFrame:
-    """Daily liver production (kg) per site from simulated data, as :func:`euralis_lib.queries.production_journaliere`
-    returns it from the database (first to last slaughter day, zeros where nothing was slaughtered)."""
+    """Daily liver production (kg) per site from simulated data, as
+    :func:`euralis_lib.database.queries.production_journaliere` returns it from the database (first to last
+    slaughter day, zeros where nothing was slaughtered)."""
     ab = donnees.abattages.merge(donnees.lots[["lot_id", "site_code"]], on="lot_id")
     ab["production_kg"] = (ab["nb_canards_abattus"] * ab["poids_foie_moyen_g"] / 1000.0).round(2)
     ab["date"] = pd.to_datetime(ab["date_abattage"])

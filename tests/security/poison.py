@@ -16,8 +16,8 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from euralis_lib import db
 from euralis_lib.auth import utilisateurs
+from euralis_lib.database import db
 from euralis_lib.imports.formats import format_for, modele_csv
 from euralis_lib.imports.load import importer
 

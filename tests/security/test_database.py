@@ -26,11 +26,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from euralis_lib import db, jobs, queries, results, runs
+from euralis_lib import jobs
 from euralis_lib.auth import acces, administration, utilisateurs
 from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
 from euralis_lib.dashboards import PAGES, common
-from tests.connexion import creer_utilisateur, engine_de, ouvrir_session
+from euralis_lib.database import db, queries
+from euralis_lib.jobs import results, runs
+from tests.helpers.connexion import creer_utilisateur, engine_de, ouvrir_session
 
 WEB = ("euralis_admin", "euralis_superviseur", "euralis_gaveur")
 # What a guard looks like in a policy or a SECURITY DEFINER function: a call to the token helpers (sql/150).
@@ -423,7 +425,7 @@ def test_the_accueil_page_links_a_report_only_for_who_may_read_it(base, tmp_path
         assert etat["rapport_path"].notna().any() == liens and (liens or etat["rapport_path"].isna().all()), login
 
 
-def _texte(page: common.Page) -> str:
+def page_text(page: common.Page) -> str:
     return html.unescape(common.instantane(w.VBox([page.contenu])))
 
 
@@ -438,7 +440,7 @@ def test_every_page_opens_for_each_role_without_an_unexpected_error(base, login)
         if utilisateur.role not in spec.roles:
             continue
         module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-        textes[spec.slug] = texte = _texte(common.Page(spec, module.build, module.FILTRES, engine=engine,
+        textes[spec.slug] = texte = page_text(common.Page(spec, module.build, module.FILTRES, engine=engine,
                                                        utilisateur=utilisateur))
         assert "Erreur inattendue" not in texte and "DatabaseError" not in texte, f"{login} {spec.slug}: {texte[:800]}"
         assert "Votre rôle ne donne pas accès" not in texte, f"{login} {spec.slug}: {texte[:800]}"

@@ -17,7 +17,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from euralis_lib import exports
+from euralis_lib.presentation import exports
 
 ATTAQUES = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "  =1+1",
             "=cmd|' /C calc'!A0"]

@@ -25,13 +25,14 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib import db, jobs
+from euralis_lib import jobs
 from euralis_lib.auth import utilisateurs
 from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
 from euralis_lib.dashboards import PAGES, common, gaveurs, sites
 from euralis_lib.dashboards.import_fichiers import ImportWidget
-from euralis_lib.markup import element, safe_filename
-from tests.connexion import ouvrir_session
+from euralis_lib.database import db
+from euralis_lib.presentation.markup import element, safe_filename
+from tests.helpers.connexion import ouvrir_session
 from tests.security import poison
 from tests.security.poison import CODE, CODE_FORMULE, LOT, LOT_FORMULE, NOM, NOM_FORMULE, PAYLOADS, SITE
 

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from euralis_lib import config, serve
-from euralis_lib.bench_serve import LOADED, free_port
-from euralis_lib.markup import safe_filename
-from tests.connexion import creer_utilisateur, se_connecter
+from euralis_lib import config
+from euralis_lib.presentation.markup import safe_filename
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import LOADED, free_port
+from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.security import poison
 
 pytestmark = pytest.mark.browser

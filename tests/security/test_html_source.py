@@ -1,6 +1,6 @@
-"""Finding 3 of issue 21, the rule behind the fix: HTML is built only through ``euralis_lib.markup``.
+"""Finding 3 of issue 21, the rule behind the fix: HTML is built only through ``euralis_lib.presentation.markup``.
 
-The library's source is parsed (AST) and these are refused outside ``euralis_lib/markup.py``:
+The library's source is parsed (AST) and these are refused outside ``euralis_lib/presentation/markup.py``:
 
 1. HTML built by interpolation: an f-string, a ``+`` concatenation, a ``%`` or a ``str.format`` / ``join``
    whose literal part holds a tag (``<div``, ``</a``…), whatever it is passed to;
@@ -143,7 +143,7 @@ class Checker:
         return out
 
     def _imports(self, m: Module, function: str, node: ast.Import | ast.ImportFrom) -> None:
-        if isinstance(node, ast.ImportFrom) and node.module == "euralis_lib.markup":
+        if isinstance(node, ast.ImportFrom) and node.module == "euralis_lib.presentation.markup":
             m.helper_names |= {a.asname or a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module == "euralis_lib" and any(
                 a.name == "markup" for a in node.names):
@@ -151,7 +151,8 @@ class Checker:
         else:
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             if any(x == "html" or x.startswith("markupsafe") for x in modules):
-                self._flag(m, function, node, "escaping outside euralis_lib.markup (import html/markupsafe)")
+                self._flag(m, function, node,
+                           "escaping outside euralis_lib.presentation.markup (import html/markupsafe)")
 
     def _node(self, m: Module, function: str, scope: ast.AST, node: ast.AST) -> None:
         # Rule 1: HTML built by interpolation.
@@ -243,7 +244,7 @@ def _library() -> dict[str, str]:
     return {p.relative_to(LIB).as_posix(): p.read_text(encoding="utf-8") for p in sorted(LIB.rglob("*.py"))}
 
 
-SAMPLE_HEADER = ("import ipywidgets as w\nfrom euralis_lib.markup import Markup, element, html, literal\n"
+SAMPLE_HEADER = ("import ipywidgets as w\nfrom euralis_lib.presentation.markup import Markup, element, html, literal\n"
                  "from euralis_lib import markup\n")
 UNSAFE = {
     "f-string into w.HTML": "def f(nom):\n    return w.HTML(f'<b>{nom}</b>')\n",
@@ -302,6 +303,6 @@ def test_the_checker_flags_the_code_of_finding_3():
 def test_the_library_builds_html_only_through_the_helper():
     checker = check(_library())
     assert checker.sinks >= 30, f"only {checker.sinks} HTML sinks seen: the checker is not reading the library"
-    assert not checker.violations, "HTML built outside euralis_lib.markup:\n" + "\n".join(
+    assert not checker.violations, "HTML built outside euralis_lib.presentation.markup:\n" + "\n".join(
         map(str, checker.violations))
     assert checker.allowed_used == set(ALLOWED), f"stale allow-list entries: {set(ALLOWED) - checker.allowed_used}"

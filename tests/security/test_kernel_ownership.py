@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from euralis_lib.kernel_request import SECRET_HEADER
-from tests.security.conftest import (
+from euralis_lib.auth.kernel_request import SECRET_HEADER
+from tests.helpers.security import (
     Navigateur,
     Serveur,
     attendre_reponse,
@@ -155,7 +155,7 @@ def test_the_authorizer_allows_only_what_the_pages_use():
     from tornado.httputil import HTTPServerRequest
     from tornado.web import Application, RequestHandler
 
-    from euralis_lib.auth.voila import EuralisAuthorizer
+    from euralis_lib.serving.login import EuralisAuthorizer
 
     handler = RequestHandler(Application(), HTTPServerRequest(method="GET", uri="/api/x", connection=_Connexion()))
     autorisateur = EuralisAuthorizer()

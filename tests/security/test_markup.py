@@ -1,5 +1,5 @@
-"""The HTML helper (euralis_lib.markup) on hostile values: text and attribute values escaped, script URLs and
-event handlers refused, download names made safe."""
+"""The HTML helper (euralis_lib.presentation.markup) on hostile values: text and attribute values escaped, script
+URLs and event handlers refused, download names made safe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import ipywidgets as w
 import pytest
 
 from euralis_lib.dashboards import common
-from euralis_lib.markup import download_link, element, html, join, link, literal, safe_filename
+from euralis_lib.presentation.markup import download_link, element, html, join, link, literal, safe_filename
 
 PAYLOAD = 'LL-X1"><img src=x onerror=alert(1)>'
 

@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 import websocket
 
-from euralis_lib import db
 from euralis_lib.auth import utilisateurs
-from tests.connexion import creer_utilisateur
-from tests.security.conftest import (
+from euralis_lib.database import db
+from tests.helpers.connexion import creer_utilisateur
+from tests.helpers.security import (
     Navigateur,
     Serveur,
     attendre_reponse,

@@ -5,7 +5,7 @@ then ``comm_open`` + ``request_states`` (Voilà misreads the legacy binary reply
 event loop), (b) with v1, one frame whose offset count says 2^62 (jupyter_server's ``deserialize_msg_from_ws_v1``).
 After each, ``/login`` must answer within 2 s and the server's memory stay put. A fuzz test sends malformed
 frames of every kind on several connections while a control user keeps loading a page in Chromium. The frame
-checks themselves (:mod:`euralis_lib.kernel_ws`) are also tested directly.
+checks themselves (:mod:`euralis_lib.serving.kernel_ws`) are also tested directly.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 import websocket
 from jupyter_server.services.kernels.connection.base import serialize_binary_message, serialize_msg_to_ws_v1
 
-from euralis_lib import kernel_ws
-from tests.security.conftest import (
+from euralis_lib.serving import kernel_ws
+from tests.helpers.security import (
     Navigateur,
     Serveur,
     attendre_reponse,

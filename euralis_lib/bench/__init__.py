@@ -1,0 +1,1 @@
+"""Every benchmark (`make bench*`): volume, serving, backups, imports."""

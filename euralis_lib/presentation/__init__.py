@@ -1,0 +1,1 @@
+"""What users read: HTML markup (escaped), French number formats, charts, table exports."""

@@ -1,0 +1,216 @@
+"""Every plotly figure of the job notebooks and the dashboards (French labels, numbers and dates).
+
+Time axes read ``dd/mm/yyyy`` (or ``mm/yyyy`` zoomed out); monthly charts label their months by
+their French names (« nov. 2025 ») through :mod:`euralis_lib.presentation.formatting`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from euralis_lib.models.forecasting import LIBELLES
+from euralis_lib.presentation import formatting
+
+SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
+_LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 20, "t": 50, "b": 40}, "height": 380}
+_JOUR_MS = 86_400_000
+# Dates written the French way without a locale bundle in the browser: hours, days, then months.
+_DATES_FR = [{"dtickrange": [None, _JOUR_MS], "value": "%d/%m %H:%M"},
+             {"dtickrange": [_JOUR_MS, 28 * _JOUR_MS], "value": "%d/%m/%Y"},
+             {"dtickrange": [28 * _JOUR_MS, None], "value": "%m/%Y"}]
+
+
+def _est_temporel(valeurs: object) -> bool:
+    """True for values plotly draws on a date axis (datetime64, Timestamps, dates, datetimes)."""
+    if valeurs is None:
+        return False
+    serie = pd.Series(valeurs)
+    if pd.api.types.is_datetime64_any_dtype(serie):
+        return True
+    return pd.api.types.infer_dtype(serie.dropna(), skipna=True) in {"date", "datetime", "datetime64"}
+
+
+def francais(fig: go.Figure) -> go.Figure:
+    """French number separators (decimal comma, narrow-space thousands) and dd/mm/yyyy dates on time axes
+    (never plotly's English month names)."""
+    fig.update_layout(separators=",\u202f")
+    fig.update_yaxes(exponentformat="none", separatethousands=True)  # « 8 000 », not « 8k »
+    temporels = [pd.to_datetime(pd.Series(t.x)) for t in fig.data if _est_temporel(getattr(t, "x", None))]
+    if temporels:
+        heures = any((serie.dropna().dt.normalize() != serie.dropna()).any() for serie in temporels)
+        fig.update_xaxes(tickformatstops=_DATES_FR, hoverformat="%d/%m/%Y %H:%M" if heures else "%d/%m/%Y")
+    return fig
+
+
+def mois_francais(fig: go.Figure, mois: pd.Series, max_graduations: int = 12) -> go.Figure:
+    """Label a monthly time axis with French month names (at most ``max_graduations`` labels)."""
+    valeurs = sorted(pd.to_datetime(pd.Series(mois)).dropna().unique())
+    pas = max(1, math.ceil(len(valeurs) / max_graduations))
+    graduations = valeurs[::pas]
+    fig.update_xaxes(tickmode="array", tickvals=graduations, ticktext=[formatting.mois(m) for m in graduations])
+    return fig
+
+
+def _style(fig: go.Figure, title: str, **layout: object) -> go.Figure:
+    fig.update_layout(title=title, **{**_LAYOUT, **layout})
+    return francais(fig)
+
+
+def production(daily: pd.DataFrame, freq: str = "W") -> go.Figure:
+    """Liver production over time per site (weekly totals by default)."""
+    df = (daily.set_index("date").groupby("site_code")["production_kg"].resample(freq).sum().reset_index())
+    fig = px.line(df, x="date", y="production_kg", color="site_code", color_discrete_map=SITE_COLORS,
+                  labels={"date": "Date", "production_kg": "Production (kg de foie)", "site_code": "Site"})
+    return _style(fig, "Production de foie par site (kg par semaine)")
+
+
+def pareto(formules: pd.DataFrame) -> go.Figure:
+    """Pareto fronts: complexity vs held-out error per site × souche (retained formula marked)."""
+    df = formules.assign(modele=formules["site_code"] + " / " + formules["souche_code"],
+                         retenue=formules["est_retenue"].map({True: "retenue", False: "front de Pareto"}))
+    fig = px.line(df, x="complexite", y="mae_test", color="modele", markers=True, symbol="retenue",
+                  hover_data=["formule", "r2_test"],
+                  labels={"complexite": "Complexité", "mae_test": "Erreur moyenne test (g)", "modele": "Site / souche"})
+    return _style(fig, "Formules : complexité contre erreur sur lots de test")
+
+
+def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon: int = 90) -> go.Figure:
+    """History (weekly) and daily forecast with its interval for one site."""
+    hist = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
+    fc = previsions[(previsions["site_code"] == site) & (previsions["horizon_jours"] == horizon)]
+    fig = go.Figure()
+    fig.add_scatter(x=hist.index, y=hist.rolling(7, min_periods=1).mean(), name="Historique (moyenne 7 j)",
+                    line={"color": "#555"})
+    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat_upper"], line={"width": 0}, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat_lower"], fill="tonexty", line={"width": 0},
+                    name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
+    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat"], name="Prévision", line={"color": SITE_COLORS.get(site)})
+    fig.update_yaxes(title="kg de foie par jour")
+    modele = ""
+    if "modele" in fc and fc["modele"].notna().any():
+        modele = f" ({LIBELLES.get(fc['modele'].iloc[0], fc['modele'].iloc[0])})"
+    return _style(fig, f"Prévision {horizon} jours — site {site}{modele}")
+
+
+def backtest(bt: pd.DataFrame) -> go.Figure:
+    """Backtest MAPE per site and horizon of every candidate model (the baseline included)."""
+    df = bt.assign(modele=bt["modele"].map(lambda m: LIBELLES.get(m, m)),
+                   horizon=bt["horizon_jours"].astype(str) + " j")
+    fig = px.bar(df, x="horizon", y="mape", color="modele", barmode="group", facet_col="site_code",
+                 labels={"mape": "MAPE (%)", "horizon": "Horizon", "modele": "Modèle", "site_code": "Site"})
+    return _style(fig, "Erreur de prévision (backtest) : modèles candidats et naïf saisonnier")
+
+
+def clusters(gaveurs: pd.DataFrame) -> go.Figure:
+    """Gaveurs by ITM and sigma, coloured by cluster, sized by volume."""
+    fig = px.scatter(gaveurs, x="itm", y="sigma_g", color="nom_cluster", size="volume", hover_name="nom",
+                     hover_data=["code", "site_code", "mortalite_pct", "regularite_g"],
+                     labels={"itm": "ITM", "sigma_g": "Sigma (g)", "nom_cluster": "Groupe"})
+    return _style(fig, "Groupes de gaveurs")
+
+
+def anomalies(scored: pd.DataFrame) -> go.Figure:
+    """Anomaly score of lots over time, anomalies highlighted."""
+    df = scored.assign(statut=scored["est_anomalie"].map({True: "Anomalie", False: "Normal"}))
+    fig = px.scatter(df, x="fin", y="score", color="statut", hover_name="code_lot", hover_data=["explication"],
+                     color_discrete_map={"Anomalie": "#d62728", "Normal": "#9ecae1"},
+                     labels={"fin": "Fin de gavage", "score": "Score d'anomalie", "statut": ""})
+    return _style(fig, "Score d'anomalie des lots")
+
+
+def planning(plan: pd.DataFrame, methode: str = "hongrois") -> go.Figure:
+    """Ducks slaughtered per day and site in a plan."""
+    df = plan[(plan["methode"] == methode) & plan["place"]]
+    df = df.groupby(["date_abattage", "site_code"], as_index=False)["nb_canards"].sum()
+    fig = px.bar(df, x="date_abattage", y="nb_canards", color="site_code", color_discrete_map=SITE_COLORS,
+                 labels={"date_abattage": "Jour d'abattage", "nb_canards": "Canards", "site_code": "Abattoir"})
+    return _style(fig, f"Plan d'abattage ({'algorithme hongrois' if methode == 'hongrois' else 'glouton'})")
+
+
+def finance(monthly: pd.DataFrame) -> go.Figure:
+    """Monthly margin per site."""
+    fig = px.bar(monthly, x="mois", y="marge_eur", color="site_code", barmode="group",
+                 color_discrete_map=SITE_COLORS,
+                 labels={"mois": "Mois", "marge_eur": "Marge (€)", "site_code": "Site"})
+    return mois_francais(_style(fig, "Marge mensuelle par site"), monthly["mois"])
+
+
+def performances_mensuelles(perf: pd.DataFrame) -> go.Figure:
+    """Monthly liver production per site from the ``performances_sites`` view, ITM in the tooltip."""
+    fig = px.line(perf, x="mois", y="production_foie_kg", color="site_code", markers=True,
+                  color_discrete_map=SITE_COLORS, hover_data=["itm_moyen", "sigma_moyen_g", "mortalite_pct"],
+                  labels={"mois": "Mois", "production_foie_kg": "Production (kg de foie)", "site_code": "Site",
+                          "itm_moyen": "ITM", "sigma_moyen_g": "Sigma (g)", "mortalite_pct": "Mortalité (%)"})
+    return mois_francais(_style(fig, "Production mensuelle par site (vue performances_sites)"), perf["mois"])
+
+
+def distribution(lots: pd.DataFrame, colonne: str, titre: str) -> go.Figure:
+    """Box plots of one lot indicator per site, one box per souche."""
+    fig = px.box(lots, x="site_code", y=colonne, color="souche_code", points="outliers", hover_name="code_lot",
+                 labels={"site_code": "Site", colonne: titre, "souche_code": "Souche"})
+    return _style(fig, f"Distribution de {titre} par site et souche", height=340)
+
+
+def production_sites(comparaison: pd.DataFrame, libelles: Mapping[str, str]) -> go.Figure:
+    """Production per site (bars to click for the drill-down), indicators in the tooltip."""
+    fig = px.bar(comparaison, x="site_code", y="production_kg", color="site_code", color_discrete_map=SITE_COLORS,
+                 labels=dict(libelles), hover_data=["itm", "sigma_g", "mortalite_pct", "marge_eur"])
+    return _style(fig, "Production par site (cliquez pour explorer)", height=340, showlegend=False)
+
+
+def indicateurs_sites(comparaison: pd.DataFrame, libelles: Mapping[str, str]) -> go.Figure:
+    """ITM, sigma and mortality side by side per site (one panel each, own scale)."""
+    fig = px.bar(comparaison.melt(id_vars="site_code", value_vars=["itm", "sigma_g", "mortalite_pct"]),
+                 x="site_code", y="value", color="site_code", facet_col="variable",
+                 color_discrete_map=SITE_COLORS, labels={"site_code": "Site", "value": ""})
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.for_each_annotation(lambda a: a.update(text=libelles.get(a.text.split("=")[-1], a.text)))
+    return _style(fig, "ITM, sigma et mortalité par site", height=320, showlegend=False)
+
+
+def itm_gaveurs(perf: pd.DataFrame, site: str) -> go.Figure:
+    """The gaveurs of one site ranked by ITM (bars to click for their lots)."""
+    fig = px.bar(perf.sort_values("itm"), x="code", y="itm", hover_name="nom",
+                 hover_data=["nb_lots", "production_kg", "sigma_g", "mortalite_pct"],
+                 labels={"code": "Gaveur", "itm": "ITM"}, color_discrete_sequence=[SITE_COLORS.get(site)])
+    return _style(fig, f"Gaveurs du site {site} (ITM, cliquez pour voir les lots)", height=340)
+
+
+def gaveur_contre_site(comparaison: pd.DataFrame) -> go.Figure:
+    """One gaveur's indicators next to the mean of his site."""
+    fig = go.Figure([go.Bar(name="Gaveur", x=comparaison["indicateur"], y=comparaison["gaveur"]),
+                     go.Bar(name="Moyenne du site", x=comparaison["indicateur"], y=comparaison["moyenne_site"])])
+    return _style(fig, "Gaveur contre la moyenne de son site", height=340, barmode="group")
+
+
+def calendrier_capacite(util: pd.DataFrame) -> go.Figure:
+    """Calendar heat map: share of each slaughterhouse's daily capacity used (one cell per site and day)."""
+    grille = util.pivot_table(index="site_code", columns="date_abattage", values="utilisation_pct", aggfunc="sum")
+    fig = go.Figure(go.Heatmap(z=grille.to_numpy(), x=[pd.Timestamp(d) for d in grille.columns], y=list(grille.index),
+                               zmin=0, zmax=100, colorscale="YlOrRd", colorbar={"title": "% capacité"},
+                               hovertemplate="%{y} le %{x|%d/%m/%Y} : %{z:.0f} % de la capacité<extra></extra>"))
+    fig.update_layout(xaxis_title="Jour", yaxis_title="Abattoir")
+    return _style(fig, "Calendrier : capacité d'abattage utilisée (%)", height=260)
+
+
+def durees_runs(runs: pd.DataFrame) -> go.Figure:
+    """Duration of the recent job runs over time (start in Europe/Paris), by job and status."""
+    df = runs.assign(debut_local=[formatting.heure_locale(d).tz_localize(None) for d in runs["debut"]],
+                     statut=runs["statut"].map(formatting.statut_run))
+    fig = px.scatter(df, x="debut_local", y="duree_s", color="job", symbol="statut", hover_data=["run_id", "erreur"],
+                     labels={"debut_local": "Début", "duree_s": "Durée (s)", "job": "Job", "statut": "Statut"})
+    return _style(fig, "Durée des runs", height=360)
+
+
+def sauvegardes(table: pd.DataFrame) -> go.Figure:
+    """Size of each backup kept over time (Europe/Paris), coloured by its verification."""
+    df = table.assign(date_locale=[formatting.heure_locale(d).tz_localize(None) for d in table["Date"]],
+                      etat=[v if v in ("réussie", "non vérifiée") else "échec" for v in table["Vérification"]])
+    fig = px.bar(df, x="date_locale", y="Taille (Mo)", color="etat", hover_data=["Sauvegarde", "Schéma"],
+                 labels={"date_locale": "Date", "etat": "Vérification"})
+    return _style(fig, "Sauvegardes conservées", height=320)
