@@ -69,6 +69,18 @@ class Cluster:
         embedded.start(self.pgdata)
 
 
+# Markers follow from what a test uses (its fixtures, at any depth), so they cannot be forgotten:
+# ``-m "not browser"`` is the quick loop, ``-m "not database"`` the pure-Python one.
+FIXTURE_MARKERS = {"browser": "browser", "pg_cluster": "database"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the fixtures it uses (:data:`FIXTURE_MARKERS`)."""
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & set(FIXTURE_MARKERS):
+            item.add_marker(FIXTURE_MARKERS[fixture])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def backups_out_of_the_project(tmp_path_factory) -> Path:
     """Backups made by tests (the backup job runs with the pipeline) never go to the user's backup folder."""
