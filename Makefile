@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8866
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test bench pipeline lab schedule lint db-start db-stop db-status browser clean
+.PHONY: install run test bench pipeline lab schedule lint strip db-start db-stop db-status browser clean
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ lab: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+## make strip: notebooks without outputs, counts or cell metadata, as they are committed.
+strip: install
+	$(PY) -m nbstripout notebooks/apps/*.ipynb notebooks/jobs/*.ipynb tests/data/*.ipynb
 
 db-start db-stop db-status: install
 	$(PY) -m euralis_lib db $(subst db-,,$@)

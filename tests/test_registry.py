@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 import threading
 from datetime import date
 from pathlib import Path
@@ -176,3 +178,12 @@ def test_estimators_follow_the_scikit_learn_contract(estimateur):
     assert copie.get_params() == model.get_params()
     fitted = [a for a in vars(model) if a.endswith("_") and not a.startswith("_")]
     assert not fitted, f"{classe} sets fitted attributes before fit: {fitted}"
+
+
+def test_every_committed_notebook_is_stripped_as_nbstripout_would():
+    """Notebooks are committed without outputs, counts or cell metadata (``make strip`` strips them all)."""
+    notebooks = sorted(str(p) for p in (LIB.parent / "notebooks").rglob("*.ipynb")) + sorted(
+        str(p) for p in (LIB.parent / "tests" / "data").glob("*.ipynb"))
+    assert len(notebooks) >= 19
+    done = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", *notebooks], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
