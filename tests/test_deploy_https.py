@@ -254,7 +254,7 @@ def _upstreams(site: Site, pattern: str, since: int) -> list[str]:
 
 
 def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies(https_site, browser):
-    """Runs last in the module: it kills one instance."""
+    """Runs last in the module: it kills one instance. The page open on it says « Connexion perdue »."""
     site = https_site
     sockets: list[str] = []
     debut = len(_access_log(site))  # the other tests' sessions may be on either instance
@@ -275,6 +275,8 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
         assert set(premiers) == {str(port)}
         assert set(_upstreams(site, r"GET /voila/render/tableau_de_bord\.ipynb ", debut)) == {str(port)}
 
+        perdue = page.locator("#euralis-connexion-perdue")
+        assert perdue.count() == 0  # no false alarm: pages were opened, one left for the other
         # The instance dies (SIGKILL, its kernels with it, as systemd stops a crashed unit's cgroup).
         serveur = site.voilas[port]
         noyaux = psutil.Process(serveur.pid).children(recursive=True)
@@ -282,9 +284,13 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
         serveur.wait(timeout=30)
         for noyau in noyaux:
             noyau.kill()
+        # The open page says its connection is lost instead of freezing.
+        perdue.wait_for(state="visible", timeout=30_000)
+        assert perdue.inner_text().startswith("Connexion perdue, rechargez la page"), perdue.inner_text()
 
         kernel, autre = _open_dashboard(page, site, sockets)  # the next page load: no login form
         assert autre != port and kernel not in {k for k, _ in kernels}
+        assert perdue.count() == 0
     finally:
         context.close()
     journal = _access_log(site)
