@@ -1,6 +1,8 @@
 """The deployment files of deploy/ for real: Debian's nginx runs the rendered site (high ports, a self-signed
-certificate made here with openssl) in front of Voilà, and Chromium opens a dashboard through HTTPS: widgets
-render only if the kernel websocket goes through the proxy. systemd-analyze checks the rendered units.
+certificate made here with openssl) in front of two Voilà instances sharing one database, and Chromium opens
+dashboards through HTTPS: widgets render only if the kernel websocket goes through the proxy to the instance
+holding the page's kernel; when that instance dies, the user's next page load lands on the other one, still
+logged in. systemd-analyze checks the rendered units.
 Fails (never skips) where nginx, openssl or systemd-analyze is absent: ``.ci/run`` installs them (Debian packages
 nginx, openssl, systemd)."""
 
@@ -9,17 +11,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from euralis_lib import config
+from euralis_lib.exceptions import ServeError
 from euralis_lib.operations import deploy
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port
@@ -49,9 +55,21 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise AssertionError(f"nothing listens on {port} after {timeout} s")
 
 
+@dataclass(frozen=True)
+class Site:
+    """The rendered site running: nginx's ports, its folder (logs, admin password), the Voilà servers by port."""
+
+    https: int
+    http: int
+    base: Path
+    voilas: dict[int, subprocess.Popen]
+
+
 @pytest.fixture(scope="module")
-def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
-    """Voilà on a simulated database behind nginx with the rendered site; (https port, http port, base folder)."""
+def https_site(pg_cluster, sim_template) -> Iterator[Site]:
+    """The rendered site's Voilà instances (two, the default) on a simulated database behind nginx. They share
+    EURALIS_HOME, so one session secret, as servers sharing EURALIS_SESSION_SECRET; two preheated kernels each
+    (Accueil, Tableau de bord) to keep the machine free."""
     if not os.access(NGINX, os.X_OK):
         pytest.fail("Debian's nginx is not installed (apt-get install nginx; .ci/run does it)")
     if shutil.which("openssl") is None:
@@ -63,7 +81,10 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(base / "key.pem"),
                     "-out", str(base / "cert.pem")], check=True, capture_output=True)
     https, http, voila = free_port(), free_port(), free_port()
-    deploy.write(_settings(base, https_port=https, http_port=http, voila_port=voila), base)
+    while not _port_free(voila + 1):
+        voila = free_port()
+    settings = _settings(base, https_port=https, http_port=http, voila_port=voila)
+    deploy.write(settings, base)
     # The main configuration a Debian server has in /etc/nginx/nginx.conf, reduced to a private prefix.
     (base / "nginx.conf").write_text(
         f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/logs/error.log;\n"
@@ -79,24 +100,35 @@ def https_site(pg_cluster, sim_template) -> Iterator[tuple[int, int, Path]]:
     # As deploy/euralis.env.example: nginx trusted as the proxy, so the cookie is Secure from its
     # X-Forwarded-Proto alone (no EURALIS_SECURE_COOKIES).
     env = {**os.environ, "EURALIS_DATABASE_URL": pg_cluster.url(name), "EURALIS_TRUSTED_PROXIES": "127.0.0.1,::1",
-           "EURALIS_HOME": str(base / "home")}
-    env.pop("EURALIS_SECURE_COOKIES", None)
-    voila_proc = serve.start(voila, env=env, log_path=base / "voila.log")
+           "EURALIS_HOME": str(base / "home"), "EURALIS_POOLS": "accueil=1,tableau_de_bord=1"}
+    for name in ("EURALIS_SECURE_COOKIES", "EURALIS_SESSION_SECRET"):
+        env.pop(name, None)
+    voilas = {port: serve.start(port, env=env, pool_size=0, log_path=base / f"voila-{port}.log")
+              for port in settings.voila_ports}
     nginx = subprocess.Popen([NGINX, "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        serve.wait_ready(voila_proc, voila, timeout=120)
+        for port, proc in voilas.items():
+            serve.wait_ready(proc, port, timeout=180)
         _wait_port(https, nginx)
-        yield https, http, base
+        yield Site(https, http, base, voilas)
     finally:
-        for proc in (nginx, voila_proc):
+        for proc in (nginx, *voilas.values()):
             serve.stop(proc)
         pg_cluster.drop(name)
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _port_free(port: int) -> bool:
+    try:
+        serve.check_port_free("127.0.0.1", port)
+    except ServeError:
+        return False
+    return True
+
+
 def test_dashboard_page_through_nginx_https_with_websockets(https_site, browser):
-    https, _http, base = https_site
+    https, base = https_site.https, https_site.base
     sockets: list[str] = []
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
     try:
@@ -125,7 +157,7 @@ def test_dashboard_page_through_nginx_https_with_websockets(https_site, browser)
 
 
 def test_plain_http_redirects_to_https(https_site):
-    https, http, _base = https_site
+    https, http = https_site.https, https_site.http
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -145,10 +177,15 @@ def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
     (tmp_path / "euralis.env").write_text("EURALIS_DATABASE_URL=postgresql://u:p@127.0.0.1/euralis\n")
     paths = deploy.write(_settings(tmp_path), tmp_path)
     units = [str(p) for p in paths if p.suffix == ".service"]
-    assert len(units) == 2
+    assert len(units) == 3
     done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    for unit in units:
+    groupe = (tmp_path / "euralis-dashboards.service").read_text()
+    assert "Wants=euralis-voila@8866.service euralis-voila@8867.service\n" in groupe
+    assert "ExecStart=/bin/true" in groupe and "User=" not in groupe
+    instance = (tmp_path / "euralis-voila@.service").read_text()
+    assert "serve --host 127.0.0.1 --port %i\n" in instance and "PartOf=euralis-dashboards.service" in instance
+    for unit in (u for u in units if not u.endswith("euralis-dashboards.service")):
         texte = Path(unit).read_text()
         assert "User=euralis" in texte and "CapabilityBoundingSet=\n" in texte and "UMask=0077" in texte
         assert all(f"{option}=yes" in texte for option in ("NoNewPrivileges", "ProtectHome", "PrivateDevices",
@@ -168,3 +205,95 @@ def test_render_refuses_a_placeholder_without_value():
     assert texte.count("server_tokens off;") == 2
     with pytest.raises(deploy.DeployError, match="must not run as root"):
         deploy.render_all(deploy.Settings(user="root"))
+
+
+def test_render_spreads_instances_over_ports_and_hosts_behind_a_session_hash():
+    texte = deploy.render_all(deploy.Settings(voila_port=9000, instances=3, hosts=("10.0.0.5", "10.0.0.6")))
+    site = texte["euralis.conf"]
+    assert "hash $cookie_euralis_session consistent;" in site
+    serveurs = re.findall(r"^    server (\S+) max_fails=1 fail_timeout=10s;$", site, re.M)
+    assert serveurs == [f"10.0.0.{h}:{p}" for h in (5, 6) for p in (9000, 9001, 9002)]
+    assert "--host 0.0.0.0 --port %i" in texte["euralis-voila@.service"]
+    assert "Wants=euralis-voila@9000.service euralis-voila@9001.service euralis-voila@9002.service\n" in texte[
+        "euralis-dashboards.service"]
+    with pytest.raises(deploy.DeployError, match="at least 1"):
+        deploy.render_all(deploy.Settings(instances=0))
+
+
+def _instance_of(site: Site, kernel_id: str) -> int:
+    """The port of the Voilà instance whose process tree runs the kernel (its connection file names it)."""
+    ports = [port for port, proc in site.voilas.items() if proc.poll() is None
+             and any(kernel_id in " ".join(child.cmdline()) for child in psutil.Process(proc.pid).children(True))]
+    assert len(ports) == 1, (kernel_id, ports)
+    return ports[0]
+
+
+def _open_dashboard(page, site: Site, sockets: list[str]) -> tuple[str, int]:
+    """Open Tableau de bord through nginx, wait for its KPIs (drawn by widgets over the kernel websocket);
+    the page's kernel and the instance holding it."""
+    avant = len(sockets)
+    page.goto(f"https://127.0.0.1:{site.https}/voila/render/tableau_de_bord.ipynb", wait_until="domcontentloaded",
+              timeout=PAGE_TIMEOUT_MS)
+    assert "/login" not in page.url, page.url
+    page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
+    valeur = page.locator(".euralis-kpi", has_text="Production Totale").locator(".valeur").inner_text()
+    assert re.search(r"\d", valeur), valeur
+    # The last socket: the previous page may have tried to reconnect to its kernel while this one loaded.
+    assert len(sockets) > avant, sockets
+    kernel = re.search(r"/api/kernels/([0-9a-f-]+)/channels", sockets[-1]).group(1)
+    return kernel, _instance_of(site, kernel)
+
+
+def _access_log(site: Site) -> str:
+    return (site.base / "logs" / "euralis-access.log").read_text()
+
+
+def _upstreams(site: Site, pattern: str, since: int) -> list[str]:
+    """The upstream ports nginx logged for requests matching ``pattern``, after the first ``since`` characters
+    of its access log."""
+    journal = _access_log(site)[since:]
+    return [ligne.rsplit(":", 1)[-1] for ligne in journal.splitlines() if re.search(pattern, ligne)]
+
+
+def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies(https_site, browser):
+    """Runs last in the module: it kills one instance. The page open on it says « Connexion perdue »."""
+    site = https_site
+    sockets: list[str] = []
+    debut = len(_access_log(site))  # the other tests' sessions may be on either instance
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        se_connecter(page, site.https, "admin-test", (site.base / "admin").read_text(), scheme="https")
+        kernels = [_open_dashboard(page, site, sockets) for _ in range(2)]
+        port = kernels[0][1]
+        assert kernels[1][1] == port, kernels  # the same session, the same instance
+        # nginx logs a websocket when it closes: the first page's closed when the second page opened.
+        limite = time.monotonic() + 30
+        socket_log = f"/api/kernels/{kernels[0][0]}/channels" + r'\S* HTTP/1.1" 101 '
+        while not (premiers := _upstreams(site, socket_log, debut)):
+            assert time.monotonic() < limite, "nginx logged no websocket for the first page"
+            time.sleep(0.2)
+        assert set(premiers) == {str(port)}
+        assert set(_upstreams(site, r"GET /voila/render/tableau_de_bord\.ipynb ", debut)) == {str(port)}
+
+        perdue = page.locator("#euralis-connexion-perdue")
+        assert perdue.count() == 0  # no false alarm: pages were opened, one left for the other
+        # The instance dies (SIGKILL, its kernels with it, as systemd stops a crashed unit's cgroup).
+        serveur = site.voilas[port]
+        noyaux = psutil.Process(serveur.pid).children(recursive=True)
+        serveur.send_signal(signal.SIGKILL)
+        serveur.wait(timeout=30)
+        for noyau in noyaux:
+            noyau.kill()
+        # The open page says its connection is lost instead of freezing.
+        perdue.wait_for(state="visible", timeout=30_000)
+        assert perdue.inner_text().startswith("Connexion perdue, rechargez la page"), perdue.inner_text()
+
+        kernel, autre = _open_dashboard(page, site, sockets)  # the next page load: no login form
+        assert autre != port and kernel not in {k for k, _ in kernels}
+        assert perdue.count() == 0
+    finally:
+        context.close()
+    journal = _access_log(site)
+    assert not re.search(r'" 5\d\d ', journal), journal[-3000:]

@@ -7,7 +7,8 @@ painted (the browser's own record, Element Timing: snapshot or live page), to th
 chart drawn; the same for N users opening the empty notebook at once (the floor at that load: the 2 cores
 also run the N Chromium renderers), the server's resident memory (server + kernels, summed over its
 process tree) before, at the peak and two minutes after the users left (tabs closed), and the kernel count
-at each of those moments.
+at each of those moments; for the capacity model (docs/serving.md), the CPU seconds the server's process tree
+spent per page view (kernels reaped during the round included) and the resident memory per preheated kernel.
 ``--project DIR`` serves another checkout's code (e.g. the code before a change) with the same data;
 ``--pools`` sets the preheated kernels per page (``EURALIS_POOLS``; the empty notebook gets Tableau de
 bord's pool so that both are measured alike).
@@ -47,6 +48,32 @@ from euralis_lib.serving.browser import (
 )
 
 TIMEOUT_MS = 300_000  # a user who waited 5 min is counted as timed out
+
+def tree_cpu(server_pid: int) -> float:
+    """CPU seconds (user + system) of the server, of every process under it and of its children already
+    reaped (kernels shut down and waited for by the server)."""
+    racine = psutil.Process(server_pid)
+    temps = racine.cpu_times()
+    total = temps.user + temps.system + temps.children_user + temps.children_system
+    for proc in racine.children(recursive=True):
+        try:
+            fils = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += fils.user + fils.system
+    return total
+
+
+def rss_per_kernel(server_pid: int) -> float:
+    """Mean resident memory (bytes) of the server's kernels, 0 without any."""
+    tailles = []
+    for pid in kernel_pids(server_pid):
+        try:
+            tailles.append(psutil.Process(pid).memory_info().rss)
+        except psutil.NoSuchProcess:
+            continue
+    return statistics.fmean(tailles) if tailles else 0.0
+
 
 async def log_in(page, base: str, identifiants: tuple[str, str] | None) -> None:
     """Log in through the login form (untimed) when the server has login; nothing otherwise."""
@@ -245,12 +272,14 @@ def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, st
     plancher = [v for v, *_ in asyncio.run(open_at_once(base, n, identifiants, "vide", EMPTY_VISIBLE, chart=False))
                 if v is not None] or [float("nan")]
     kernels_avant = wait_settled(proc.pid)
-    rss_avant = tree_rss(proc.pid)
+    rss_avant, rss_noyau = tree_rss(proc.pid), rss_per_kernel(proc.pid)
     sampler = MemorySampler(proc.pid)
     sampler.start()
+    cpu_avant = tree_cpu(proc.pid)
     resultats = asyncio.run(open_at_once(base, n, identifiants))
     time.sleep(after_s)
     sampler.stop()
+    cpu_vue = (tree_cpu(proc.pid) - cpu_avant) / n
     vues = [v for v, _, _ in resultats if v is not None] or [float("nan")]
     vivantes = [v for _, v, _ in resultats if v is not None] or [float("nan")]
     graphes = [g for _, _, g in resultats if g is not None] or [float("nan")]
@@ -260,7 +289,7 @@ def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, st
             "floor_p50": _percentile(plancher, 50), "floor_p95": _percentile(plancher, 95),
             "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
             "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
-            "kernels_after": len(kernel_pids(proc.pid))}
+            "kernels_after": len(kernel_pids(proc.pid)), "cpu_per_view": cpu_vue, "rss_per_kernel": rss_noyau}
 
 
 def format_table(label: str, floor_s: float, results: list[dict]) -> str:
@@ -270,14 +299,16 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
               "| users at once | KPIs painted p50 s | p95 s | max s | timed out | p50 / floor | "
               "controls live p50 / p95 s | chart p95 s | "
               "empty notebook, N at once: p50 / p95 s | RSS before MB | RSS peak MB | "
-              "RSS after MB | after / before | kernels before → peak → after |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "RSS after MB | after / before | kernels before → peak → after | CPU s per view | "
+              "RSS per kernel MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lignes += [f"| {r['n']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} | {r['timeouts']} | "
                f"{r['p50'] / floor_s:.2f}× | {r['live_p50']:.2f} / {r['live_p95']:.2f} | {r['chart_p95']:.2f} | "
                f"{r['floor_p50']:.2f} / {r['floor_p95']:.2f} | "
                f"{r['rss_before'] / mb:,.0f} | {r['rss_peak'] / mb:,.0f} | {r['rss_after'] / mb:,.0f} | "
                f"{r['rss_after'] / r['rss_before'] - 1:+.0%} | {r['kernels_before']} → {r['kernels_peak']} → "
-               f"{r['kernels_after']} |" for r in results]
+               f"{r['kernels_after']} | {r['cpu_per_view']:.1f} | {r['rss_per_kernel'] / mb:,.0f} |"
+               for r in results]
     return "\n".join(lignes)
 
 

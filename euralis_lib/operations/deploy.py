@@ -1,8 +1,13 @@
-"""Server deployment files rendered from the templates of ``deploy/``: two systemd units and the nginx site.
+"""Server deployment files rendered from the templates of ``deploy/``: systemd units and the nginx site.
 
 Templates hold ``@NAME@`` placeholders; :func:`render` refuses a missing value and a placeholder left
 unfilled, so a typo never reaches systemd or nginx. ``python -m euralis_lib deploy --out DIR …`` writes
 the rendered files for an installation (runbook: ``deploy/README.md``).
+
+The dashboards run as ``instances`` Voilà servers per host (``euralis-voila@<port>.service``, ports
+``voila_port``, ``voila_port + 1``, …), behind one nginx upstream that keeps each login session on one
+instance (:data:`euralis_lib.serving.login.COOKIE` hashed): a page's kernel websocket reaches the server
+holding its kernel, and a session whose instance is down moves to another one still logged in.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from euralis_lib.exceptions import EuralisError
 
 DEPLOY_DIR = config.PROJECT_ROOT / "deploy"
 TEMPLATES = {"euralis-dashboards.service": "systemd/euralis-dashboards.service",
+             "euralis-voila@.service": "systemd/euralis-voila@.service",
              "euralis-scheduler.service": "systemd/euralis-scheduler.service",
              "euralis.conf": "nginx/euralis.conf"}
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -38,14 +44,41 @@ class Settings:
     listen_address: str = ""  # empty: every interface; "127.0.0.1" for a local test
     http_port: int = 80
     https_port: int = 443
-    voila_port: int = 8866
+    voila_port: int = 8866  # the first instance's; the others follow
+    instances: int = 2  # Voilà instances per host
+    hosts: tuple[str, ...] = ()  # hosts running the instances; empty: this one (127.0.0.1)
     cert: Path = Path("/etc/ssl/certs/euralis.pem")
     key: Path = Path("/etc/ssl/private/euralis.key")
     log_dir: Path = Path("/var/log/nginx")
 
+    @property
+    def voila_ports(self) -> list[int]:
+        """The instances' ports on each host. DeployError when fewer than one or beyond 65535."""
+        if self.instances < 1:
+            raise DeployError(f"--instances must be at least 1, not {self.instances}")
+        if self.voila_port < 1 or self.voila_port + self.instances - 1 > 65535:
+            raise DeployError(f"ports {self.voila_port}..{self.voila_port + self.instances - 1} are not valid ports")
+        return [self.voila_port + i for i in range(self.instances)]
+
+    @property
+    def voila_host(self) -> str:
+        """The address the instances bind: 127.0.0.1 when nginx runs on the same host, else every interface
+        (the firewall must let only nginx's host reach the ports)."""
+        return "127.0.0.1" if all(h in {"127.0.0.1", "localhost"} for h in self.hosts) else "0.0.0.0"  # noqa: S104
+
+    def upstream_servers(self) -> list[str]:
+        """``host:port`` of every instance, in the order of ``hosts`` then ports."""
+        return [f"{host}:{port}" for host in self.hosts or ("127.0.0.1",) for port in self.voila_ports]
+
     def values(self) -> dict[str, str]:
         """Placeholder values."""
-        return {"INSTALL_DIR": str(self.install_dir), "USER": self.user, "ENV_FILE": str(self.env_file),
+        from euralis_lib.serving.login import COOKIE
+
+        units = " ".join(f"euralis-voila@{port}.service" for port in self.voila_ports)
+        servers = "\n".join(f"    server {s} max_fails=1 fail_timeout=10s;" for s in self.upstream_servers())
+        return {"INSTANCES": str(self.instances), "VOILA_HOST": self.voila_host, "VOILA_UNITS": units,
+                "UPSTREAM_SERVERS": servers, "SESSION_COOKIE": COOKIE,
+                "INSTALL_DIR": str(self.install_dir), "USER": self.user, "ENV_FILE": str(self.env_file),
                 "SERVER_NAME": self.server_name, "LISTEN": f"{self.listen_address}:" if self.listen_address else "",
                 "HTTP_PORT": str(self.http_port), "HTTPS_PORT": str(self.https_port),
                 "HTTPS_SUFFIX": "" if self.https_port == 443 else f":{self.https_port}",
@@ -83,7 +116,9 @@ def write(settings: Settings, out: Path) -> list[Path]:
 def _cmd_deploy(args: argparse.Namespace) -> int:
     settings = Settings(install_dir=args.install_dir.resolve(), user=args.user, env_file=args.env_file,
                         server_name=args.server_name, http_port=args.http_port, https_port=args.https_port,
-                        voila_port=args.voila_port, cert=args.cert, key=args.key, log_dir=args.log_dir)
+                        voila_port=args.voila_port, instances=args.instances,
+                        hosts=tuple(h.strip() for h in args.hosts.split(",") if h.strip()), cert=args.cert,
+                        key=args.key, log_dir=args.log_dir)
     for path in write(settings, args.out):
         print(path)
     print("next: see deploy/README.md (copy the units to /etc/systemd/system, the site to /etc/nginx/sites-available)")
@@ -101,7 +136,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--server-name", default=d.server_name, help="nginx server_name (the public host name)")
     p.add_argument("--http-port", type=int, default=d.http_port)
     p.add_argument("--https-port", type=int, default=d.https_port)
-    p.add_argument("--voila-port", type=int, default=d.voila_port, help="Voilà's port on 127.0.0.1")
+    p.add_argument("--voila-port", type=int, default=d.voila_port, help="the first Voilà instance's port")
+    p.add_argument("--instances", type=int, default=d.instances,
+                   help="Voilà instances per host, on consecutive ports (default 2)")
+    p.add_argument("--hosts", default="", metavar="HOST,…",
+                   help="hosts running the instances, for nginx's upstream (default: this one, 127.0.0.1)")
     p.add_argument("--cert", type=Path, default=d.cert, help="TLS certificate (full chain, PEM)")
     p.add_argument("--key", type=Path, default=d.key, help="TLS private key (PEM)")
     p.add_argument("--log-dir", type=Path, default=d.log_dir, help="nginx log folder")
