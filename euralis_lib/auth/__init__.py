@@ -11,3 +11,5 @@
 """
 
 ROLES = ("admin", "superviseur", "gaveur")
+# The login session cookie (signed): read by the login handler, hashed by the proxy to keep a user on one instance.
+SESSION_COOKIE = "euralis_session"

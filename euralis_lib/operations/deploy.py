@@ -6,7 +6,7 @@ the rendered files for an installation (runbook: ``deploy/README.md``).
 
 The dashboards run as ``instances`` Voilà servers per host (``euralis-voila@<port>.service``, ports
 ``voila_port``, ``voila_port + 1``, …), behind one nginx upstream that keeps each login session on one
-instance (:data:`euralis_lib.serving.login.COOKIE` hashed): a page's kernel websocket reaches the server
+instance (:data:`euralis_lib.auth.SESSION_COOKIE` hashed): a page's kernel websocket reaches the server
 holding its kernel, and a session whose instance is down moves to another one still logged in.
 """
 
@@ -72,12 +72,12 @@ class Settings:
 
     def values(self) -> dict[str, str]:
         """Placeholder values."""
-        from euralis_lib.serving.login import COOKIE
+        from euralis_lib.auth import SESSION_COOKIE
 
         units = " ".join(f"euralis-voila@{port}.service" for port in self.voila_ports)
         servers = "\n".join(f"    server {s} max_fails=1 fail_timeout=10s;" for s in self.upstream_servers())
         return {"INSTANCES": str(self.instances), "VOILA_HOST": self.voila_host, "VOILA_UNITS": units,
-                "UPSTREAM_SERVERS": servers, "SESSION_COOKIE": COOKIE,
+                "UPSTREAM_SERVERS": servers, "SESSION_COOKIE": SESSION_COOKIE,
                 "INSTALL_DIR": str(self.install_dir), "USER": self.user, "ENV_FILE": str(self.env_file),
                 "SERVER_NAME": self.server_name, "LISTEN": f"{self.listen_address}:" if self.listen_address else "",
                 "HTTP_PORT": str(self.http_port), "HTTPS_PORT": str(self.https_port),

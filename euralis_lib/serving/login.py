@@ -41,11 +41,11 @@ from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
 from euralis_lib.auth.page import CONNEXION
 from euralis_lib.database import db
+from euralis_lib.auth import SESSION_COOKIE
 from euralis_lib.exceptions import AuthError, DatabaseUnavailableError, ServeError
 from euralis_lib.presentation import markup
 from euralis_lib.serving import kernels
 
-COOKIE = "euralis_session"
 PROXIES_ENV = "EURALIS_TRUSTED_PROXIES"
 # Seconds a checked session is trusted without asking the database again (logout clears it at once).
 CACHE_S = 5.0
@@ -213,21 +213,21 @@ class LogoutHandler(JupyterHandler):
     async def post(self) -> None:
         """Logout (harmless without a session)."""
         fournisseur: EuralisIdentityProvider = self.identity_provider  # type: ignore[assignment]
-        session = self.get_secure_cookie(COOKIE)
+        session = self.get_secure_cookie(SESSION_COOKIE)
         if session:
             fournisseur.oublier(session.decode())
             await asyncio.get_running_loop().run_in_executor(
                 None, utilisateurs.fermer_session, fournisseur.engine, session.decode(), adresse_client(self))
             fermes = await kernels.shutdown_session(self.kernel_manager, session)
             self.log.info("Logout of %s: %s kernel(s) shut down", kernels.who(self), len(fermes))
-        self.clear_cookie(COOKIE, path=self.base_url)
+        self.clear_cookie(SESSION_COOKIE, path=self.base_url)
         self.redirect(self.settings.get("login_url", "/login"))
 
 
 class EuralisIdentityProvider(IdentityProvider):
     """Users from PostgreSQL; sets the kernel-token header every kernel reads."""
 
-    cookie_name = Unicode(COOKIE)
+    cookie_name = Unicode(SESSION_COOKIE)
     login_handler_class = LoginHandler  # type: ignore[assignment]
     logout_handler_class = LogoutHandler  # type: ignore[assignment]
     token = Unicode("")  # type: ignore[assignment]
@@ -271,7 +271,7 @@ class EuralisIdentityProvider(IdentityProvider):
 
     def poser_cookie(self, handler: web.RequestHandler, session: str) -> None:
         """The signed, HttpOnly session cookie; Secure on HTTPS (:func:`en_https`) or ``EURALIS_SECURE_COOKIES``."""
-        handler.set_signed_cookie(COOKIE, session, expires_days=self.duree / timedelta(days=1),
+        handler.set_signed_cookie(SESSION_COOKIE, session, expires_days=self.duree / timedelta(days=1),
                                   path=handler.base_url, httponly=True, samesite="Lax",
                                   secure=self.secure or en_https(handler))
 
@@ -298,7 +298,7 @@ class EuralisIdentityProvider(IdentityProvider):
 
     def get_user(self, handler: web.RequestHandler) -> User | None:
         """The session's user, or None; always overwrites the identity header of the request."""
-        valeur = handler.get_signed_cookie(COOKIE, max_age_days=self.duree / timedelta(days=1))
+        valeur = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=self.duree / timedelta(days=1))
         utilisateur = self._utilisateur(valeur.decode()) if valeur else None
         entetes = handler.request.headers
         if jeton.ENTETE in entetes:
