@@ -37,11 +37,10 @@ from sqlalchemy.engine import Engine
 from tornado import web
 from traitlets import Unicode
 
-from euralis_lib.auth import jeton, utilisateurs
+from euralis_lib.auth import SESSION_COOKIE, jeton, utilisateurs
 from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
 from euralis_lib.auth.page import CONNEXION
 from euralis_lib.database import db
-from euralis_lib.auth import SESSION_COOKIE
 from euralis_lib.exceptions import AuthError, DatabaseUnavailableError, ServeError
 from euralis_lib.presentation import markup
 from euralis_lib.serving import kernels
