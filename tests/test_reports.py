@@ -4,7 +4,9 @@ drawn; who reads a report's row and downloads its file follows the user's rights
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from euralis_lib import db, formatting, jobs, runs
+from euralis_lib import config, db, formatting, jobs, runs, serve
 from euralis_lib.auth import acces
+from euralis_lib.bench_serve import free_port
 from euralis_lib.reporting import archive
-from tests.connexion import creer_utilisateur, engine_de, ouvrir_session, utilisateurs_de_test
+from tests.connexion import Client, creer_utilisateur, engine_de, ouvrir_session, se_connecter, utilisateurs_de_test
 
 FIN = date(2026, 6, 28)  # a Sunday of the simulated data
 DEBUT = FIN - timedelta(days=6)
@@ -46,9 +49,10 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
                 {"d0": DEBUT, "d1": FIN}).scalars()
         site = jobs.run_job("rapport_hebdo", owner, fin=FIN.isoformat())
         gaveur = jobs.run_job("rapport_hebdo", owner, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
-        utilisateurs_de_test(url, g1, g2)
-        creer_utilisateur(url, "sup-ll", "superviseur", sites=["LL"])
-        yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "dossier": dossier, "site": site, "gaveur": gaveur}
+        mdp = utilisateurs_de_test(url, g1, g2)
+        mdp["sup-ll"] = creer_utilisateur(url, "sup-ll", "superviseur", sites=["LL"])
+        yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "dossier": dossier, "site": site, "gaveur": gaveur,
+               "mdp": mdp}
         owner.dispose()
         pg_cluster.drop(name)
 
@@ -138,3 +142,61 @@ def test_a_failed_render_leaves_no_row_and_no_file(sim_db_url, tmp_path, monkeyp
     assert db.read_df(engine, "SELECT count(*) AS n FROM rapports")["n"][0] == 0
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     assert runs.latest_run(engine, "rapport_hebdo", statut="failed") is not None
+
+
+@pytest.fixture(scope="module")
+def serveur(base, tmp_path_factory) -> Iterator[dict]:
+    """Voilà with login serving the Rapports page, on the module's database and reports folder."""
+    apps, home = tmp_path_factory.mktemp("apps"), tmp_path_factory.mktemp("home")
+    shutil.copy(config.NOTEBOOKS_DIR / "apps" / "rapports.ipynb", apps / "rapports.ipynb")
+    port = free_port()
+    env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home),
+           "EURALIS_REPORTS_DIR": str(base["dossier"])}
+    env.pop("EURALIS_SESSION_SECRET", None)
+    proc = serve.start(port, env=env, log_path=home / "voila.log", apps_dir=apps)
+    try:
+        serve.wait_ready(proc, port, timeout=180)
+        yield {"port": port, "base": f"http://127.0.0.1:{port}"}
+    finally:
+        serve.stop(proc)
+
+
+def test_the_reports_route_serves_a_pdf_only_to_users_who_read_its_row(base, serveur):
+    fichiers = _rapports(base)
+    intrus = fichiers[("LL", None)].with_name("rapport-hebdo-LL-intrus.pdf")  # in the folder, but no row
+    intrus.write_bytes(b"%PDF-1.4 pas un rapport")
+    g1 = base["g1"]
+    lisibles = {"adm": set(fichiers), "sup": set(fichiers), "sup-ll": {("LL", None), ("LL", g1)},
+                "g1": {("LL", g1)}, "g2": set()}
+    racine = base["dossier"].resolve()
+    page = {"Referer": f"{serveur['base']}/voila/render/rapports.ipynb"}
+    for login, attendus in lisibles.items():
+        client = Client(serveur["base"])
+        assert client.login(login, base["mdp"][login])[0] == 302, login
+        for cle, chemin in fichiers.items():
+            statut, entetes, corps = client.get(f"/voila/rapports/{chemin.relative_to(racine).as_posix()}", page)
+            assert statut == (200 if cle in attendus else 404), (login, cle, statut)
+            assert (statut == 200) == corps.startswith("%PDF-"), (login, cle)
+        assert client.get(f"/voila/rapports/{intrus.relative_to(racine).as_posix()}", page)[0] == 404, login
+    assert Client(serveur["base"]).get(f"/voila/rapports/{fichiers[('LL', None)].relative_to(racine).as_posix()}",
+                                       page)[0] in (302, 403, 404)  # anonymous: never the file
+
+
+def test_the_rapports_page_lists_only_the_users_reports_with_working_links(base, serveur, browser):
+    fichiers = _rapports(base)
+    for login, attendus in (("g1", [fichiers[("LL", base["g1"])]]), ("adm", list(fichiers.values()))):
+        contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+        try:
+            onglet = contexte.new_page()
+            se_connecter(onglet, serveur["port"], login, base["mdp"][login])
+            onglet.goto(serve.url(serveur["port"], page="rapports"), wait_until="domcontentloaded", timeout=180_000)
+            onglet.wait_for_selector("a.euralis-rapport", timeout=180_000)
+            liens = onglet.eval_on_selector_all("a.euralis-rapport", "as => as.map(a => a.href)")
+            assert sorted(Path(h).name for h in liens) == sorted(f.name for f in attendus), login
+            reponse = contexte.request.get(liens[0])
+            assert reponse.status == 200 and reponse.body()[:5] == b"%PDF-", login
+            if login == "g1":  # the site's report, asked for by its address: refused like a missing file
+                autre = liens[0].rsplit("/", 1)[0] + "/" + fichiers[("LL", None)].name
+                assert contexte.request.get(autre).status == 404
+        finally:
+            contexte.close()

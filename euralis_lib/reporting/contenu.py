@@ -16,6 +16,7 @@ from euralis_lib.db import read_df
 
 NB_LOTS_CLASSES = 3  # best and worst lots shown
 SEMAINES_HISTORIQUE = 8  # weeks of production drawn
+GRADES = {"Declasse": "Déclassé"}  # grade codes of qualite_foies as people write them
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Rapport:
     """Every section of a weekly report: tables (French column labels in :mod:`.page`) and figures."""
 
     perimetre: Perimetre
-    kpis: pd.DataFrame  # indicateur, semaine, precedente, evolution_pct, decimales
+    kpis: pd.DataFrame  # indicateur, semaine, precedente, evolution_pct, decimales, hausse_favorable
     production: pd.DataFrame  # one row: réalisé, prévu (forecast of the week when there is one), next week's forecast
     alertes: pd.DataFrame
     meilleurs_lots: pd.DataFrame
@@ -74,13 +75,13 @@ def _kpis_site(engine: Engine, p: Perimetre) -> pd.DataFrame:
     maintenant = queries.dashboard_kpis(engine, p.site, p.debut, p.fin).iloc[0]
     avant = queries.dashboard_kpis(engine, p.site, *p.precedente).iloc[0]
     lots, lots_avant = (queries.qualite_lots(engine, p.site, d0, d1) for d0, d1 in ((p.debut, p.fin), p.precedente))
-    lignes = [("Production totale (kg de foie)", maintenant.production_totale_kg, avant.production_totale_kg, 1),
-              ("Lots actifs", maintenant.nb_lots_actifs, avant.nb_lots_actifs, 0),
-              ("Gaveurs actifs", maintenant.nb_gaveurs_actifs, avant.nb_gaveurs_actifs, 0),
-              ("Alertes critiques", maintenant.nb_alertes_critiques, avant.nb_alertes_critiques, 0),
-              ("Lots abattus", len(lots), len(lots_avant), 0),
-              ("ITM moyen des lots abattus", lots["itm"].mean(), lots_avant["itm"].mean(), 2),
-              ("Sigma moyen (g)", lots["sigma_g"].mean(), lots_avant["sigma_g"].mean(), 1)]
+    lignes = [("Production totale (kg de foie)", maintenant.production_totale_kg, avant.production_totale_kg, 1, True),
+              ("Lots actifs", maintenant.nb_lots_actifs, avant.nb_lots_actifs, 0, True),
+              ("Gaveurs actifs", maintenant.nb_gaveurs_actifs, avant.nb_gaveurs_actifs, 0, True),
+              ("Alertes critiques", maintenant.nb_alertes_critiques, avant.nb_alertes_critiques, 0, False),
+              ("Lots abattus", len(lots), len(lots_avant), 0, True),
+              ("ITM moyen des lots abattus", lots["itm"].mean(), lots_avant["itm"].mean(), 2, False),
+              ("Sigma moyen (g)", lots["sigma_g"].mean(), lots_avant["sigma_g"].mean(), 1, False)]
     return _tendances(lignes)
 
 
@@ -89,14 +90,15 @@ def _kpis_gaveur(engine: Engine, p: Perimetre) -> pd.DataFrame:
     perf = [queries.gaveur_performances(engine, p.site, d0, d1, gaveurs=[p.gaveur_id])
             for d0, d1 in ((p.debut, p.fin), p.precedente)]
     m, a = (df.iloc[0] if not df.empty else vides for df in perf)
-    lignes = [("Production (kg de foie)", m.production_kg, a.production_kg, 1),
-              ("Lots abattus", m.nb_lots, a.nb_lots, 0), ("ITM", m.itm, a.itm, 2),
-              ("Sigma moyen (g)", m.sigma_g, a.sigma_g, 1), ("Mortalité (%)", m.mortalite_pct, a.mortalite_pct, 2)]
+    lignes = [("Production (kg de foie)", m.production_kg, a.production_kg, 1, True),
+              ("Lots abattus", m.nb_lots, a.nb_lots, 0, True), ("ITM", m.itm, a.itm, 2, False),
+              ("Sigma moyen (g)", m.sigma_g, a.sigma_g, 1, False),
+              ("Mortalité (%)", m.mortalite_pct, a.mortalite_pct, 2, False)]
     return _tendances(lignes)
 
 
 def _tendances(lignes: list[tuple]) -> pd.DataFrame:
-    df = pd.DataFrame(lignes, columns=["indicateur", "semaine", "precedente", "decimales"])
+    df = pd.DataFrame(lignes, columns=["indicateur", "semaine", "precedente", "decimales", "hausse_favorable"])
     for col in ("semaine", "precedente"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df["evolution_pct"] = 100 * (df["semaine"] - df["precedente"]) / df["precedente"].where(df["precedente"] != 0)
@@ -122,6 +124,7 @@ def _grades(engine: Engine, p: Perimetre) -> pd.DataFrame:
         GROUP BY q.grade
         ORDER BY array_position(ARRAY['Extra', 'Premier choix', 'Second choix', 'Declasse'], q.grade)""",
                      {"site": p.site, "debut": p.debut, "fin": p.fin, "gaveur": p.gaveur_id})
+    grades["grade"] = grades["grade"].replace(GRADES)
     grades["part_pct"] = 100 * grades["nb_foies"] / max(int(grades["nb_foies"].sum()), 1)
     return grades
 
@@ -188,6 +191,7 @@ def rapport(engine: Engine, p: Perimetre) -> Rapport:
     colonnes = ["code_lot", "gaveur", "date_abattage", "itm", "sigma_g", "poids_foie_moyen_g", "pct_extra"]
     if not lots.empty:
         figures.append(plots.distribution(lots, "itm", "l'ITM des lots abattus"))
+    nb_pires = min(NB_LOTS_CLASSES, max(len(lots) - NB_LOTS_CLASSES, 0))  # never a lot in both lists
     return Rapport(p, kpis, production, _alertes(engine, p), lots[colonnes].head(NB_LOTS_CLASSES),
-                   lots[colonnes].tail(NB_LOTS_CLASSES).iloc[::-1], _grades(engine, p), _plan(engine, p, sources),
+                   lots[colonnes].iloc[len(lots) - nb_pires:].iloc[::-1], _grades(engine, p), _plan(engine, p, sources),
                    _finance(engine, p), sources, figures)

@@ -28,7 +28,7 @@ tr { break-inside: avoid; }
 th { background: #f1e6e6; text-align: left; padding: 1.2mm 2mm; border-bottom: 1px solid #b99; }
 td { padding: 1mm 2mm; border-bottom: 1px solid #eee; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.hausse { color: #1a7f37; } .baisse { color: #b42318; }
+.favorable { color: #1a7f37; } .defavorable { color: #b42318; }
 .figure { width: 180mm; height: 78mm; break-inside: avoid; margin: 2mm 0; }
 p.vide { color: #777; font-style: italic; }
 p.sources { color: #777; font-size: 8pt; margin-top: 6mm; }
@@ -68,7 +68,7 @@ def _kpis(kpis: pd.DataFrame) -> Markup:
         evolution = "" if formatting.manquant(k.evolution_pct) else \
             f"{'+' if k.evolution_pct > 0 else ''}{formatting.nombre(k.evolution_pct, 1)} %"
         sens = None if formatting.manquant(k.evolution_pct) or k.evolution_pct == 0 else \
-            ("hausse" if k.evolution_pct > 0 else "baisse")
+            ("favorable" if (k.evolution_pct > 0) == k.hausse_favorable else "defavorable")
         lignes.append(element("tr", element("td", k.indicateur),
                               element("td", formatting.nombre(k.semaine, d), class_="n"),
                               element("td", formatting.nombre(k.precedente, d), class_="n"),
@@ -113,7 +113,7 @@ def html(r: Rapport, genere_le: datetime) -> Markup:
         element("h2", "Finance de la semaine"),
         tableau(r.finance, {"nb_canards": "Canards abattus", "revenu_eur": "Revenus (€)", "couts_eur": "Coûts (€)",
                             "marge_eur": "Marge (€)", "marge_par_canard_eur": "Marge par canard (€)"},
-                {"revenu_eur": 0, "couts_eur": 0, "marge_eur": 0, "marge_par_canard_eur": 2}),
+                {"nb_canards": 0, "revenu_eur": 0, "couts_eur": 0, "marge_eur": 0, "marge_par_canard_eur": 2}),
         element("p", "Sources : " + " ; ".join(["données de production de la base", *r.sources])
                 + f". Généré le {formatting.horodatage(genere_le)}.", class_="sources"),
     ]
