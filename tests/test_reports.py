@@ -193,10 +193,11 @@ def test_the_rapports_page_lists_only_the_users_reports_with_working_links(base,
             onglet.wait_for_selector("a.euralis-rapport", timeout=180_000)
             liens = onglet.eval_on_selector_all("a.euralis-rapport", "as => as.map(a => a.href)")
             assert sorted(Path(h).name for h in liens) == sorted(f.name for f in attendus), login
-            reponse = contexte.request.get(liens[0])
+            entetes = {"Referer": onglet.url}  # as the link clicked in the page sends it
+            reponse = contexte.request.get(liens[0], headers=entetes)
             assert reponse.status == 200 and reponse.body()[:5] == b"%PDF-", login
             if login == "g1":  # the site's report, asked for by its address: refused like a missing file
                 autre = liens[0].rsplit("/", 1)[0] + "/" + fichiers[("LL", None)].name
-                assert contexte.request.get(autre).status == 404
+                assert contexte.request.get(autre, headers=entetes).status == 404
         finally:
             contexte.close()
