@@ -195,3 +195,12 @@ def rapport(engine: Engine, p: Perimetre) -> Rapport:
     return Rapport(p, kpis, production, _alertes(engine, p), lots[colonnes].head(NB_LOTS_CLASSES),
                    lots[colonnes].iloc[len(lots) - nb_pires:].iloc[::-1], _grades(engine, p), _plan(engine, p, sources),
                    _finance(engine, p), sources, figures)
+
+
+def production_semaines(engine: Engine, rapports: pd.DataFrame) -> go.Figure:
+    """The weekly production chart of the reported sites (``rapports``: rows of ``rapports``) up to their last
+    week end: what opens each site's report, for the job notebook."""
+    fin = pd.Timestamp(rapports["fin"].max()).date()
+    sites = sorted(set(rapports["site_code"]))
+    return plots.production(queries.production_journaliere(engine, sites, fin - timedelta(weeks=SEMAINES_HISTORIQUE),
+                                                           fin))
