@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS rapports (
 COMMENT ON TABLE rapports IS 'Archived PDF reports (absolute path in fichier): a site''s week, or one gaveur''s; read per site and per gaveur.';
 CREATE INDEX IF NOT EXISTS rapports_site_fin_idx ON rapports (site_code, fin DESC);
 
+-- Gaveurs who asked for their own weekly report: the Monday run adds one per such gaveur of each site.
+ALTER TABLE gaveurs ADD COLUMN IF NOT EXISTS rapport_hebdo boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN gaveurs.rapport_hebdo IS 'The gaveur receives his own weekly report (job rapport_hebdo run without gaveur_id).';
+
 SELECT euralis_proteger('rapports', '(SELECT euralis_acces_tout()) '
     'OR site_code = ANY ((SELECT euralis_acces_sites())::text[]) '
     'OR (gaveur_id IS NOT NULL AND gaveur_id = (SELECT euralis_acces_gaveur()))', false);

@@ -34,7 +34,8 @@ def texte_pdf(chemin: Path) -> str:
 
 @pytest.fixture(scope="module")
 def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
-    """Simulated data, the weekly reports of every site and of one LL gaveur (g1) archived by the job, and users:
+    """Simulated data, the weekly reports of every site and of the LL gaveur who asked for his (g1) archived by one
+    run of the job, and users:
     adm, sup (all sites), sup-ll (LL only), g1 and g2 (two gaveurs of LL)."""
     dossier = tmp_path_factory.mktemp("reports")
     with pytest.MonkeyPatch.context() as mp:
@@ -47,11 +48,12 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
                 "SELECT l.gaveur_id FROM lots_gavage l JOIN abattages a USING (lot_id) WHERE l.site_code = 'LL' "
                 "AND a.date_abattage BETWEEN :d0 AND :d1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"),
                 {"d0": DEBUT, "d1": FIN}).scalars()
+        with owner.begin() as conn:  # g1 asked for his own report; g2 did not
+            conn.execute(sa.text("UPDATE gaveurs SET rapport_hebdo = (gaveur_id = :g)"), {"g": g1})
         site = jobs.run_job("rapport_hebdo", owner, fin=FIN.isoformat())
-        gaveur = jobs.run_job("rapport_hebdo", owner, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
         mdp = utilisateurs_de_test(url, g1, g2)
         mdp["sup-ll"] = creer_utilisateur(url, "sup-ll", "superviseur", sites=["LL"])
-        yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "dossier": dossier, "site": site, "gaveur": gaveur,
+        yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "dossier": dossier, "site": site,
                "mdp": mdp}
         owner.dispose()
         pg_cluster.drop(name)
@@ -63,7 +65,7 @@ def _rapports(base) -> dict[tuple[str, int | None], Path]:
             Path(r.fichier) for r in lignes.itertuples()}
 
 
-def test_the_job_archives_one_pdf_per_site_and_one_for_the_gaveur(base):
+def test_the_monday_run_archives_one_pdf_per_site_and_one_per_gaveur_who_asked(base):
     fichiers = _rapports(base)
     assert set(fichiers) == {("LL", None), ("LS", None), ("MT", None), ("LL", base["g1"])}
     for chemin in fichiers.values():
@@ -71,7 +73,7 @@ def test_the_job_archives_one_pdf_per_site_and_one_for_the_gaveur(base):
         assert chemin.parent.parent == (base["dossier"] / "rapports").resolve()
     assert not list(base["dossier"].rglob("*.partiel")) and not list(base["dossier"].rglob(".*"))
     run = runs.get_run(base["owner"], base["site"]["run_id"])
-    assert run.statut == "success" and len(base["site"]["rapports"]) == 3
+    assert run.statut == "success" and len(base["site"]["rapports"]) == 4
 
 
 def test_the_site_report_shows_the_kpis_computed_from_the_database_and_its_charts(base):

@@ -19,8 +19,8 @@ JOB = "rapport_hebdo"
 
 
 def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None, gaveur_id: int | None) -> dict:
-    """Print and archive the report of the week ending ``fin`` for ``site`` (every site when None), or for
-    gaveur ``gaveur_id`` of that site."""
+    """Print and archive the report of the week ending ``fin`` for ``site`` (every site when None) and for each
+    of its gaveurs who asked for his own (``gaveurs.rapport_hebdo``); with ``gaveur_id``, only that gaveur's."""
     params = base.arguments(locals())
     p = base.perimetre(engine, JOB, site, None, fin)
     if gaveur_id is not None and site is None:
@@ -28,9 +28,11 @@ def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None
     prepares: list[archive.Fichier] = []
 
     def compute() -> list[archive.Fichier]:
-        for code in p.sites:
+        sujets = [(code, g) for code in p.sites
+                  for g in ([gaveur_id] if gaveur_id is not None else [None, *contenu.abonnes(engine, code)])]
+        for code, gaveur in sujets:
             try:
-                perimetre = contenu.perimetre(engine, code, p.fin, gaveur_id)
+                perimetre = contenu.perimetre(engine, code, p.fin, gaveur)
             except ValueError as exc:
                 raise base.JobParameterError(f"{JOB}: {exc}") from exc
             rapport = contenu.rapport(engine, perimetre)

@@ -71,6 +71,12 @@ def perimetre(engine: Engine, site: str, fin: date | None = None, gaveur_id: int
     return Perimetre(site, fin - timedelta(days=6), fin, gaveur_id, nom)
 
 
+def abonnes(engine: Engine, site: str) -> list[int]:
+    """The gaveurs of ``site`` who asked for their own weekly report (``gaveurs.rapport_hebdo``, sql/190)."""
+    return [int(g) for g in read_df(engine, "SELECT gaveur_id FROM gaveurs WHERE site_code = :s AND rapport_hebdo "
+                                            "ORDER BY gaveur_id", {"s": site})["gaveur_id"]]
+
+
 def _kpis_site(engine: Engine, p: Perimetre) -> pd.DataFrame:
     maintenant = queries.dashboard_kpis(engine, p.site, p.debut, p.fin).iloc[0]
     avant = queries.dashboard_kpis(engine, p.site, *p.precedente).iloc[0]
