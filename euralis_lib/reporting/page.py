@@ -93,7 +93,7 @@ def html(r: Rapport, genere_le: datetime) -> Markup:
     figures = list(r.figures)
     sections = [
         element("h2", "Indicateurs de la semaine"), _kpis(r.kpis),
-        element("h2", "Production et prévision"),
+        element("h2", "Production et prévision" if p.gaveur_id is None else "Production du site et prévision"),
         tableau(r.production, {"realise_kg": "Réalisé (kg)", "prevu_kg": "Prévu pour la semaine (kg)",
                                "ecart_pct": "Écart (%)", "prevision_suivante_kg": "Prévision semaine suivante (kg)"},
                 {"realise_kg": 0, "prevu_kg": 0, "ecart_pct": 1, "prevision_suivante_kg": 0}),
