@@ -7,6 +7,7 @@ its own embedded PostgreSQL under ``EURALIS_HOME`` (default ``<project>/.euralis
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +43,18 @@ def reports_dir() -> Path:
 def backup_dir() -> Path:
     """Where backups go (``EURALIS_BACKUP_DIR`` overrides; put it on another disk in production)."""
     return Path(os.environ.get("EURALIS_BACKUP_DIR", home_dir() / "backups")).resolve()
+
+
+# Debian's Chromium (never a downloaded browser): PDF reports, the browser tests and the serving benchmark.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
+
+
+def chromium() -> str:
+    """The Chromium executable, found as ``make browser`` finds it (``chromium`` on PATH, Debian's package);
+    FileNotFoundError saying how to install it when there is none."""
+    found = shutil.which("chromium")
+    if found is None:
+        raise FileNotFoundError("chromium is not installed: run `make browser` (Debian package chromium; "
+                                "`make test` and .ci/run install it as root)")
+    return found

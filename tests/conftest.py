@@ -89,6 +89,15 @@ def backups_out_of_the_project(tmp_path_factory) -> Path:
     return dossier
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reports_out_of_the_project(tmp_path_factory) -> Path:
+    """Reports written by tests (the weekly reports job runs with every job) never go to the project's folder;
+    a test or fixture that needs its own still sets EURALIS_REPORTS_DIR."""
+    dossier = tmp_path_factory.mktemp("reports")
+    os.environ.setdefault("EURALIS_REPORTS_DIR", str(dossier))
+    return dossier
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """A private PostgreSQL 16 cluster for this test process (deleted at the end)."""
@@ -163,7 +172,7 @@ def browser() -> Iterator[object]:
     A missing Chromium fails the test (``make browser`` installs it), it is never skipped."""
     from playwright.sync_api import sync_playwright
 
-    from euralis_lib.serving.browser import CHROMIUM_ARGS, chromium
+    from euralis_lib.config import CHROMIUM_ARGS, chromium
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)

@@ -18,7 +18,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("presentation",),                 # HTML markup (escaped), French formats, charts, exports
     ("database", "simulator"),         # connection, embedded server, migrations, reads, backups; simulated data
     ("auth",),                         # users, roles, sessions, the kernel's identity
-    ("imports", "jobs"),               # file imports; the job registry, runs, results, pipeline, schedule
+    ("imports", "jobs", "reporting"),  # file imports; the job registry, runs, results, pipeline, schedule;
+                                       # the weekly PDF reports (written by a job, from job results)
     ("validation", "operations"),      # models judged against the simulator; health, metrics, deployment
     ("dashboards",),                   # the supervisor pages
     ("serving",),                      # the Voilà server, its kernels, web routes

@@ -37,3 +37,47 @@ def test_pdf_has_one_page_per_block_of_rows_and_the_title():
 def test_pdf_of_an_empty_table_is_one_page_saying_so():
     pdf = exports.pdf_bytes(_table(0), "Vide")
     assert len(re.findall(rb"/Type /Page\b", pdf)) == 1
+
+
+def _texte(pdf: bytes) -> list[str]:
+    from pypdf import PdfReader
+
+    return [p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_pdf_is_a_table_with_its_header_on_every_page_its_context_and_french_numbers():
+    df = _table(70).assign(**{"Production (kg)": np.linspace(1000, 123456.7, 70)})
+    contexte = {"Sites": "LL, MT", "Période": "du 01/06/2026 au 30/06/2026", "Utilisateur": "adm (admin)"}
+    pages = _texte(exports.pdf_bytes(df, "Lots anormaux", lignes_par_page=32, contexte=contexte))
+    assert len(pages) == 3
+    for numero, texte in enumerate(pages, 1):
+        assert "Lots anormaux" in texte and all(e in texte for e in df.columns), numero  # header repeated
+        assert "Sites : LL, MT" in texte and "Utilisateur : adm (admin)" in texte and "Exporté le : " in texte
+        assert f"page {numero}/3" in texte
+    assert "123 456,70" in pages[2] and "01/01/2026" in pages[0] and "3,50" in pages[0]  # French formats
+
+
+def test_pdf_turns_landscape_only_when_the_table_is_wide():
+    from pypdf import PdfReader
+
+    etroit = PdfReader(io.BytesIO(exports.pdf_bytes(_table(5)[["Site", "ITM"]], "Étroit"))).pages[0].mediabox
+    large = pd.concat([_table(5)] * 3, axis=1, keys=range(3))
+    large.columns = [f"{c} {i}" for i, c in large.columns]
+    paysage = PdfReader(io.BytesIO(exports.pdf_bytes(large, "Large"))).pages[0].mediabox
+    assert etroit.height > etroit.width and paysage.width > paysage.height
+
+
+def test_excel_has_formats_widths_a_frozen_filtered_header_and_a_filters_sheet():
+    import openpyxl
+
+    df = _table(10).assign(Canards=range(10))
+    classeur = openpyxl.load_workbook(io.BytesIO(exports.excel_bytes(df, {"Sites": "LL, MT"})))
+    assert classeur.sheetnames == ["Tableau", "Filtres"]
+    feuille = classeur["Tableau"]
+    assert [c.value for c in feuille[1]] == list(df.columns) and all(c.font.bold for c in feuille[1])
+    assert feuille.freeze_panes == "A2" and feuille.auto_filter.ref == "A1:E11"
+    assert feuille["B2"].number_format == "#,##0.00" and feuille["C2"].number_format == "DD/MM/YYYY"
+    assert feuille["E2"].number_format == "#,##0"
+    assert feuille.column_dimensions["D"].width > feuille.column_dimensions["A"].width >= 6
+    filtres = {ligne[0].value: ligne[1].value for ligne in classeur["Filtres"].iter_rows(min_row=2)}
+    assert filtres["Sites"] == "LL, MT" and re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", filtres["Exporté le"])

@@ -47,12 +47,14 @@ def _runs(engine, job: str) -> list[sa.Row]:
 def test_default_schedule_is_valid_and_follows_the_issue():
     schedule = load_schedule(DEFAULT_SCHEDULE)
     assert set(schedule.entries) == {"refresh_performances", "entrainement", "anomalies", "previsions", "clustering",
-                                     "planning", "finance", "backup"}
+                                     "planning", "finance", "rapport_hebdo", "backup"}
     now = schedule.now().replace(year=2026, month=11, day=25, hour=0, minute=30, second=0, microsecond=0)
     assert schedule.entry("entrainement").next_fire(now).strftime("%H:%M") == "02:00"
     assert schedule.entry("refresh_performances").next_fire(now).strftime("%H:%M") == "01:00"
     fires = schedule.entry("anomalies").fires_between(now, now + timedelta(days=1))
     assert len(fires) == 4  # every 6 hours
+    lundi = schedule.entry("rapport_hebdo").next_fire(now)  # 25/11/2026 is a Wednesday
+    assert (lundi.strftime("%a %H:%M"), lundi.day) == ("Mon 06:00", 30)
 
 
 @pytest.mark.parametrize(("jobs", "attendu"), [

@@ -32,16 +32,15 @@ from pathlib import Path
 
 import psutil
 
+from euralis_lib.config import CHROMIUM_ARGS, chromium
 from euralis_lib.dashboards.tableau_de_bord import KPIS
 from euralis_lib.serving.browser import (
     CHART_VISIBLE,
-    CHROMIUM_ARGS,
     EMPTY_VISIBLE,
     FIRST_TRUE,
     KPIS_PAINTED,
     KPIS_SHOWN,
     KPIS_VISIBLE,
-    chromium,
     free_port,
     kernel_pids,
     tree_rss,

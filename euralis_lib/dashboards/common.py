@@ -204,17 +204,37 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
     return w.HTML(element("div", corps, style="max-height:420px; overflow:auto") + suite)
 
 
+# Where the tables of the page being built come from (page, filters, user): printed on their Excel and PDF
+# exports. One kernel serves one page to one user; Page.refresh sets it before building.
+_CONTEXTE_EXPORT: dict[str, str] = {}
+
+
+def contexte_export(page: str, filtres: Filtres | None, utilisateur: Utilisateur | None) -> dict[str, str]:
+    """What an export says about its table: the page, the sites, the period, the gaveurs chosen and the user."""
+    contexte = {"Page": page}
+    if filtres is not None:
+        contexte["Sites"] = ", ".join(filtres.sites)
+        contexte["Période"] = f"du {formatting.jour(filtres.debut)} au {formatting.jour(filtres.fin)}"
+        if filtres.gaveurs:
+            contexte["Gaveurs"] = ", ".join(str(g) for g in filtres.gaveurs)
+    if utilisateur is not None:
+        contexte["Utilisateur"] = f"{utilisateur.login} ({utilisateur.role})"
+    return contexte
+
+
 def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = None) -> w.HBox:
     """A CSV download link (embedded as a data URI) and Excel and PDF files built only when asked for; ``nom``
-    (which may hold a gaveur's code) becomes a safe file name."""
+    (which may hold a gaveur's code) becomes a safe file name. Excel and PDF carry the page's context
+    (:func:`contexte_export`) and the time they are made."""
     df = df.rename(columns={**COLONNES, **(colonnes or {})})
+    contexte = dict(_CONTEXTE_EXPORT)
     fichier = safe_filename(nom)
     lien = w.HTML(download_link(f"{fichier}.csv", "text/csv", exports.csv_bytes(df), "⬇ CSV") + literal(" &nbsp;"))
     excel = _a_la_demande("Excel", "file-excel", f"{fichier}.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                          lambda: exports.excel_bytes(df))
+                          lambda: exports.excel_bytes(df, contexte))
     pdf = _a_la_demande("PDF", "file-pdf", f"{fichier}.pdf", "application/pdf",
-                        lambda: exports.pdf_bytes(df, nom.replace("_", " ").capitalize()))
+                        lambda: exports.pdf_bytes(df, nom.replace("_", " ").capitalize(), contexte=contexte))
     return w.HBox([lien, *excel, *pdf], layout=w.Layout(align_items="center"))
 
 
@@ -455,6 +475,8 @@ class Page:
             if self.engine is None:
                 raise DatabaseUnavailableError("no engine")
             filtres = self.filtres.valeurs() if self.filtres is not None else None
+            _CONTEXTE_EXPORT.clear()
+            _CONTEXTE_EXPORT.update(contexte_export(self.spec.titre, filtres, self.utilisateur))
             enfants = self.build(Contexte(self.engine, filtres, self.refresh, self.utilisateur))
         except Exception as exc:  # noqa: BLE001
             self._erreur(exc)

@@ -37,6 +37,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("qualite", "Qualité", "ITM et sigma par site et souche, formules de poids de foie, lots anormaux."),
     PageSpec("abattages", "Abattages", "Plan d'abattage, capacité utilisée, hongrois contre glouton."),
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
+    PageSpec("rapports", "Rapports", "Rapports hebdomadaires en PDF (par site, par gaveur), selon vos droits."),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
              "et quarantaine.", module="import_fichiers", roles=("admin",)),
     PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",

@@ -71,6 +71,9 @@ JOBS: dict[str, Job] = {job.name: job for job in (
         "Affecte les lots aux créneaux d'abattage (algorithme hongrois).", "abattages", "planning"),
     Job("finance", "Indicateurs financiers",
         "Chiffre d'affaires, coûts et marges par site, gaveur et mois.", "finance", "finance"),
+    Job("rapport_hebdo", "Rapport hebdomadaire",
+        "Rapport PDF de la semaine par site (ou pour un gaveur) : indicateurs, prévision, alertes, lots, "
+        "qualité, plan d'abattage, finance.", "rapports", "rapports"),
     Job("backup", "Sauvegarde de la base",
         "Copie complète de la base, vérifiée par une restauration, avec rétention.", "ops", "sauvegardes",
         role_db=None),

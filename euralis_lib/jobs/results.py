@@ -147,6 +147,13 @@ def finance(engine: Engine, run_id: int | None = None, niveau: str = "site") -> 
                  dates=("mois",))
 
 
+def rapports(engine: Engine, run_id: int | None = None) -> Result:
+    """Reports archived by a ``rapport_hebdo`` run (the latest by default), those the user may read (sql/190)."""
+    return _read(engine, "rapport_hebdo", """
+        SELECT r.*, g.nom AS gaveur FROM rapports r LEFT JOIN gaveurs g USING (gaveur_id)
+        WHERE r.run_id = :run_id ORDER BY r.site_code, r.gaveur_id NULLS FIRST""", run_id)
+
+
 def sauvegardes(engine: Engine, run_id: int | None = None, dossier: Path | None = None) -> Result:
     """The backups kept in the backup folder, newest first with their verification (read from the folder, where
     they live, not from the database they protect), and the latest successful ``backup`` run."""

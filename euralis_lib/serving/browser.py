@@ -1,4 +1,4 @@
-"""How a client sees the served pages: the Chromium to drive (Debian's, never a download), the states of a
+"""How a client sees the served pages (with the Chromium of :func:`euralis_lib.config.chromium`): the states of a
 page it waits for (JavaScript conditions on the DOM), the kernel processes under a server, a free port.
 
 Shared by the serving benchmark (:mod:`euralis_lib.bench.serve`) and the browser tests.
@@ -6,26 +6,11 @@ Shared by the serving benchmark (:mod:`euralis_lib.bench.serve`) and the browser
 
 from __future__ import annotations
 
-import shutil
 import socket
 
 import psutil
 
 from euralis_lib.dashboards.tableau_de_bord import KPIS
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=fr-FR"]
-
-
-def chromium() -> str:
-    """The Chromium executable, found as ``make browser`` finds it (``chromium`` on PATH, Debian's package);
-    FileNotFoundError saying how to install it when there is none."""
-    found = shutil.which("chromium")
-    if found is None:
-        raise FileNotFoundError("chromium is not installed: run `make browser` (Debian package chromium; "
-                                "`make test` and .ci/run install it as root)")
-    return found
-
 
 # What a user sees: a navigation bar and no visible loading message, from the page's snapshot (drawn with
 # the first HTML bytes, see dashboards.common.instantane_html) or from the live widgets.

@@ -1,6 +1,7 @@
 """The Voilà application serving the dashboards: Voilà, plus the workbench's own routes and hardening.
 
 ``python -m euralis_lib.serving.voila_app`` takes Voilà's options. Added routes: ``/voila/rapports/<day>/<file>``
+(and ``/voila/rapports/rapports/<week end>/rapport-….pdf``, the archived weekly reports)
 serves the HTML reports of job runs (and their shared ``plotly.min.js``) from the reports folder,
 behind the same authentication as the pages, so a page links to a report instead of showing a path
 on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code
@@ -34,7 +35,7 @@ from euralis_lib.serving import login as auth_voila
 from euralis_lib.serving.report_files import RapportsHandler
 
 TEMPLATE_DIR = Path(__file__).parent / "voila_template"  # index.html.j2: snapshots shown at once
-RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js))"
+RAPPORT = r"/voila/rapports/(\d{4}-\d{2}-\d{2}/[\w.-]+\.(?:html|js)|rapports/\d{4}-\d{2}-\d{2}/rapport[\w.-]*\.pdf)"
 # Voilà's handlers and the workbench's replacements (module docstring).
 ROUTES = {TornadoVoilaHandler: kernels.OwnedVoilaHandler,
           VoilaShutdownKernelHandler: kernels.OwnerShutdownHandler,

@@ -90,3 +90,16 @@ def test_pdf_prints_the_text_and_carries_nothing_that_runs():
     assert pdf.startswith(b"%PDF")
     for action in (b"/JavaScript", b"/JS", b"/OpenAction", b"/AA", b"/Launch", b"/URI", b"/AcroForm"):
         assert action not in pdf, action
+
+
+def test_pdf_prints_the_hyperlink_code_as_text_and_excel_keeps_it_a_string_in_the_filters_sheet_too():
+    from pypdf import PdfReader
+
+    code = ATTAQUES[0]
+    pdf = exports.pdf_bytes(_table(), "Export", contexte={"Gaveur": code})
+    texte = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert texte.count(code) >= 2 and b"/URI" not in pdf  # the cell and the context line, printed, no link
+    classeur = openpyxl.load_workbook(io.BytesIO(exports.excel_bytes(_table(), {"Gaveur": code})))
+    cellules = [c for f in classeur.worksheets for ligne in f.iter_rows() for c in ligne]
+    assert [c.coordinate for c in cellules if c.data_type == "f"] == []
+    assert classeur["Filtres"]["B2"].value == code and classeur["Filtres"]["B2"].data_type == "s"

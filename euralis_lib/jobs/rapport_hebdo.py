@@ -1,0 +1,53 @@
+"""Job ``rapport_hebdo``: the weekly PDF report of each site (or of one gaveur), archived with its row.
+
+Everything is computed and printed first (:mod:`euralis_lib.reporting`); then, in the run's one
+transaction, each report's row is inserted and its file moved into place. A failed render or write leaves
+no row and no file of this run (earlier reports are kept).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection, Engine
+
+from euralis_lib.jobs import base
+from euralis_lib.reporting import archive, contenu, page, pdf
+
+JOB = "rapport_hebdo"
+
+
+def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None, gaveur_id: int | None) -> dict:
+    """Print and archive the report of the week ending ``fin`` for ``site`` (every site when None) and for each
+    of its gaveurs who asked for his own (``gaveurs.rapport_hebdo``); with ``gaveur_id``, only that gaveur's."""
+    params = base.arguments(locals())
+    p = base.perimetre(engine, JOB, site, None, fin)
+    if gaveur_id is not None and site is None:
+        raise base.JobParameterError(f"{JOB}: a gaveur's report needs his site (parameter 'site').")
+    prepares: list[archive.Fichier] = []
+
+    def compute() -> list[archive.Fichier]:
+        sujets = [(code, g) for code in p.sites
+                  for g in ([gaveur_id] if gaveur_id is not None else [None, *contenu.abonnes(engine, code)])]
+        for code, gaveur in sujets:
+            try:
+                perimetre = contenu.perimetre(engine, code, p.fin, gaveur)
+            except ValueError as exc:
+                raise base.JobParameterError(f"{JOB}: {exc}") from exc
+            rapport = contenu.rapport(engine, perimetre)
+            document = pdf.imprimer(page.html(rapport, datetime.now(ZoneInfo("Europe/Paris"))))
+            prepares.append(archive.preparer(perimetre, document))
+        return prepares
+
+    def write(conn: Connection, rid: int, fichiers: list[archive.Fichier]) -> dict:
+        ids = [archive.enregistrer(conn, rid, f) for f in fichiers]
+        return {"rapports": ids, "fichiers": [str(f.final) for f in fichiers],
+                "octets": [f.taille for f in fichiers], "pages": [f.pages for f in fichiers]}
+
+    try:
+        return base.execute(engine, JOB, params, run_id, compute, write)
+    except BaseException:
+        for f in prepares:
+            f.abandonner()
+        raise
