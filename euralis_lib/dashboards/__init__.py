@@ -53,6 +53,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
              "et quarantaine.", module="import_fichiers", roles=("admin",)),
+    PageSpec("alertes", "Alertes", "Centre d'alertes : filtrer, lire, acquitter ; fausses alertes par règle."),
     PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
              roles=("admin", "superviseur")),
     PageSpec("administration", "Administration", "Utilisateurs, capacités d'abattage et prix (administrateurs).",
