@@ -179,7 +179,12 @@ def test_every_alert_written_is_notified_at_commit_without_its_text(alertes):
         assert select.select([ecoute], [], [], 10) != ([], [], [])
         ecoute.poll()
         charge = json.loads(ecoute.notifies.pop().payload)
+        # A user reading an alert: the pages recount (nothing about whom in the payload).
+        assert inbox.marquer_lues(alertes["moteurs"]["g1"], [charge["alerte_id"]]) == 1
+        assert select.select([ecoute], [], [], 10) != ([], [], [])
+        ecoute.poll()
+        lecture = json.loads(ecoute.notifies.pop().payload)
     finally:
         ecoute.close()
-    assert set(charge) == {"alerte_id", "site_code", "gaveur_id"}
+    assert set(charge) == {"alerte_id", "site_code", "gaveur_id"} and lecture == {"lecture": True}
     assert (charge["site_code"], charge["gaveur_id"]) == (alertes["s1"], alertes["g1"])
