@@ -188,3 +188,42 @@ def test_every_alert_written_is_notified_at_commit_without_its_text(alertes):
         ecoute.close()
     assert set(charge) == {"alerte_id", "site_code", "gaveur_id"} and lecture == {"lecture": True}
     assert (charge["site_code"], charge["gaveur_id"]) == (alertes["s1"], alertes["g1"])
+
+
+def test_the_alert_centre_acknowledges_and_marks_read_as_its_user_and_escapes_messages(alertes):
+    from euralis_lib import queries
+    from euralis_lib.dashboards import alertes as page_alertes
+    from euralis_lib.dashboards import common, page_spec
+
+    moteur = alertes["moteurs"]["sup-site"]
+    _, fin = queries.default_period(moteur, days=page_alertes.FILTRES.periode_jours)
+    with alertes["owner"].begin() as conn:  # on the last day the page shows by default
+        conn.execute(sa.text(
+            "INSERT INTO alertes (horodatage, site_code, type, severite, message, source, cle_dedup) VALUES "
+            "(CAST(:j AS date) + time '12:00', :s, 'anomalie', 'critique', '<img src=x onerror=alert(1)>', 'test', "
+            "'page:1')"), {"s": alertes["s1"], "j": fin})
+    page = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTRES, engine=moteur)
+    centre_html = common.instantane(page.contenu)
+    assert "&lt;img src=x" in centre_html and "<img src=x" not in centre_html
+    assert "Fausses alertes (%)" in centre_html
+    centre = page_alertes.Centre(common.Contexte(moteur, page.filtres.valeurs(), page.refresh))
+    centre.widgets()
+    centre.lues.value = False
+    avant = inbox.non_lues(moteur)
+    cible = centre.choix.options[0][1]
+    boutons = {c: b for boite in centre.actions[:2] for b in boite.children if isinstance(b, common.w.Button)
+               for c in b._dom_classes}
+    boutons["euralis-marquer-lue"].click()
+    assert inbox.non_lues(moteur) == avant - 1, (centre.etat.value, centre.choix.value, cible)
+    assert cible not in [v for _, v in centre.choix.options]
+    centre.lues.value = page_alertes.TOUS
+    centre.choix.value = cible
+    centre.issue.value = "probleme_reel"
+    centre.commentaire.value = "lot vérifié"
+    boutons["euralis-acquitter"].click()
+    assert "Alerte acquittée." in centre.etat.value
+    boutons["euralis-acquitter"].click()
+    assert "déjà acquittée" in centre.etat.value
+    with alertes["owner"].connect() as conn:
+        assert conn.execute(sa.text("SELECT login, issue, commentaire FROM alertes_acquittements WHERE alerte_id = :a"),
+                            {"a": cible}).one() == ("sup-site", "probleme_reel", "lot vérifié")

@@ -93,7 +93,7 @@ class Centre:
         self.ids = [int(i) for i in df["alerte_id"]]
         self.choix.options = [(f"N° {r.alerte_id} – {formatting.jour(r.horodatage)} – {r.lot or r.site_code or 'Ops'}"
                                f" – {r.message[:70]}", int(r.alerte_id)) for r in df.itertuples()]
-        self.etat.value = ""
+        self.choix.index = 0 if self.ids else None
         if df.empty:
             self.liste.children = [common.message("Aucune alerte pour ces filtres.")]
             return
