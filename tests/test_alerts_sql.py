@@ -270,3 +270,28 @@ def test_critical_alerts_are_emailed_once_to_subscribed_users_who_read_them(aler
     (corps_g1,) = [c for rcpt, c in boite.recus if rcpt == ["g1@exemple.fr"]]
     assert "Subject: [Euralis] Alerte critique" in corps_g1 and "Mortalité <critique>" in corps_g1
     assert "From: alertes@euralis.fr" in corps_g1
+
+
+def test_an_admin_tunes_a_rule_from_the_alert_centre_and_others_do_not_get_the_form(alertes):
+    from euralis_lib.auth.acces import Utilisateur
+    from euralis_lib.dashboards import alertes as page_alertes
+    from euralis_lib.dashboards import common, page_spec
+
+    sup = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTRES,
+                      engine=alertes["moteurs"]["sup"], utilisateur=Utilisateur("sup", "superviseur"))
+    assert "Régler les règles" not in common.instantane(sup.contenu)
+    _, ligne1, ligne2, etat = page_alertes.reglage_regles(
+        common.Contexte(alertes["moteurs"]["adm"], None, lambda: None, Utilisateur("adm", "admin")))
+    (code, _, severite), (sites, parametres, bouton) = ligne1.children, ligne2.children
+    code.value = "job_echec"
+    assert parametres.value == "{}" and sites.value == ""
+    severite.value = "attention"
+    bouton.click()
+    assert "Règle enregistrée." in etat.value
+    parametres.value = '{"inconnu": 1}'
+    bouton.click()
+    assert "inconnu" in etat.value
+    with alertes["owner"].begin() as conn:
+        assert conn.execute(sa.text("SELECT severite FROM regles_alertes WHERE code = 'job_echec'")).scalar() == \
+            "attention"
+        conn.execute(sa.text("UPDATE regles_alertes SET severite = 'critique' WHERE code = 'job_echec'"))

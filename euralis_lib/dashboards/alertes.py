@@ -4,6 +4,8 @@ PostgreSQL decides which alerts the user reads and what he may acknowledge."""
 
 from __future__ import annotations
 
+import json
+
 import ipywidgets as w
 import pandas as pd
 
@@ -120,6 +122,43 @@ def section_regles(ctx: Contexte) -> list[w.Widget]:
             common.table_html(pd.DataFrame(vue[list(COLONNES_REGLES)]), colonnes=COLONNES_REGLES)]
 
 
+def reglage_regles(ctx: Contexte) -> list[w.Widget]:
+    """Admins: switch a rule on or off, its severity, sites and thresholds (audited by the database)."""
+    df = rules.regles(ctx.engine).set_index("code")
+    code = w.Dropdown(options=[(r.libelle, c) for c, r in df.iterrows()], description="Règle",
+                      layout=w.Layout(width="460px"))
+    actif = w.Checkbox(description="Active")
+    severite = w.Dropdown(options=[(v, k) for k, v in SEVERITES.items()], description="Sévérité")
+    sites = w.Text(description="Sites", placeholder="LL,MT (vide = tous)")
+    parametres = w.Text(description="Seuils", layout=w.Layout(width="460px"))
+    etat = w.HTML()
+
+    def charger(_c: object = None) -> None:
+        regle = df.loc[code.value]
+        actif.value, severite.value = bool(regle.actif), regle.severite
+        sites.value = ",".join(regle.sites) if regle.sites else ""
+        parametres.value = json.dumps(regle.parametres, ensure_ascii=False)
+
+    def enregistrer(_b: w.Button) -> None:
+        try:
+            choisis = [x.strip().upper() for x in sites.value.split(",") if x.strip()]
+            rules.modifier(ctx.engine, code.value, actif=actif.value, severite=severite.value, sites=choisis,
+                           tous_sites=not choisis, parametres=json.loads(parametres.value or "{}"))
+        except Exception as exc:  # noqa: BLE001 — shown in French; nothing half-written
+            etat.value = common.message(common.french_error(exc), "erreur").value
+            return
+        etat.value = common.message("Règle enregistrée.", "info").value
+
+    code.observe(charger, names="value")
+    charger()
+    bouton = w.Button(description="Enregistrer la règle")
+    bouton.add_class("euralis-enregistrer-regle")
+    bouton.on_click(enregistrer)
+    return [common.titre("Régler les règles (administrateurs)"), w.HBox([code, actif, severite]),
+            w.HBox([sites, parametres, bouton]), etat]
+
+
 def build(ctx: Contexte) -> list[w.Widget]:
-    """The alert centre and the per-rule figures."""
-    return [common.titre("Alertes"), *Centre(ctx).widgets(), *section_regles(ctx)]
+    """The alert centre, the per-rule figures and, for admins, the rules' settings."""
+    return [common.titre("Alertes"), *Centre(ctx).widgets(), *section_regles(ctx),
+            *(reglage_regles(ctx) if ctx.est_admin else [])]
