@@ -136,8 +136,9 @@ def reglage_regles(ctx: Contexte) -> list[w.Widget]:
     def charger(_c: object = None) -> None:
         regle = df.loc[code.value]
         actif.value, severite.value = bool(regle.actif), regle.severite
-        sites.value = ",".join(regle.sites) if regle.sites else ""
-        parametres.value = json.dumps(regle.parametres, ensure_ascii=False)
+        # Text inputs show their value as text, never as HTML.
+        sites.set_trait("value", ",".join(regle.sites) if regle.sites else "")
+        parametres.set_trait("value", json.dumps(regle.parametres, ensure_ascii=False))
 
     def enregistrer(_b: w.Button) -> None:
         try:
