@@ -124,13 +124,6 @@ class Ecouteur:
         for rappel in list(self.abonnes):
             rappel()
 
-    def fermer(self) -> None:
-        """Stop listening (tests, shutdown)."""
-        if self._conn is not None:
-            IOLoop.current().remove_handler(self._conn.fileno())
-            self._conn.close()
-            self._conn = None
-
 
 _ECOUTEUR: Ecouteur | None = None
 
