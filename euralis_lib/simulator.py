@@ -283,7 +283,7 @@ def _alertes_lot(lot_id: int, g, jour: date, mortalite_pct: float) -> list[dict]
         alerts.append({"horodatage": when, "site_code": g.site_code, "gaveur_id": g.gaveur_id, "lot_id": lot_id,
                        "type": "mortalite", "severite": severite,
                        "message": f"Mortalité de {mortalite_pct:.1f} % sur le lot".replace(".", ","),
-                       "source": "simulateur", "cle_dedup": f"sim:mortalite:{lot_id}"})
+                       "source": "simulateur", "cle_dedup": f"mortalite:{lot_id}"})
     return alerts
 
 

@@ -46,10 +46,8 @@ def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentat
     """A critical alert (no site) for a job that still failed after its retries; never duplicated."""
     run_id = run.run_id if run else None
     erreur = (run.erreur if run and run.erreur else "erreur inconnue")[:500]
-    conn.execute(sa.text(
-        "INSERT INTO alertes (horodatage, site_code, type, severite, message, source, run_id, cle_dedup) "
-        "VALUES (clock_timestamp(), NULL, 'job_echec', 'critique', :msg, 'scheduler', :rid, :cle) "
-        "ON CONFLICT DO NOTHING"),
+    conn.execute(sa.text(  # rule job_echec of regles_alertes: its switch and severity apply (sql/182)
+        "SELECT alerte_lever('job_echec', clock_timestamp(), NULL, NULL, NULL, :msg, :rid, :cle)"),
         {"msg": f"Le job {job} a échoué après {tentatives} tentative(s) : {erreur}. Rapport : "
                 f"{Path(run.rapport_path).name if run and run.rapport_path else '—'} (page Ops). "
                 "Les résultats précédents sont conservés.",

@@ -18,8 +18,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("presentation",),                 # HTML markup (escaped), French formats, charts, exports
     ("database", "simulator"),         # connection, embedded server, migrations, reads, backups; simulated data
     ("auth",),                         # users, roles, sessions, the kernel's identity
-    ("imports", "jobs", "reporting"),  # file imports; the job registry, runs, results, pipeline, schedule;
-                                       # the weekly PDF reports (written by a job, from job results)
+    ("imports", "jobs", "reporting", "alerts"),  # file imports; the job registry, runs, results, pipeline,
+                                       # schedule; weekly PDF reports; alert rules, inbox, live stream, e-mail
     ("validation", "operations"),      # models judged against the simulator; health, metrics, deployment
     ("dashboards",),                   # the supervisor pages
     ("serving",),                      # the Voilà server, its kernels, web routes
@@ -111,3 +111,15 @@ def test_the_checks_see_an_upward_import_and_a_cycle():
     assert "euralis_lib.dashboards.registry" in _imports("euralis_lib.dashboards.common")
     assert RANK["serving"] > RANK["dashboards"] > RANK["database"]
     assert any(_top(t) == "dashboards" for t in _imports("euralis_lib.serving.kernels"))
+
+
+def test_test_modules_share_code_only_through_tests_helpers():
+    """A test module never imports another test module or a conftest (shared code lives in tests/helpers/)."""
+    tests = LIB.parent / "tests"
+    wrong = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests."):
+                if not node.module.startswith("tests.helpers"):
+                    wrong.append(f"{path.relative_to(tests)}: {node.module}")
+    assert wrong == []

@@ -10,67 +10,23 @@ browser sends; admin-only pages and buttons are refused to other roles.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import psutil
 import pytest
 import sqlalchemy as sa
 from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1
 
-from euralis_lib import jobs
 from euralis_lib.auth import jeton, utilisateurs
 from euralis_lib.dashboards import PAGES
 from euralis_lib.database import db
 from euralis_lib.serving import serve
-from euralis_lib.serving.browser import LOADED, free_port
-from tests.helpers.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter, utilisateurs_de_test
+from tests.helpers.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter
+from tests.helpers.login_server import CHARGEE, TIMEOUT_MS, login_base, login_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
-
-TIMEOUT_MS = 180_000
-CHARGEE = f"({LOADED}) || document.querySelector('.euralis-message.erreur')"
-
-
-@pytest.fixture(scope="module")
-def base(pg_cluster, sim_template) -> Iterator[dict]:
-    """Simulated data, the per-gaveur job results, and users: an admin, a supervisor, two gaveurs of two sites."""
-    name = pg_cluster.clone(sim_template)
-    url = pg_cluster.url(name)
-    engine = db.get_engine(url)
-    for job in ("clustering", "anomalies", "finance", "planning"):
-        jobs.run_job(job, engine)
-    with engine.connect() as conn:
-        g1, g2 = conn.execute(sa.text(
-            "SELECT DISTINCT ON (l.site_code) l.gaveur_id FROM lots_gavage l "
-            "ORDER BY l.site_code, l.fin DESC, l.gaveur_id LIMIT 2")).scalars()
-        gaveurs = conn.execute(sa.text("SELECT gaveur_id, code, nom FROM gaveurs")).all()
-    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs, "mdp": utilisateurs_de_test(url, g1, g2)}
-    yield infos
-    engine.dispose()
-    pg_cluster.drop(name)
-
-
-@pytest.fixture(scope="module")
-def serveur(base, tmp_path_factory) -> Iterator[dict]:
-    """Voilà with login on a free port; its own EURALIS_HOME (session secret) and reports folder."""
-    home = tmp_path_factory.mktemp("home")
-    port = free_port()
-    env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home),
-           "EURALIS_REPORTS_DIR": str(home / "rapports")}
-    env.pop("EURALIS_SESSION_SECRET", None)
-    journal = home / "voila.log"
-    proc = serve.start(port, env=env, log_path=journal)
-    try:
-        serve.wait_ready(proc, port, timeout=120)
-        yield {"port": port, "proc": proc, "home": home, "journal": journal, "rapports": home / "rapports",
-               "base": f"http://127.0.0.1:{port}"}
-    finally:
-        serve.stop(proc)
-
 
 def _noyaux(proc) -> set[int]:
     """Kernel processes of the server."""

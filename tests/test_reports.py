@@ -23,7 +23,14 @@ from euralis_lib.presentation import formatting
 from euralis_lib.reporting import archive
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import free_port
-from tests.connexion import Client, creer_utilisateur, engine_de, ouvrir_session, se_connecter, utilisateurs_de_test
+from tests.helpers.connexion import (
+    Client,
+    creer_utilisateur,
+    engine_de,
+    ouvrir_session,
+    se_connecter,
+    utilisateurs_de_test,
+)
 
 FIN = date(2026, 6, 28)  # a Sunday of the simulated data
 DEBUT = FIN - timedelta(days=6)

@@ -9,9 +9,10 @@ import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
-from euralis_lib.auth.acces import Utilisateur, engine_utilisateur, web_url
+from euralis_lib.auth.acces import Utilisateur, engine_utilisateur
 from euralis_lib.database import db
 from tests.helpers.connexion import ouvrir_session
+from tests.helpers.roles import roles_base  # noqa: F401  (the fixture « base »)
 
 # Per-gaveur tables and how the owner (who sees everything) tells which gaveur a row belongs to.
 PAR_GAVEUR = {
@@ -28,35 +29,6 @@ CLES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
 PROPRES = {"gaveurs": "gaveur_id", "lots_gavage": "lot_id", "alertes": "alerte_id",
            "doses_gavage": "lot_id || '/' || horodatage", "abattages": "lot_id",
            "qualite_foies": "lot_id || '/' || grade"}
-
-
-@pytest.fixture(scope="module")
-def base(pg_cluster, sim_template):
-    """A simulated database with five users (two gaveurs of different sites, a disabled one)."""
-    name = pg_cluster.clone(sim_template)
-    url = pg_cluster.url(name)
-    owner = db.get_engine(url)
-    with owner.begin() as conn:
-        # Gaveurs with alerts, so that every table has rows of both.
-        avec_alertes = ("SELECT gaveur_id, site_code FROM alertes WHERE gaveur_id IS NOT NULL AND site_code <> :s "
-                        "GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1")
-        g1, s1 = conn.execute(sa.text(avec_alertes), {"s": ""}).one()
-        g2, _ = conn.execute(sa.text(avec_alertes), {"s": s1}).one()
-        for login, role, gaveur, sites, actif in [
-                ("adm", "admin", None, None, True), ("sup", "superviseur", None, None, True),
-                ("sup-site", "superviseur", None, [s1], True), ("g1", "gaveur", g1, None, True),
-                ("g2", "gaveur", g2, None, True), ("g1-off", "gaveur", g1, None, False)]:
-            conn.execute(sa.text("INSERT INTO utilisateurs (login, nom, role, gaveur_id, sites, actif, mot_de_passe) "
-                                 "VALUES (:l, :l, :r, :g, :s, :a, 'sans objet')"),
-                         {"l": login, "r": role, "g": gaveur, "s": sites, "a": actif})
-    web = db.get_engine(web_url(url))
-    infos = {"url": url, "owner": owner, "web": web, "g1": g1, "g2": g2, "site": s1, "moteurs": {}}
-    yield infos
-    for moteur in infos["moteurs"].values():
-        moteur.dispose()
-    owner.dispose()
-    web.dispose()
-    pg_cluster.drop(name)
 
 
 def _moteur(base, login: str, role: str | None = None):

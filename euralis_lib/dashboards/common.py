@@ -63,6 +63,9 @@ _CSS = literal("""<style>
 .euralis-nav a {margin-right:14px; text-decoration:none; color:#1f4e79; font-weight:600;}
 .euralis-nav a.actif {color:#c0504d; border-bottom:2px solid #c0504d;}
 .euralis-nav .euralis-utilisateur {margin-left:24px; color:#555;}
+.euralis-nav a.euralis-badge-alertes {background:#c0504d; color:#fff; border-radius:10px; padding:1px 8px;
+                                      font-size:12px;}
+.euralis-nav a.euralis-badge-alertes.zero {background:#9aa5b1;}
 .euralis-kpi {border:1px solid #d0d7de; border-radius:8px; padding:10px 16px; min-width:190px;
               background:#f8fafc; margin:4px;}
 .euralis-kpi .label {font-size:13px; color:#555;} .euralis-kpi .valeur {font-size:26px; font-weight:700;}
@@ -155,6 +158,9 @@ def nav_bar(actuelle: str, utilisateur: Utilisateur | None = None) -> w.HTML:
     one folder); with login, who is connected and a logout link."""
     liens = [link(f"{p.slug}.ipynb", p.titre, class_="actif" if p.slug == actuelle else None)
              for p in PAGES if utilisateur is None or utilisateur.role in p.roles]
+    # Unread alerts, filled and kept live by the page template's script (euralis_lib.alerts.live).
+    liens.append(link("alertes.ipynb", "…", class_="euralis-badge-alertes", data_testid="alertes-non-lues",
+                      title="Alertes non lues"))
     if utilisateur is not None:
         liens += [element("span", f"{utilisateur.login} ({utilisateur.role})", class_="euralis-utilisateur"),
                   link(lien_deconnexion(), "Se déconnecter", class_="euralis-deconnexion")]

@@ -40,6 +40,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("rapports", "Rapports", "Rapports hebdomadaires en PDF (par site, par gaveur), selon vos droits."),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
              "et quarantaine.", module="import_fichiers", roles=("admin",)),
+    PageSpec("alertes", "Alertes", "Centre d'alertes : filtrer, lire, acquitter ; fausses alertes par règle."),
     PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
              roles=("admin", "superviseur")),
     PageSpec("administration", "Administration", "Utilisateurs, capacités d'abattage et prix (administrateurs).",

@@ -1,5 +1,5 @@
 """Job ``anomalies``: scores every lot, flags the tail of the score distribution, stores the
-explanations, raises one alert per critical anomaly.
+explanations; the rule ``anomalie_lot`` (``sql/183``) raises one alert per critical anomaly as they land.
 
 The detector lives in :mod:`euralis_lib.models.anomalies`; alerts are keyed (``cle_dedup``) so
 re-runs never duplicate them.
@@ -33,7 +33,7 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
         return lots, LotAnomalyDetector(seuil_z=seuil_z).fit(lots)
 
     def write(conn: Connection, rid: int, output) -> dict:
-        lots, det = output
+        _, det = output
         explained = {lot: det.explain(lot) for lot in det.flags_[det.flags_].index}
         rows = pd.DataFrame({"run_id": rid, "lot_id": det.scores_.index, "score": det.scores_.to_numpy(),
                              "est_anomalie": det.flags_.to_numpy(), "critique": det.critical_.to_numpy()})
@@ -41,17 +41,9 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
         rows["contributions"] = ["{}" if i not in explained else pd.Series(explained[i][1]).to_json()
                                  for i in rows["lot_id"]]
         copy_dataframe(conn, "anomalies_lots", rows)
-        info = lots.set_index("lot_id")
-        created = 0
-        for lot in det.critical_[det.critical_].index:
-            created += conn.execute(sa.text(
-                "INSERT INTO alertes (horodatage, site_code, gaveur_id, lot_id, type, severite, message, source, "
-                "run_id, cle_dedup) VALUES (CAST(:jour AS date) + time '08:00', :site, :gaveur, :lot, 'anomalie', "
-                "'critique', :msg, 'job anomalies', :rid, :cle) ON CONFLICT (cle_dedup, horodatage) DO NOTHING"),
-                {"jour": info.loc[lot, "fin"], "site": info.loc[lot, "site_code"],
-                 "gaveur": int(info.loc[lot, "gaveur_id"]), "lot": int(lot), "rid": rid,
-                 "msg": f"Lot {info.loc[lot, 'code_lot']} anormal : {explained[lot][0]}",
-                 "cle": f"anomalie:{lot}"}).rowcount
+        # The alerts are raised by the rule anomalie_lot as the scores land (sql/183), deduplicated by lot.
+        created = conn.execute(sa.text("SELECT count(*) FROM alertes WHERE run_id = :rid AND type = 'anomalie'"),
+                               {"rid": rid}).scalar_one()
         return {"nb_lots": len(rows), "nb_anomalies": int(det.flags_.sum()), "nb_critiques": int(det.critical_.sum()),
                 "seuil_score": round(det.seuil_, 3), "alertes_creees": created}
 

@@ -28,6 +28,7 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from euralis_lib import config
+from euralis_lib.alerts import live
 from euralis_lib.auth import kernel_request, utilisateurs
 from euralis_lib.presentation import plotly_bundle
 from euralis_lib.serving import kernel_ws, kernels
@@ -110,7 +111,9 @@ class EuralisVoila(Voila):
         # no XSRF token (jupyter_server's file handler refuses them); cached for good with ?v=<version>.
         plotly_js = (url_path_join(self.server_url, plotly_bundle.ROUTE), StaticFileHandler,
                      {"path": str(plotly_bundle.bundle_dir())})
-        return [rapports, plotly_js, *hardened(super().init_handlers())]
+        # The live unread-alerts badge: one LISTEN per process, a Server-Sent Events stream per open page.
+        alertes = (url_path_join(self.server_url, live.ROUTE), live.FluxAlertesHandler)
+        return [rapports, plotly_js, alertes, *hardened(super().init_handlers())]
 
 
 def main() -> None:
