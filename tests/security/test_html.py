@@ -32,9 +32,9 @@ from euralis_lib.dashboards import PAGES, common, gaveurs, sites
 from euralis_lib.dashboards.import_fichiers import ImportWidget
 from euralis_lib.database import db
 from euralis_lib.presentation.markup import element, safe_filename
+from tests.helpers import poison
 from tests.helpers.connexion import ouvrir_session
-from tests.security import poison
-from tests.security.poison import CODE, CODE_FORMULE, LOT, LOT_FORMULE, NOM, NOM_FORMULE, PAYLOADS, SITE
+from tests.helpers.poison import CODE, CODE_FORMULE, LOT, LOT_FORMULE, NOM, NOM_FORMULE, PAYLOADS, SITE
 
 LOGINS = {"admin": "adm-piege", "superviseur": "sup-piege", "gaveur": poison.GAVEUR_LOGIN}
 # Elements no page of ours writes and every payload tries to.
@@ -144,7 +144,7 @@ def verifier_xlsx(contenu: bytes, ou: str) -> list[object]:
 
 @pytest.fixture(scope="module")
 def base(pg_cluster, sim_template) -> Iterator[poison.Empoisonnee]:
-    """The simulated data, poisoned (tests/security/poison.py), with the jobs whose results the pages list,
+    """The simulated data, poisoned (tests/helpers/poison.py), with the jobs whose results the pages list,
     an admin and a superviseur (the poisoned gaveur's user is made by the poisoning)."""
     name = pg_cluster.clone(sim_template)
     empoisonnee = poison.empoisonner(pg_cluster.url(name))

@@ -17,8 +17,8 @@ from euralis_lib import config
 from euralis_lib.presentation.markup import safe_filename
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port
+from tests.helpers import poison
 from tests.helpers.connexion import creer_utilisateur, se_connecter
-from tests.security import poison
 
 pytestmark = pytest.mark.browser
 PAGE_TIMEOUT_MS = 180_000
@@ -26,7 +26,7 @@ PAGE_TIMEOUT_MS = 180_000
 
 @pytest.fixture(scope="module")
 def base(pg_cluster, sim_template) -> Iterator[str]:
-    """The simulated data poisoned through the real import (tests/security/poison.py); its URL."""
+    """The simulated data poisoned through the real import (tests/helpers/poison.py); its URL."""
     name = pg_cluster.clone(sim_template)
     url = pg_cluster.url(name)
     poison.empoisonner(url)
