@@ -196,13 +196,13 @@ def test_the_alert_centre_acknowledges_and_marks_read_as_its_user_and_escapes_me
     from euralis_lib.database import queries
 
     moteur = alertes["moteurs"]["sup-site"]
-    _, fin = queries.default_period(moteur, days=page_alertes.FILTRES.periode_jours)
+    _, fin = queries.default_period(moteur, days=page_alertes.FILTERS.periode_jours)
     with alertes["owner"].begin() as conn:  # on the last day the page shows by default
         conn.execute(sa.text(
             "INSERT INTO alertes (horodatage, site_code, type, severite, message, source, cle_dedup) VALUES "
             "(CAST(:j AS date) + time '12:00', :s, 'anomalie', 'critique', '<img src=x onerror=alert(1)>', 'test', "
             "'page:1')"), {"s": alertes["s1"], "j": fin})
-    page = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTRES, engine=moteur)
+    page = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTERS, engine=moteur)
     centre_html = common.instantane(page.contenu)
     assert "&lt;img src=x" in centre_html and "<img src=x" not in centre_html
     assert "Fausses alertes (%)" in centre_html
@@ -277,7 +277,7 @@ def test_an_admin_tunes_a_rule_from_the_alert_centre_and_others_do_not_get_the_f
     from euralis_lib.dashboards import alertes as page_alertes
     from euralis_lib.dashboards import common, page_spec
 
-    sup = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTRES,
+    sup = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTERS,
                       engine=alertes["moteurs"]["sup"], utilisateur=Utilisateur("sup", "superviseur"))
     assert "Régler les règles" not in common.instantane(sup.contenu)
     _, ligne1, ligne2, etat = page_alertes.reglage_regles(

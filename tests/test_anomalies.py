@@ -33,7 +33,7 @@ def test_threshold_comes_from_the_scores_not_from_a_rate(sim_sets):
     det = anomalies.LotAnomalyDetector().fit(lots)
     clean = anomalies.LotAnomalyDetector().fit(lots[~lots["lot_id"].isin(planted)])
     assert det.flags_.mean() > 0.015 and clean.flags_.mean() < 0.005
-    assert det.rangs_.sort_values().index[0] == det.scores_.idxmax()
+    assert det.ranks_.sort_values().index[0] == det.scores_.idxmax()
     flagged = det.flags_[det.flags_].index
     assert set(det.critical_[det.critical_].index) <= set(flagged)
     text, contributions = det.explain(next(iter(set(flagged) & planted)))

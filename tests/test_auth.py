@@ -36,7 +36,7 @@ def _audit(engine, evenement: str) -> int:
 
 
 def test_password_is_stored_as_argon2_and_checked(engine):
-    utilisateurs.creer(engine, "marie", "Marie", "superviseur", MDP, sites=["LL"])
+    utilisateurs.create(engine, "marie", "Marie", "superviseur", MDP, sites=["LL"])
     with engine.connect() as conn:
         stocke = conn.execute(sa.text("SELECT mot_de_passe FROM utilisateurs")).scalar_one()
     assert stocke.startswith("$argon2id$") and MDP not in stocke
@@ -53,9 +53,9 @@ def test_password_is_stored_as_argon2_and_checked(engine):
     ("gaveur", {}, "lié à un gaveur"), ("admin", {"sites": ["LL"]}, "superviseur"), ("chef", {}, "Rôle inconnu")])
 def test_inconsistent_users_are_refused_before_writing(engine, role, kwargs, message):
     with pytest.raises(AuthError, match=message):
-        utilisateurs.creer(engine, "paul", "Paul", role, MDP, **kwargs)
+        utilisateurs.create(engine, "paul", "Paul", role, MDP, **kwargs)
     with pytest.raises(AuthError, match="trop court"):
-        utilisateurs.creer(engine, "paul", "Paul", "admin", "court")
+        utilisateurs.create(engine, "paul", "Paul", "admin", "court")
     assert utilisateurs.lister(engine).empty
 
 
@@ -71,7 +71,7 @@ def _vieillir(engine, duree: timedelta) -> None:
 
 
 def test_failed_logins_slow_the_attacker_without_locking_the_user_out(engine):
-    utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
+    utilisateurs.create(engine, "marie", "Marie", "admin", MDP)
     for _ in range(utilisateurs.ESSAIS_LIBRES):
         with pytest.raises(AuthError, match="incorrect"):
             utilisateurs.verifier(engine, "marie", "mauvais mot", ip="10.0.0.9")
@@ -106,7 +106,7 @@ def test_failed_logins_slow_the_attacker_without_locking_the_user_out(engine):
 
 
 def test_one_address_trying_many_logins_is_slowed_for_all_of_them(engine):
-    utilisateurs.creer(engine, "jean", "Jean", "superviseur", MDP)
+    utilisateurs.create(engine, "jean", "Jean", "superviseur", MDP)
     for i in range(utilisateurs.ESSAIS_LIBRES_ADRESSE):
         with pytest.raises(AuthError, match="incorrect"):
             utilisateurs.verifier(engine, f"inconnu{i}", "mauvais mot", ip="10.0.0.50")
@@ -116,7 +116,7 @@ def test_one_address_trying_many_logins_is_slowed_for_all_of_them(engine):
 
 
 def test_sessions_end_on_logout_expiry_disable_and_password_change(engine):
-    utilisateurs.creer(engine, "marie", "Marie", "admin", MDP)
+    utilisateurs.create(engine, "marie", "Marie", "admin", MDP)
     marie = Utilisateur("marie", "admin")
 
     def ouvrir(**kwargs: object) -> str:
@@ -154,8 +154,8 @@ def test_the_kernel_token_is_the_sessions_and_the_database_says_whose_it_is(engi
     """What a kernel learns from its token (euralis_moi() as euralis_web): the session's user while the session
     is open; nothing for a forged, malformed, logged-out, expired or disabled-user token."""
     web = db.get_engine(web_url(engine.url.render_as_string(hide_password=False)))
-    utilisateurs.creer(engine, "marie", "Marie", "superviseur", MDP)
-    utilisateurs.creer(engine, "paul", "Paul", "admin", MDP)
+    utilisateurs.create(engine, "marie", "Marie", "superviseur", MDP)
+    utilisateurs.create(engine, "paul", "Paul", "admin", MDP)
     session = utilisateurs.ouvrir_session(engine, Utilisateur("marie", "superviseur"), secret=SECRET)
     noyau = jeton.deriver(session, SECRET)
     assert len(noyau) == 64 and noyau not in session and noyau != jeton.deriver(session, SECRET + b"!")
@@ -187,7 +187,7 @@ def test_first_admin_password_is_random_printed_once_and_kept_private(engine, tm
     assert utilisateurs.verifier(engine, login, mot_de_passe).role == "admin"
     assert utilisateurs.premier_admin(engine) is None
     # Once that password is changed, the file that holds it goes (another user's change leaves it).
-    utilisateurs.creer(engine, "autre", "Autre", "superviseur", MDP)
+    utilisateurs.create(engine, "autre", "Autre", "superviseur", MDP)
     utilisateurs.changer_mot_de_passe(engine, "autre", MDP + "!")
     assert fichier.exists()
     utilisateurs.changer_mot_de_passe(engine, login, MDP + "!")

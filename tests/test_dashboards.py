@@ -16,16 +16,16 @@ import pytest
 
 from euralis_lib import jobs
 from euralis_lib.dashboards import abattages, common, gaveurs, page_spec, previsions, qualite, tableau_de_bord
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import db, queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import formatting, plots
 from tests.helpers.pages import page_text
 
-PERIODE = Filtres(date(2026, 4, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+PERIODE = Filters(date(2026, 4, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
 
 
-def _ctx(engine, filtres: Filtres) -> Contexte:
+def _ctx(engine, filtres: Filters) -> Contexte:
     return Contexte(engine, filtres, lambda: None)
 
 
@@ -37,12 +37,12 @@ def test_kpi_totals_are_the_sum_of_the_per_site_kpis_with_the_previous_period(sh
     assert totaux["production_totale_kg"][0] == pytest.approx(par_site["production_totale_kg"].sum())
     assert totaux["nb_lots_actifs"][1] == avant["nb_lots_actifs"].sum()
     assert totaux["production_totale_kg"][0] > 0
-    one = tableau_de_bord.kpi_totaux(engine, Filtres(PERIODE.debut, PERIODE.fin, ["LL"]))
+    one = tableau_de_bord.kpi_totaux(engine, Filters(PERIODE.debut, PERIODE.fin, ["LL"]))
     assert 0 < one["production_totale_kg"][0] < totaux["production_totale_kg"][0]
 
 
 def test_previous_period_has_the_same_length():
-    prec = Filtres(date(2026, 3, 1), date(2026, 3, 31), ["LL"]).precedent()
+    prec = Filters(date(2026, 3, 1), date(2026, 3, 31), ["LL"]).precedent()
     assert (prec.debut, prec.fin) == (date(2026, 1, 29), date(2026, 2, 28))
 
 
@@ -65,14 +65,14 @@ def test_pages_without_job_results_say_which_job_to_run(shared_sim_url):
 def test_a_filter_selecting_nothing_gives_a_french_message(shared_sim_url):
     engine = db.get_engine(shared_sim_url)
     with pytest.raises(common.EmptySelectionError, match="Aucun site sélectionné"):
-        tableau_de_bord.build(_ctx(engine, Filtres(PERIODE.debut, PERIODE.fin, [])))
+        tableau_de_bord.build(_ctx(engine, Filters(PERIODE.debut, PERIODE.fin, [])))
     with pytest.raises(common.EmptySelectionError, match="Aucun lot abattu"):
-        qualite.build(_ctx(engine, Filtres(date(2020, 1, 1), date(2020, 1, 31), ["LL"])))
+        qualite.build(_ctx(engine, Filters(date(2020, 1, 1), date(2020, 1, 31), ["LL"])))
 
 
 def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
     engine = db.get_engine(f"postgresql+psycopg2://postgres@/absente?host={tmp_path}")
-    page = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
+    page = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTERS, engine=engine)
     texte = page_text(list(page.contenu.children))
     assert common.DB_DOWN in texte
     assert "Traceback" not in texte
@@ -104,7 +104,7 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
     assert "Chiffre d'affaires (€)" in html.unescape(texte) and "revenu_eur" not in texte  # French column headers
     # a period whose previous period of the same length starts before the first slaughter: partial sum, no trend
     debut_donnees = queries.finance_indicateurs(engine, PERIODE.sites)["mois"].min()
-    periode = Filtres((debut_donnees + pd.DateOffset(months=6)).date(), PERIODE.fin, PERIODE.sites)
+    periode = Filters((debut_donnees + pd.DateOffset(months=6)).date(), PERIODE.fin, PERIODE.sites)
     prec = periode.precedent()
     assert not queries.finance_indicateurs(engine, PERIODE.sites, prec.debut, prec.fin).empty  # partly covered
     assert page_text(finance.build(_ctx(engine, periode))).count("période précédente : n/d") == 3
@@ -133,7 +133,7 @@ def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
     engine = db.get_engine(shared_sim_url)
     for spec in PAGES:
         module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-        page = common.Page(spec, module.build, module.FILTRES, engine=engine)
+        page = common.Page(spec, module.build, module.FILTERS, engine=engine)
         instantane = common.instantane_html(page.widget)
         assert instantane.count('class="euralis-nav"') == 1 and "<script>" in instantane, spec.slug
         assert "<button" not in instantane and "<input" not in instantane, spec.slug
@@ -142,7 +142,7 @@ def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
         if page.filtres is not None:
             f = page.filtres.valeurs()
             assert f"Période du {formatting.jour(f.debut)} au {formatting.jour(f.fin)}" in instantane, spec.slug
-    tdb = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTRES, engine=engine)
+    tdb = common.Page(page_spec("tableau_de_bord"), tableau_de_bord.build, tableau_de_bord.FILTERS, engine=engine)
     cartes = tdb.contenu.children[0].children
     assert all(c.value in common.instantane(tdb.widget) for c in cartes) and len(cartes) == len(tableau_de_bord.KPIS)
     # The snapshot goes into the page's HTML as is (scripts in it run): data in it must stay escaped.

@@ -20,7 +20,7 @@ from euralis_lib.cli import main as cli_main
 from euralis_lib.database import db, queries
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import modele_csv
-from euralis_lib.imports.load import importer, importer_fichier
+from euralis_lib.imports.load import import_content, import_file
 
 CORPUS = Path(__file__).parent / "data" / "imports"
 
@@ -51,20 +51,20 @@ def _doses(code: str, jours: int) -> list[list[str]]:
 def _charger_base(engine) -> None:
     for genre, lignes in (("gaveurs", GAVEURS), ("lots", LOTS)):
         site = "LL" if genre == "lots" else None
-        rapport = importer(engine, genre, remplir(genre, lignes), f"{genre}.csv", site=site)
+        rapport = import_content(engine, genre, remplir(genre, lignes), f"{genre}.csv", site=site)
         assert rapport.erreurs == [], rapport.texte()
 
 
 def test_round_trip_every_kind_reaches_the_queries(engine):
     _charger_base(engine)
-    rapport = importer(engine, "doses", remplir("doses", _doses("LL260105-G001", 11)), "doses.csv")
+    rapport = import_content(engine, "doses", remplir("doses", _doses("LL260105-G001", 11)), "doses.csv")
     assert (rapport.nb_inseres, rapport.nb_rejetes) == (22, 0), rapport.texte()
     jours = [["LL260110-G002", str(j), f"{400 + 10 * j}", f"{400 + 10 * j}"] for j in range(1, 12)]
-    rapport = importer(engine, "doses", remplir("doses_jour", jours), "doses_jour.csv")  # layout detected
+    rapport = import_content(engine, "doses", remplir("doses_jour", jours), "doses_jour.csv")  # layout detected
     assert (rapport.genre, rapport.nb_inseres, rapport.nb_rejetes) == ("doses_jour", 11, 0), rapport.texte()
     abattages = [["LL260105-G001", "16/01/2026", "1176", "612,4", "72,5", "10150", "22,1",
                   "700", "430,5", "400", "240", "", "", "", ""]]
-    rapport = importer(engine, "abattages", remplir("abattages", abattages), "abattages.csv")
+    rapport = import_content(engine, "abattages", remplir("abattages", abattages), "abattages.csv")
     assert (rapport.nb_inseres, rapport.nb_rejetes) == (1, 0), rapport.texte()
 
     features = queries.lot_features(engine, sites=["LL"], debut=date(2026, 1, 1), fin=date(2026, 1, 31))
@@ -103,14 +103,14 @@ def test_reimport_changes_nothing_and_counts_unchanged(engine):
     fichiers = [("doses", remplir("doses", _doses("LL260105-G001", 11))),
                 ("abattages", remplir("abattages", ABATTAGE))]
     for genre, contenu in fichiers:
-        importer(engine, genre, contenu, f"{genre}.csv")
+        import_content(engine, genre, contenu, f"{genre}.csv")
     avant = _empreinte(engine)
     for genre, lignes in (("gaveurs", GAVEURS), ("lots", LOTS)):
-        rapport = importer(engine, genre, remplir(genre, lignes), f"{genre}.csv", site="LL")
+        rapport = import_content(engine, genre, remplir(genre, lignes), f"{genre}.csv", site="LL")
         assert (rapport.nb_inchanges, rapport.nb_inseres, rapport.nb_mis_a_jour) == (2, 0, 0)
         assert any("déjà été importé" in a for a in rapport.avertissements)
     for genre, contenu in fichiers:
-        rapport = importer(engine, genre, contenu, f"{genre}.csv")
+        rapport = import_content(engine, genre, contenu, f"{genre}.csv")
         assert rapport.nb_inchanges == rapport.nb_lus and rapport.nb_inseres == rapport.nb_mis_a_jour == 0
     assert _empreinte(engine) == avant
 
@@ -119,11 +119,11 @@ def test_changed_value_is_an_update_and_dry_run_writes_nothing(engine):
     _charger_base(engine)
     lots = [LOTS[0][:6] + ["1250"] + LOTS[0][7:], LOTS[1]]
     historique, avant = _historique(engine), _empreinte(engine)
-    simulation = importer(engine, "lots", remplir("lots", lots), "lots.csv", site="LL", dry_run=True)
+    simulation = import_content(engine, "lots", remplir("lots", lots), "lots.csv", site="LL", dry_run=True)
     assert (simulation.nb_mis_a_jour, simulation.nb_inchanges, simulation.import_id) == (1, 1, None)
     assert "SIMULATION" in simulation.texte()
     assert _empreinte(engine) == avant and _historique(engine) == historique
-    reel = importer(engine, "lots", remplir("lots", lots), "lots.csv", site="LL")
+    reel = import_content(engine, "lots", remplir("lots", lots), "lots.csv", site="LL")
     assert (reel.nb_mis_a_jour, reel.nb_inchanges) == (1, 1)
     stocke = db.read_df(engine, "SELECT nb_canards_entres FROM lots_gavage WHERE code_lot = 'LL260105-G001'")
     assert stocke.iloc[0, 0] == 1250
@@ -151,7 +151,7 @@ def test_template_commands_and_exit_codes(engine, empty_db_url, monkeypatch, tmp
     classeur = openpyxl.load_workbook(tmp_path / "lots.xlsx")
     classeur["lots"].append(["LL260301-G002", "LL", "LL-G002", "MULARD", "01/03/2026", "11/03/2026", 950, 9, 4.05])
     classeur.save(tmp_path / "lots.xlsx")
-    rapport = importer_fichier(engine, "lots", tmp_path / "lots.xlsx")
+    rapport = import_file(engine, "lots", tmp_path / "lots.xlsx")
     assert (rapport.nb_inseres, rapport.nb_rejetes) == (1, 0)
     assert any("« documentation »" in a for a in rapport.avertissements)
 
@@ -201,11 +201,11 @@ def test_malformed_file_gives_the_right_message_and_writes_nothing_wrong(engine,
     avant, historique = _empreinte(engine), _historique(engine)
     if isinstance(attendu, str):
         with pytest.raises(ImportFileError, match=re.escape(attendu)):
-            importer_fichier(engine, genre, CORPUS / nom)
+            import_file(engine, genre, CORPUS / nom)
         assert _empreinte(engine) == avant
         assert _historique(engine)[len(historique):] == [("refuse", genre, 0, 0, 0, 0, 0)]
         return
-    rapport = importer_fichier(engine, genre, CORPUS / nom)
+    rapport = import_file(engine, genre, CORPUS / nom)
     assert {ligne for ligne, _ in rapport.erreurs} == set(attendu), rapport.texte()
     for ligne, raison in rapport.erreurs:
         assert attendu[ligne] in raison
@@ -218,7 +218,7 @@ def test_malformed_file_gives_the_right_message_and_writes_nothing_wrong(engine,
 
 
 def test_latin1_semicolon_decimal_comma_file_keeps_accents_and_decimals(engine):
-    rapport = importer_fichier(engine, "gaveurs", CORPUS / "gaveurs_latin1_point_virgule.csv")
+    rapport = import_file(engine, "gaveurs", CORPUS / "gaveurs_latin1_point_virgule.csv")
     assert any("Latin-1" in a or "Windows-1252" in a for a in rapport.avertissements)
     gaveurs = db.read_df(engine, "SELECT code, nom, distance_km::float AS d, actif FROM gaveurs ORDER BY code")
     assert list(gaveurs["nom"]) == ["Pédebernade Hélène", "Dartiguelongue Éric"]
@@ -227,7 +227,7 @@ def test_latin1_semicolon_decimal_comma_file_keeps_accents_and_decimals(engine):
 
 def test_excel_with_extra_sheets_reads_the_sheet_named_after_the_kind(engine):
     _charger_base(engine)
-    rapport = importer_fichier(engine, "lots", CORPUS / "lots_feuilles_multiples.xlsx")
+    rapport = import_file(engine, "lots", CORPUS / "lots_feuilles_multiples.xlsx")
     assert rapport.nb_inseres == 2
     assert any("« notes », « graphique »" in a for a in rapport.avertissements)
     lots = db.read_df(engine, "SELECT code_lot, debut, nb_morts FROM lots_gavage WHERE code_lot LIKE 'LL2602%' "
@@ -238,11 +238,11 @@ def test_excel_with_extra_sheets_reads_the_sheet_named_after_the_kind(engine):
 def test_site_option_restricts_the_rows(engine):
     _charger_base(engine)
     doses = [["LL260105-G001", "1", "1", "", "205", ""]]
-    rapport = importer(engine, "doses", remplir("doses", doses), "doses.csv", site="LS")
+    rapport = import_content(engine, "doses", remplir("doses", doses), "doses.csv", site="LS")
     ligne = len(modele_csv("doses").splitlines()) + 1  # the template's comment lines count
     assert rapport.erreurs == [(ligne, "lot du site LL alors que l'import est limité au site LS")]
     with pytest.raises(ImportFileError, match="site inconnu « XX »"):
-        importer(engine, "doses", remplir("doses", doses), "doses.csv", site="XX")
+        import_content(engine, "doses", remplir("doses", doses), "doses.csv", site="XX")
 
 
 _COMPTEUR = itertools.count()
@@ -274,7 +274,7 @@ def test_random_rows_are_stored_or_quarantined_never_both_never_neither(engine, 
         code = rang["code_lot"]
         ecrivain.writerow([prefixe + code if code else ""] + [rang[k] for k in list(_VALEURS)[1:]])
     try:
-        rapport = importer(engine, "lots", buf.getvalue().encode(), "aleatoire.csv")
+        rapport = import_content(engine, "lots", buf.getvalue().encode(), "aleatoire.csv")
     except ImportFileError as exc:  # only whole-file reasons are allowed to refuse the file
         assert "champs" in str(exc) or "guillemet" in str(exc), str(exc)
         return
@@ -325,10 +325,10 @@ def test_import_into_simulated_data_numbers_new_rows_after_existing_ids(sim_db_u
     max_lot = db.read_df(engine, "SELECT max(lot_id) AS m FROM lots_gavage")["m"].iloc[0]
     gaveurs = [["MT-G901", "Nouveau Gaveur", "MT", "20", ""]]
     lots = [["MT260601-G901", "MT", "MT-G901", "MULARD", "01/06/2026", "11/06/2026", "1000", "20", "4,2"]]
-    assert importer(engine, "gaveurs", remplir("gaveurs", gaveurs), "g.csv").nb_inseres == 1
-    assert importer(engine, "lots", remplir("lots", lots), "l.csv").nb_inseres == 1
+    assert import_content(engine, "gaveurs", remplir("gaveurs", gaveurs), "g.csv").nb_inseres == 1
+    assert import_content(engine, "lots", remplir("lots", lots), "l.csv").nb_inseres == 1
     abattage = [["MT260601-G901", "12/06/2026", "980", "600", "70", "8500", "", "", "", "", "", "", "", "", ""]]
-    assert importer(engine, "abattages", remplir("abattages", abattage), "a.csv").nb_inseres == 1
+    assert import_content(engine, "abattages", remplir("abattages", abattage), "a.csv").nb_inseres == 1
     features = queries.lot_features(engine, sites=["MT"], debut=date(2026, 6, 1), fin=date(2026, 6, 30))
     nouveau = features[features["code_lot"] == "MT260601-G901"].iloc[0]
     assert nouveau["lot_id"] == max_lot + 1 and nouveau["itm"] == pytest.approx(8500 / 588, abs=0.01)
@@ -354,7 +354,7 @@ def test_every_template_example_row_is_a_valid_row(engine):
         modele = modele_csv(genre)
         exemple = next(ligne for ligne in modele.splitlines() if ligne.startswith("# Exemple de ligne : "))
         contenu = (modele + exemple.removeprefix("# Exemple de ligne : ") + "\n").encode()
-        rapport = importer(engine, genre, contenu, f"{genre}.csv")
+        rapport = import_content(engine, genre, contenu, f"{genre}.csv")
         assert rapport.nb_lus == 1 and rapport.erreurs == [], rapport.texte()
 
 
@@ -369,7 +369,7 @@ def test_arbitrary_text_files_give_a_report_or_a_clear_refusal(engine, morceaux,
     contenu = texte.encode("latin-1", errors="replace") if latin1 else texte.encode("utf-8")
     for genre in ("lots", "doses"):
         try:
-            rapport = importer(engine, genre, contenu, "quelconque.csv", dry_run=True)
+            rapport = import_content(engine, genre, contenu, "quelconque.csv", dry_run=True)
         except ImportFileError as exc:
             assert str(exc)
             continue

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from euralis_lib.database import db
 from euralis_lib.exceptions import ImportFileError
 from euralis_lib.imports.formats import FORMATS, GRADES
-from euralis_lib.imports.load import importer
+from euralis_lib.imports.load import import_content
 
 GENRES = ("gaveurs", "lots", "doses", "doses_jour", "abattages")
 # Few examples and no shrinking (a failure prints its draws): the 15 tests stay well under 90 s.
@@ -34,7 +34,7 @@ PAS_RELU = "le fichier n'a pas été relu"  # an identical file with nothing wri
 def engine(empty_db_url):
     engine = db.get_engine(empty_db_url)
     base = "code_gaveur;nom;site;distance_km\nLL-P001;Base;LL;10\n"
-    assert importer(engine, "gaveurs", base.encode(), "g.csv").erreurs == []
+    assert import_content(engine, "gaveurs", base.encode(), "g.csv").erreurs == []
     yield engine
     engine.dispose()
 
@@ -77,7 +77,7 @@ def _creer_lots(engine, prefixe: str, nb: int) -> list[str]:
     codes = [f"{prefixe}L{i}" for i in range(nb)]
     rangs = [_rang_lot(c, {"decalage": 10 * i, "duree": 11, "nb_canards_entres": 1000, "nb_morts": 20,
                            "poids": 4200, "souche": "MULARD"}) for i, c in enumerate(codes)]
-    rapport = importer(engine, "lots", _csv(FORMATS["lots"].noms, rangs), "lots.csv")
+    rapport = import_content(engine, "lots", _csv(FORMATS["lots"].noms, rangs), "lots.csv")
     assert rapport.erreurs == [], rapport.texte()
     return codes
 
@@ -201,11 +201,11 @@ def _preparer(engine, genre: str, data) -> tuple[str, list[str], list[str], list
 @given(data=st.data())
 def test_random_valid_files_round_trip_exactly(engine, genre, data):
     prefixe, _, colonnes, rangs = _preparer(engine, genre, data)
-    rapport = importer(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")
+    rapport = import_content(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")
     assert rapport.erreurs == [] and rapport.nb_inseres == len(rangs), rapport.texte()
     assert _sans_heure_par_defaut(genre, _base(engine, genre, prefixe)) == _attendu(genre, rangs)
-    encore = importer(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")  # same bytes: not read again
-    relu = importer(engine, genre, b"# relu\n" + _csv(colonnes, rangs), f"{genre}.csv")  # other bytes: read
+    encore = import_content(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")  # same bytes: not read again
+    relu = import_content(engine, genre, b"# relu\n" + _csv(colonnes, rangs), f"{genre}.csv")  # other bytes: read
     assert PAS_RELU in encore.texte() and PAS_RELU not in relu.texte()
     for again in (encore, relu):
         assert (again.nb_inchanges, again.nb_inseres, again.nb_mis_a_jour) == (len(rangs), 0, 0), again.texte()
@@ -230,7 +230,7 @@ def test_random_corruptions_store_or_quarantine_each_line_once(engine, genre, da
         autre[data.draw(st.sampled_from(colonnes[1:]))] = data.draw(_DEGATS)
         rangs.append(autre)
     try:
-        rapport = importer(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")
+        rapport = import_content(engine, genre, _csv(colonnes, rangs), f"{genre}.csv")
     except ImportFileError as exc:  # a corrupted header-level column: refused whole, nothing written
         assert _base(engine, genre, prefixe) == set(), str(exc)
         return
@@ -255,7 +255,7 @@ def test_random_corruptions_store_or_quarantine_each_line_once(engine, genre, da
 @given(data=st.data())
 def test_a_correction_applied_twice_is_the_same_as_once(engine, genre, data):
     prefixe, codes, colonnes, rangs = _preparer(engine, genre, data)
-    assert importer(engine, genre, _csv(colonnes, rangs), f"{genre}.csv").erreurs == []
+    assert import_content(engine, genre, _csv(colonnes, rangs), f"{genre}.csv").erreurs == []
     correction = [dict(r) for r in rangs]
     nouvelles = _rangs_valides(genre, prefixe, codes, data)  # same keys, other values (or fewer grades)
     cles = FORMATS[genre].cle
@@ -266,11 +266,11 @@ def test_a_correction_applied_twice_is_the_same_as_once(engine, genre, data):
             r.update(nouvelle)
             if genre == "abattages":  # the new set of grades, blanks included (a grade may disappear)
                 r.update({k: nouvelle.get(k, "") for g in GRADES for k in (f"nb_{g}", f"poids_{g}_kg")})
-    une = importer(engine, genre, _csv(colonnes, correction), "correction.csv")
+    une = import_content(engine, genre, _csv(colonnes, correction), "correction.csv")
     assert une.erreurs == [], une.texte()
     apres_une = _base(engine, genre, prefixe)
-    for deux in (importer(engine, genre, _csv(colonnes, correction), "correction.csv"),
-                 importer(engine, genre, b"# relu\n" + _csv(colonnes, correction), "correction.csv")):
+    for deux in (import_content(engine, genre, _csv(colonnes, correction), "correction.csv"),
+                 import_content(engine, genre, b"# relu\n" + _csv(colonnes, correction), "correction.csv")):
         assert _base(engine, genre, prefixe) == apres_une
         assert (deux.nb_inseres, deux.nb_mis_a_jour, deux.nb_inchanges) == (0, 0, len(correction)), deux.texte()
     assert _sans_heure_par_defaut(genre, apres_une) == _attendu(genre, correction)

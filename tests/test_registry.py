@@ -17,7 +17,7 @@ import pytest
 
 from euralis_lib import config, jobs
 from euralis_lib.dashboards import PAGES, abattages
-from euralis_lib.dashboards.common import Filtres
+from euralis_lib.dashboards.common import Filters
 from euralis_lib.database import db, queries
 from euralis_lib.jobs import pipeline, results, runs
 from euralis_lib.jobs.parameters import CONTEXTE, JobParameterError, declaration
@@ -90,7 +90,7 @@ def test_every_page_is_registered_with_its_notebook_module_and_filters():
         (code,) = _code_cells(apps / f"{spec.slug}.ipynb")
         assert code.strip().endswith(f'ouvrir("{spec.slug}")'), spec.slug
         module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-        assert callable(module.build) and hasattr(module, "FILTRES"), spec.slug
+        assert callable(module.build) and hasattr(module, "FILTERS"), spec.slug
         assert spec.titre and spec.description
 
 
@@ -119,7 +119,7 @@ def test_an_unknown_or_mistyped_parameter_fails_before_any_write(sim_db_url, nam
 def test_two_plan_buttons_during_a_pipeline_run_are_recorded_as_skipped(sim_db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("EURALIS_REPORTS_DIR", str(tmp_path))
     engine = db.get_engine(sim_db_url)
-    filtres = Filtres(date(2026, 6, 1), date(2026, 6, 14), ["LL", "LS", "MT"])
+    filtres = Filters(date(2026, 6, 1), date(2026, 6, 14), ["LL", "LS", "MT"])
     issue: dict[str, object] = {}
     pipeline_thread = threading.Thread(
         target=lambda: issue.update(run=pipeline.execute_job("planning", engine=engine, progress=False)))

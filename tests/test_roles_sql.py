@@ -186,9 +186,9 @@ def test_only_an_admin_computes_a_plan(base):
     from datetime import date
 
     from euralis_lib.dashboards import abattages
-    from euralis_lib.dashboards.common import Filtres
+    from euralis_lib.dashboards.common import Filters
 
-    filtres = Filtres(date(2026, 6, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
+    filtres = Filters(date(2026, 6, 1), date(2026, 6, 30), ["LL", "LS", "MT"])
     with pytest.raises(sa.exc.ProgrammingError):
         abattages.calculer_plan(_moteur(base, "sup"), filtres)
     metriques = abattages.calculer_plan(_moteur(base, "adm"), filtres)

@@ -33,7 +33,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(utilisateurs.lister(engine).to_string(index=False))
     elif args.action == "add":
-        utilisateurs.creer(engine, args.login, args.nom or args.login, args.role, _mot_de_passe(args),
+        utilisateurs.create(engine, args.login, args.nom or args.login, args.role, _mot_de_passe(args),
                            gaveur_id=args.gaveur, sites=_sites(args), par="cli")
         print(f"utilisateur {args.login} ({args.role}) créé")
     elif args.action == "disable":

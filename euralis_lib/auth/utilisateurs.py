@@ -81,7 +81,7 @@ def _existe(conn: Connection, login: str) -> None:
         raise AuthError(f"Utilisateur inconnu : {login!r} (voir « python -m euralis_lib users list »).")
 
 
-def creer(engine: Engine, login: str, nom: str, role: str, mot_de_passe: str, *, gaveur_id: int | None = None,
+def create(engine: Engine, login: str, nom: str, role: str, mot_de_passe: str, *, gaveur_id: int | None = None,
           sites: Sequence[str] | None = None, par: str | None = None) -> None:
     """Add a user (refused when the login exists, the role is unknown or the password is too short)."""
     _valider(role, gaveur_id, sites)
@@ -292,7 +292,7 @@ def premier_admin(engine: Engine) -> tuple[str, str] | None:
         if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM utilisateurs)")).scalar_one():
             return None
     mot_de_passe = secrets.token_urlsafe(12)
-    creer(engine, "admin", "Administrateur", "admin", mot_de_passe, par="make run")
+    create(engine, "admin", "Administrateur", "admin", mot_de_passe, par="make run")
     chemin = _fichier_premier_admin()
     chemin.unlink(missing_ok=True)
     _fichier_prive(chemin, f"login: admin\nmot de passe: {mot_de_passe}\n")

@@ -1,4 +1,4 @@
-"""Import throughput: a CSV of ``rows`` feeding records through :func:`importer` (read, validate, COPY
+"""Import throughput: a CSV of ``rows`` feeding records through :func:`import_content` (read, validate, COPY
 into the table), its re-import (all unchanged: the same bytes, not read again), the same rows in another
 file (one comment line more: read, validated and compared), ``psql \\copy`` of the same file into a similar
 staging table, and ``psql \\copy`` of the same rows (lot ids instead of codes) straight into
@@ -25,7 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from euralis_lib.database import db, embedded, migrations
-from euralis_lib.imports.load import importer_fichier
+from euralis_lib.imports.load import import_file
 
 REPAS_PAR_LOT = 22
 STAGING_PSQL = ("CREATE TEMP TABLE stg_doses (code_lot text, jour smallint, repas smallint, horodatage timestamp, "
@@ -82,8 +82,8 @@ def bench_import(socket_dir: Path, rows: int = 1_000_000, nom: str = "bench_impo
     try:
         migrations.apply_migrations(engine)  # seeds the sites and souches the files refer to
         gaveurs, lots, doses = fichiers_bench(dossier, rows)
-        importer_fichier(engine, "gaveurs", gaveurs)
-        rapport_lots = importer_fichier(engine, "lots", lots)
+        import_file(engine, "gaveurs", gaveurs)
+        rapport_lots = import_file(engine, "lots", lots)
         ids = _fichier_avec_ids(engine, doses)
         psql = [str(psql_path()), "-h", str(socket_dir), "-U", "postgres", "-d", nom, "-q", "-v", "ON_ERROR_STOP=1"]
         t = time.perf_counter()
@@ -95,14 +95,14 @@ def bench_import(socket_dir: Path, rows: int = 1_000_000, nom: str = "bench_impo
         # import starts, as psql did, from a clean empty table (untimed)
         subprocess.run([*psql, "-c", "VACUUM doses_gavage"], check=True)
         t0 = time.perf_counter()
-        premier = importer_fichier(engine, "doses", doses)
+        premier = import_file(engine, "doses", doses)
         t1 = time.perf_counter()
-        second = importer_fichier(engine, "doses", doses)
+        second = import_file(engine, "doses", doses)
         t_second = time.perf_counter()
         relu = doses.with_name("doses_relu.csv")
         relu.write_bytes(b"# les memes lignes dans un autre fichier\n" + doses.read_bytes())
         t = time.perf_counter()
-        troisieme = importer_fichier(engine, "doses", relu)
+        troisieme = import_file(engine, "doses", relu)
         reimport_relu_s = time.perf_counter() - t
         t2 = time.perf_counter()
         subprocess.run([*psql, "-c", STAGING_PSQL, "-c", f"\\copy stg_doses FROM '{doses}' WITH (FORMAT csv, HEADER)"],

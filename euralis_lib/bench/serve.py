@@ -225,7 +225,7 @@ def prepare_database(socket_dir: Path | None, years: int, url: str | None = None
         simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
     engine = db.get_engine(url)
     identifiants = (f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16))
-    utilisateurs.creer(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
+    utilisateurs.create(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
     engine.dispose()
     return url, identifiants
 

@@ -1,7 +1,7 @@
 """Supervisor dashboards served by Voilà: :func:`ouvrir`, the whole code of an app notebook.
 
 A page is one :class:`PageSpec` line in :data:`~euralis_lib.dashboards.registry.PAGES`, a module
-``euralis_lib/dashboards/<module>.py`` exposing ``build(ctx) -> list[widget]`` (and ``FILTRES``, its filter
+``euralis_lib/dashboards/<module>.py`` exposing ``build(ctx) -> list[widget]`` (and ``FILTERS``, its filter
 bar, or ``None``), and an app notebook ``notebooks/apps/<slug>.ipynb`` whose code is ``ouvrir("<slug>")``.
 Every page is built by the one :class:`euralis_lib.dashboards.common.Page` (navigation, filters, loading
 state, French errors). This module imports nothing heavy: page modules load on first use.
@@ -48,7 +48,7 @@ def ouvrir(slug: str, engine: Engine | None = None) -> Page | None:
         refus = message(acces.refus, "erreur")
         display(VBox([nav_bar(slug, acces.utilisateur), refus]) if acces.utilisateur else refus)
         return None
-    page = Page(spec, module.build, module.FILTRES, engine=engine or acces.engine,
+    page = Page(spec, module.build, module.FILTERS, engine=engine or acces.engine,
                 utilisateur=acces.utilisateur if acces else None)
     display(page.widget)
     if "VOILA_PREHEAT" in os.environ:  # served by Voilà (set for pooled and fresh kernels), not JupyterLab

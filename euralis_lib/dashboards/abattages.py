@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib import jobs
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.jobs.runs import JobBusyError
@@ -20,7 +20,7 @@ from euralis_lib.presentation.markup import element
 METHODES = {"hongrois": "Algorithme hongrois", "glouton": "Glouton"}
 
 
-def plan_filtre(plan: pd.DataFrame, filtres: Filtres) -> pd.DataFrame:
+def plan_filtre(plan: pd.DataFrame, filtres: Filters) -> pd.DataFrame:
     """Plan rows of the selected slaughterhouses within the period (unplaced lots kept)."""
     jours = pd.to_datetime(plan["date_abattage"])
     dans = jours.isna() | ((jours.dt.date >= filtres.debut) & (jours.dt.date <= filtres.fin))
@@ -56,7 +56,7 @@ def periode_du_plan(engine: Engine) -> tuple[date, date] | None:
     return jours.min().date(), jours.max().date()
 
 
-def calculer_plan(engine: Engine, filtres: Filtres) -> dict:
+def calculer_plan(engine: Engine, filtres: Filters) -> dict:
     """What « Calculer le plan » does: job ``planning`` for the chosen period and sites, through the job
     registry (its lock taken and the run recorded, like every other way of starting a job)."""
     return jobs.run_job("planning", engine, declencheur="tableau de bord", debut=filtres.debut.isoformat(),
@@ -74,7 +74,7 @@ def bouton_calcul(ctx: Contexte) -> w.Widget:
         bouton.disabled = True
         etat.value = element("span", "Calcul du plan en cours…", class_="euralis-source")
         try:
-            metriques = calculer_plan(ctx.engine, ctx.exige_filtres())
+            metriques = calculer_plan(ctx.engine, ctx.require_filters())
         except JobBusyError:
             etat.value = common.message("Un plan est déjà en cours de calcul (par un autre utilisateur ou le "
                                         "planificateur) : réessayez dans un instant.", "erreur").value
@@ -93,7 +93,7 @@ def bouton_calcul(ctx: Contexte) -> w.Widget:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Calendar per slaughterhouse, capacity heat map and method comparison."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     # Only admins compute plans (the database refuses the run's rows to other roles as well).
     calcul = bouton_calcul(ctx) if ctx.est_admin else w.HTML()
     res = results.planning(engine)
@@ -116,4 +116,4 @@ def build(ctx: Contexte) -> list[w.Widget]:
     return enfants
 
 
-FILTRES = common.Filtrage(periode_jours=30, periode_defaut=periode_du_plan)
+FILTERS = common.FilterSpec(periode_jours=30, periode_defaut=periode_du_plan)

@@ -14,7 +14,7 @@ from euralis_lib.dashboards.common import Contexte
 from euralis_lib.jobs import runs
 from euralis_lib.presentation.markup import element, link
 
-FILTRES = None
+FILTERS = None
 
 
 def cartes() -> w.HTML:

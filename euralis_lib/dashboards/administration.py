@@ -12,7 +12,7 @@ from euralis_lib.auth import ROLES, administration
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
 
-FILTRES = None
+FILTERS = None
 
 
 def _action(etat: w.HTML, ctx: Contexte, faire, reussite: str) -> None:  # noqa: ANN001

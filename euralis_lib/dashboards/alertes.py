@@ -15,7 +15,7 @@ from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
 from euralis_lib.presentation import formatting
 
-FILTRES = common.Filtrage(periode_jours=90, avec_gaveurs=True)
+FILTERS = common.FilterSpec(periode_jours=90, avec_gaveurs=True)
 COLONNES = {"alerte_id": "N°", "horodatage": "Date", "site_code": "Site", "gaveur": "Gaveur", "lot": "Lot",
             "regle": "Règle", "severite": "Sévérité", "message": "Message", "lue": "Lue",
             "acquittee_par": "Acquittée par", "issue": "Issue", "commentaire": "Commentaire"}
@@ -29,7 +29,7 @@ class Centre:
 
     def __init__(self, ctx: Contexte) -> None:
         self.ctx = ctx
-        filtres = ctx.exige_filtres()
+        filtres = ctx.require_filters()
         self.base = FiltreAlertes(debut=filtres.debut, fin=filtres.fin, sites=filtres.sites,
                                   gaveurs=filtres.gaveurs or ())
         types = rules.regles(ctx.engine)[["libelle", "type_alerte"]]
@@ -112,7 +112,7 @@ class Centre:
 
 def section_regles(ctx: Contexte) -> list[w.Widget]:
     """Per rule over the period: raised, acknowledged, share judged « fausse alerte »."""
-    filtres = ctx.exige_filtres()
+    filtres = ctx.require_filters()
     stats = inbox.par_regle(ctx.engine, filtres.debut, filtres.fin)
     vue = stats.assign(severite=stats["severite"].map(SEVERITES),
                        part_fausses_pct=stats["part_fausses_pct"].astype("Float64"))

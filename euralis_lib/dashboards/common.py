@@ -1,6 +1,6 @@
 """Shared dashboard pieces: the one page class, navigation bar, KPI cards, filter bar, tables, French messages.
 
-Every page is a :class:`Page`: navigation, an optional filter bar (``FILTRES`` of the page module),
+Every page is a :class:`Page`: navigation, an optional filter bar (``FILTERS`` of the page module),
 a loading state and the content its ``build(ctx)`` returns. Every error raised while building is
 turned into a French message (never a traceback); the traceback goes to the server log only.
 Everything a supervisor reads is formatted by :mod:`euralis_lib.presentation.formatting`.
@@ -88,7 +88,7 @@ class EmptySelectionError(EuralisError):
 
 
 @dataclass
-class Filtres:
+class Filters:
     """The values of a filter bar."""
 
     debut: date
@@ -96,10 +96,10 @@ class Filtres:
     sites: list[str]
     gaveurs: list[int] | None = None
 
-    def precedent(self) -> Filtres:
+    def precedent(self) -> Filters:
         """The previous period of the same length (for trends)."""
         jours = (self.fin - self.debut).days + 1
-        return Filtres(self.debut - timedelta(days=jours), self.debut - timedelta(days=1), self.sites, self.gaveurs)
+        return Filters(self.debut - timedelta(days=jours), self.debut - timedelta(days=1), self.sites, self.gaveurs)
 
 
 def _refus_postgresql(exc: BaseException) -> str | None:
@@ -215,7 +215,7 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
 _CONTEXTE_EXPORT: dict[str, str] = {}
 
 
-def contexte_export(page: str, filtres: Filtres | None, utilisateur: Utilisateur | None) -> dict[str, str]:
+def contexte_export(page: str, filtres: Filters | None, utilisateur: Utilisateur | None) -> dict[str, str]:
     """What an export says about its table: the page, the sites, the period, the gaveurs chosen and the user."""
     contexte = {"Page": page}
     if filtres is not None:
@@ -354,7 +354,7 @@ def prechauffer() -> None:
     gc.freeze()
 
 
-def require_sites(filtres: Filtres) -> None:
+def require_sites(filtres: Filters) -> None:
     """Raise :class:`EmptySelectionError` when the filter selects no site."""
     if not filtres.sites:
         raise EmptySelectionError("Aucun site sélectionné : choisissez au moins un site dans le filtre.")
@@ -383,14 +383,14 @@ class FilterBar(w.VBox):
                 if gaveurs is not None else [])
         super().__init__([w.HBox(champs), *aide])
 
-    def valeurs(self) -> Filtres:
+    def valeurs(self) -> Filters:
         """The current filter values; raises EmptySelectionError on an empty or inverted period."""
         if self.debut.value is None or self.fin.value is None:
             raise EmptySelectionError("Période incomplète : choisissez une date de début et une date de fin.")
         if self.debut.value > self.fin.value:
             raise EmptySelectionError("Période vide : la date de début est après la date de fin.")
         gaveurs = list(self.gaveurs.value) if self.gaveurs is not None and self.gaveurs.value else None
-        return Filtres(self.debut.value, self.fin.value, list(self.sites.value), gaveurs)
+        return Filters(self.debut.value, self.fin.value, list(self.sites.value), gaveurs)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever a filter changes or « Actualiser » is clicked."""
@@ -401,7 +401,7 @@ class FilterBar(w.VBox):
 
 
 @dataclass(frozen=True)
-class Filtrage:
+class FilterSpec:
     """A page's filter bar: default period length (or a function giving the period), gaveur choice."""
 
     periode_jours: int = 90
@@ -415,7 +415,7 @@ class Contexte:
     to recompute the page (after a button changed the data)."""
 
     engine: Engine
-    filtres: Filtres | None
+    filtres: Filters | None
     rafraichir: Callable[[], None]
     utilisateur: Utilisateur | None = None
 
@@ -424,7 +424,7 @@ class Contexte:
         """True for an admin, or when there is no login (one person on this machine)."""
         return self.utilisateur is None or self.utilisateur.est_admin
 
-    def exige_filtres(self) -> Filtres:
+    def require_filters(self) -> Filters:
         """The filter values, with at least one site selected."""
         if self.filtres is None:
             raise EuralisError("cette page n'a pas de filtres")
@@ -435,7 +435,7 @@ class Contexte:
 class Page:
     """A dashboard page: navigation bar, filters (or an « Actualiser » button), loading state, guarded content."""
 
-    def __init__(self, spec: PageSpec, build: Callable[[Contexte], list[w.Widget]], filtrage: Filtrage | None,
+    def __init__(self, spec: PageSpec, build: Callable[[Contexte], list[w.Widget]], filtrage: FilterSpec | None,
                  engine: Engine | None = None, utilisateur: Utilisateur | None = None) -> None:
         self.spec, self.build, self.filtrage, self.engine = spec, build, filtrage, engine
         self.utilisateur = utilisateur

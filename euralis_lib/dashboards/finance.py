@@ -8,12 +8,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import plots
 
-FILTRES = common.Filtrage(periode_jours=365)
+FILTERS = common.FilterSpec(periode_jours=365)
 
 # (card label, column, is a rise good news)
 CARTES = (("Chiffre d'affaires", "revenu_eur", True), ("Coûts", "couts_eur", False), ("Marge", "marge_eur", True))
@@ -21,7 +21,7 @@ INDICATEURS = [col for _, col, _ in CARTES]
 COLONNES = ["site_code", "mois", "nb_lots", "nb_canards", *INDICATEURS]
 
 
-def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.DataFrame:
+def _indicateurs(engine: Engine, res: results.Result, filtres: Filters) -> pd.DataFrame:
     """Monthly indicators of the selected sites and period: the finance run's snapshot, else computed live."""
     if res.empty:
         return queries.finance_indicateurs(engine, filtres.sites, filtres.debut, filtres.fin)
@@ -33,7 +33,7 @@ def _indicateurs(engine: Engine, res: results.Result, filtres: Filtres) -> pd.Da
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Margin cards (with their trend), monthly margin chart and table from the latest finance run."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     # a gaveur reads his own rows of the finance run (its per-site rows are other gaveurs' too)
     gaveur = ctx.utilisateur is not None and ctx.utilisateur.role == "gaveur"
     res = results.finance(engine, niveau="gaveur" if gaveur else "site")

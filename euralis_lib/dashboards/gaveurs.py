@@ -7,12 +7,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import plots
 
-FILTRES = common.Filtrage(periode_jours=365, avec_gaveurs=True)
+FILTERS = common.FilterSpec(periode_jours=365, avec_gaveurs=True)
 
 COLONNES = {"code": "Code", "nom": "Nom", "site_code": "Site", "groupe": "Groupe", "nb_lots": "Lots",
             "production_kg": "Production (kg)", "itm": "ITM", "sigma_g": "Sigma (g)",
@@ -21,7 +21,7 @@ COMPARES = {"itm": "ITM", "sigma_g": "Sigma (g)", "mortalite_pct": "Mortalité (
             "poids_foie_moyen_g": "Poids de foie moyen (g)"}
 
 
-def performances(engine: Engine, filtres: Filtres) -> tuple[pd.DataFrame, results.Result]:
+def performances(engine: Engine, filtres: Filters) -> tuple[pd.DataFrame, results.Result]:
     """Gaveur performances with the cluster of the latest successful clustering run (NaN if none)."""
     common.require_sites(filtres)
     perf = queries.gaveur_performances(engine, filtres.sites, filtres.debut, filtres.fin, filtres.gaveurs)
@@ -80,7 +80,7 @@ class TableGaveurs:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Performance table, cluster source and the gaveur-vs-site comparison."""
-    filtres = ctx.exige_filtres()
+    filtres = ctx.require_filters()
     perf, clusters = performances(ctx.engine, filtres)
     # A gaveur sees only his own rows: the site means come from the database's aggregate function.
     gaveur = ctx.utilisateur is not None and ctx.utilisateur.role == "gaveur"

@@ -1,6 +1,6 @@
 """Import: the upload page for supervisors: choose a file, its kind, a site, simulate or import; French report.
 
-It calls :func:`euralis_lib.imports.load.importer`, the same function as the command line. The
+It calls :func:`euralis_lib.imports.load.import_content`, the same function as the command line. The
 history records the operating-system user running the dashboards server.
 """
 
@@ -16,11 +16,11 @@ from euralis_lib.dashboards.common import Contexte
 from euralis_lib.database import queries
 from euralis_lib.exceptions import EuralisError, ImportFileError
 from euralis_lib.imports.formats import FORMATS, GENRES
-from euralis_lib.imports.load import importer
+from euralis_lib.imports.load import import_content
 from euralis_lib.presentation.markup import element
 
 log = logging.getLogger(__name__)
-FILTRES = None
+FILTERS = None
 
 
 class ImportWidget(w.VBox):
@@ -50,7 +50,7 @@ class ImportWidget(w.VBox):
         envoi = self.fichier.value[0]
         self.rapport.value = common.message_html(f"Import de {envoi['name']} en cours…", "info")
         try:
-            resultat = importer(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
+            resultat = import_content(self.engine, self.genre.value, bytes(envoi["content"]), envoi["name"],
                                 site=self.site.value or None, dry_run=self.simulation.value)
         except ImportFileError as exc:
             self.rapport.value = common.message_html(f"Fichier refusé, rien n'a été importé : {exc}", "erreur")

@@ -16,7 +16,7 @@ from euralis_lib.jobs.schedule import load_schedule
 from euralis_lib.operations import ops
 from euralis_lib.presentation import formatting, plots
 
-FILTRES = None
+FILTERS = None
 COLONNES = {"cron": "Cron", "prochain_run": "Prochain run", "dernier_statut": "Dernier statut",
             "dernier_run": "Dernier run"}
 

@@ -14,7 +14,7 @@ from euralis_lib.models.forecasting import LIBELLES
 from euralis_lib.presentation import plots
 from euralis_lib.presentation.markup import element
 
-FILTRES = common.Filtrage(periode_jours=90)
+FILTERS = common.FilterSpec(periode_jours=90)
 VIDE = "Aucune prévision : lancez le job prévisions."
 COLONNES_CHOIX = {"site_code": "Site", "horizon": "Horizon", "modele": "Modèle retenu", "mape": "MAPE (%)",
                   "mape_naif": "MAPE naïf saisonnier (%)", "ratio_naif": "Rapport au naïf",
@@ -31,7 +31,7 @@ def choix_table(choix: pd.DataFrame, sites: list[str]) -> w.HTML:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """One forecast chart per selected site for the chosen horizon, then the backtest errors."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     prev = results.previsions(engine)
     if prev.empty:
         return [common.message(VIDE)]

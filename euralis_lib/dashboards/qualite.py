@@ -10,7 +10,7 @@ from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import plots
 
-FILTRES = common.Filtrage(periode_jours=365)
+FILTERS = common.FilterSpec(periode_jours=365)
 COLONNES_FORMULES = ["site_code", "souche_code", "formule", "r2_test", "meilleure_reference", "r2_meilleure_reference",
                      "ecart_r2", "mae_test", "complexite", "nb_termes_polynomiale", "engine"]
 
@@ -22,7 +22,7 @@ def formules(ctx: Contexte) -> list[w.Widget]:
     titre = common.titre("Formules de poids de foie")
     if res.empty:
         return [titre, common.message("Aucune formule : lancez le job entrainement.")]
-    data = res.data[res.data["site_code"].isin(ctx.exige_filtres().sites)]
+    data = res.data[res.data["site_code"].isin(ctx.require_filters().sites)]
     if data.empty:
         return [titre, common.message("Aucune formule pour les sites choisis.")]
     table = data[COLONNES_FORMULES]
@@ -32,7 +32,7 @@ def formules(ctx: Contexte) -> list[w.Widget]:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Distribution charts, summary table, formulas and the anomalies of the latest anomalies run."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     lots = queries.qualite_lots(engine, filtres.sites, filtres.debut, filtres.fin)
     if lots.empty:
         raise common.EmptySelectionError(common.AUCUN_LOT)

@@ -16,7 +16,7 @@ from euralis_lib.presentation import formatting
 from euralis_lib.presentation.markup import Markup, element, escape, join, link
 from euralis_lib.reporting import archive
 
-FILTRES = None
+FILTERS = None
 ENTETES = ("Semaine", "Site", "Gaveur", "Pages", "Taille", "Archivé le", "Fichier")
 
 

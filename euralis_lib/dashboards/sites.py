@@ -7,19 +7,19 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import plots
 
-FILTRES = common.Filtrage(periode_jours=180, avec_gaveurs=True)
+FILTERS = common.FilterSpec(periode_jours=180, avec_gaveurs=True)
 
 LIBELLES = {"site_code": "Site", "production_kg": "Production (kg)", "nb_lots": "Lots", "itm": "ITM moyen",
             "sigma_g": "Sigma moyen (g)", "mortalite_pct": "Mortalité (%)", "marge_eur": "Marge (€)",
             "marge_par_canard_eur": "Marge par canard (€)"}
 
 
-def comparaison_sites(engine: Engine, filtres: Filtres) -> pd.DataFrame:
+def comparaison_sites(engine: Engine, filtres: Filters) -> pd.DataFrame:
     """One row per site: production, lots, ITM, sigma, mortality (slaughtered lots) and margins."""
     common.require_sites(filtres)
     lots = queries.qualite_lots(engine, filtres.sites, filtres.debut, filtres.fin)
@@ -39,7 +39,7 @@ def comparaison_sites(engine: Engine, filtres: Filtres) -> pd.DataFrame:
 class Exploration:
     """Bar chart of sites; a click shows that site's gaveurs, a click on a gaveur shows his lots."""
 
-    def __init__(self, engine: Engine, filtres: Filtres, comparaison: pd.DataFrame) -> None:
+    def __init__(self, engine: Engine, filtres: Filters, comparaison: pd.DataFrame) -> None:
         self.engine, self.filtres = engine, filtres
         self.detail = w.VBox([common.message("Cliquez sur la barre d'un site pour voir ses gaveurs.")])
         self.graphe = common.figure(plots.production_sites(comparaison, LIBELLES))
@@ -81,7 +81,7 @@ class Exploration:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Comparison table, metric charts, the drill-down explorer and the monthly performances per site."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     comp = comparaison_sites(engine, filtres)
     exploration = Exploration(engine, filtres, comp)
     enfants = [common.table_html(comp, colonnes=LIBELLES), common.export_links(comp, "comparaison_sites", LIBELLES),

@@ -6,11 +6,11 @@ import ipywidgets as w
 from sqlalchemy.engine import Engine
 
 from euralis_lib.dashboards import common
-from euralis_lib.dashboards.common import Contexte, Filtres
+from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.presentation import formatting, plots
 
-FILTRES = common.Filtrage(periode_jours=90)
+FILTERS = common.FilterSpec(periode_jours=90)
 
 KPIS = (  # (label, column, unit, decimals, increase is good)
     ("Production Totale", "production_totale_kg", "kg", 0, True),
@@ -20,7 +20,7 @@ KPIS = (  # (label, column, unit, decimals, increase is good)
 )
 
 
-def kpi_totaux(engine: Engine, filtres: Filtres) -> dict[str, tuple[float, float]]:
+def kpi_totaux(engine: Engine, filtres: Filters) -> dict[str, tuple[float, float]]:
     """Each KPI summed over the selected sites: (current period, previous period of the same length)."""
     common.require_sites(filtres)
     prec = filtres.precedent()
@@ -32,7 +32,7 @@ def kpi_totaux(engine: Engine, filtres: Filtres) -> dict[str, tuple[float, float
 def build(ctx: Contexte) -> list[w.Widget]:
     """KPI cards, then (right after, :func:`~euralis_lib.dashboards.common.differe`) the weekly production
     chart per site and its exports."""
-    engine, filtres = ctx.engine, ctx.exige_filtres()
+    engine, filtres = ctx.engine, ctx.require_filters()
     totaux = kpi_totaux(engine, filtres)
     cartes = [common.kpi_card(label, *totaux[col], unite=unite, decimales=dec, hausse_favorable=bon)
               for label, col, unite, dec, bon in KPIS]
@@ -42,7 +42,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
         f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}")]
 
 
-def production(engine: Engine, filtres: Filtres) -> list[w.Widget]:
+def production(engine: Engine, filtres: Filters) -> list[w.Widget]:
     """The weekly production chart per site and its exports (a French message when nothing was slaughtered)."""
     daily = queries.production_journaliere(engine, filtres.sites, filtres.debut, filtres.fin)
     if daily.empty or daily["production_kg"].sum() == 0:

@@ -25,13 +25,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"modèle « {args.cible} » écrit dans {sortie}")
         return 0
     from euralis_lib.database import db, migrations
-    from euralis_lib.imports.load import importer_fichier
+    from euralis_lib.imports.load import import_file
 
     format_for(args.genre)
     url = db.database_url()
     migrations.apply_migrations(db.get_engine(url))
     engine = db.get_engine(db.url_en_role(url, IMPORT_ROLE))  # never the owner: sql/110_roles.sql
-    rapport = importer_fichier(engine, args.genre, args.cible, site=args.site, dry_run=args.dry_run)
+    rapport = import_file(engine, args.genre, args.cible, site=args.site, dry_run=args.dry_run)
     print(rapport.texte())
     return rapport.code_sortie
 

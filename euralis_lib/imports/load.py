@@ -50,18 +50,18 @@ class Preparation:
     avertissements: list[str] = field(default_factory=list)
 
 
-def importer_fichier(engine: Engine, genre: str, chemin: str | Path, site: str | None = None,
+def import_file(engine: Engine, genre: str, chemin: str | Path, site: str | None = None,
                      dry_run: bool = False, utilisateur: str | None = None) -> ImportReport:
-    """Import the file at ``chemin`` (see :func:`importer`)."""
+    """Import the file at ``chemin`` (see :func:`import_content`)."""
     chemin = Path(chemin)
     try:
         contenu = chemin.read_bytes()
     except OSError as exc:
         raise ImportFileError(f"{chemin} : fichier illisible ({exc.strerror}).") from exc
-    return importer(engine, genre, contenu, chemin.name, site=site, dry_run=dry_run, utilisateur=utilisateur)
+    return import_content(engine, genre, contenu, chemin.name, site=site, dry_run=dry_run, utilisateur=utilisateur)
 
 
-def importer(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site: str | None = None,
+def import_content(engine: Engine, genre: str, contenu: bytes, nom_fichier: str, site: str | None = None,
              dry_run: bool = False, utilisateur: str | None = None) -> ImportReport:
     """Import ``contenu`` (bytes of ``nom_fichier``) as ``genre``; the command line and the upload widget
     both call this. Returns the report; raises ImportFileError when the whole file is refused."""

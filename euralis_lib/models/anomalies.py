@@ -44,7 +44,7 @@ def robust_z(values: pd.Series) -> pd.Series:
 class LotAnomalyDetector(BaseEstimator):
     """Robust distance of each lot to its gaveur's habits (a scikit-learn estimator).
 
-    Fitted attributes: ``scores_`` (higher = more unusual), ``rangs_`` (1 = most unusual),
+    Fitted attributes: ``scores_`` (higher = more unusual), ``ranks_`` (1 = most unusual),
     ``seuil_`` (the score above which a lot is flagged), ``flags_``, ``critical_`` (per lot) and
     ``deviations_`` (per lot and feature, in robust units).
     """
@@ -62,7 +62,7 @@ class LotAnomalyDetector(BaseEstimator):
         mad = (resid - resid.median()).abs().median() * MAD_NORMALE
         self.deviations_ = (resid / mad.replace(0, np.nan)).fillna(0.0)
         self.scores_ = np.sqrt((self.deviations_ ** 2).sum(axis=1)).rename("score")
-        self.rangs_ = self.scores_.rank(ascending=False, method="first").astype(int).rename("rang")
+        self.ranks_ = self.scores_.rank(ascending=False, method="first").astype(int).rename("rang")
         log_score = np.log(self.scores_.clip(lower=1e-9))
         z = robust_z(log_score)
         self.flags_ = (z > self.seuil_z).rename("est_anomalie")

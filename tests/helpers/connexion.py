@@ -23,7 +23,7 @@ SECRET = b"secret de test des sessions, 40 caracteres"
 def creer_utilisateur(url: str, login: str, role: str, **kwargs: object) -> str:
     """Add a user to the database at ``url``; returns its random password."""
     mot_de_passe = secrets.token_urlsafe(12)
-    utilisateurs.creer(db.get_engine(url), login, login, role, mot_de_passe, **kwargs)
+    utilisateurs.create(db.get_engine(url), login, login, role, mot_de_passe, **kwargs)
     return mot_de_passe
 
 

@@ -1,7 +1,7 @@
 """A poisoned database for the HTML and export tests: hostile codes and names brought in by the real import.
 
 Gaveurs, lots, doses and slaughters are written as the CSV files a site would send and go through
-:func:`euralis_lib.imports.load.importer` (the function behind the command line and the Import page).
+:func:`euralis_lib.imports.load.import_content` (the function behind the command line and the Import page).
 Labels the import cannot create (a souche, a site's name, a user's display name) are written as an
 admin would: SQL as the database owner and ``users add``.
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from euralis_lib.auth import utilisateurs
 from euralis_lib.database import db
 from euralis_lib.imports.formats import format_for, modele_csv
-from euralis_lib.imports.load import importer
+from euralis_lib.imports.load import import_content
 
 SITE = "LL"
 # The issue's payload, as a gaveur code (finding 3).
@@ -59,7 +59,7 @@ def fichier_csv(genre: str, lignes: list[list[str]]) -> bytes:
 
 
 def _importer(engine: sa.Engine, genre: str, lignes: list[list[str]]) -> None:
-    rapport = importer(engine, genre, fichier_csv(genre, lignes), f"{genre}_piege.csv")
+    rapport = import_content(engine, genre, fichier_csv(genre, lignes), f"{genre}_piege.csv")
     assert rapport.erreurs == [] and rapport.nb_inseres > 0, rapport.texte()
 
 
@@ -86,7 +86,7 @@ def empoisonner(url: str) -> Empoisonnee:
         with engine.connect() as conn:
             ids = dict(conn.execute(sa.text("SELECT code, gaveur_id FROM gaveurs WHERE code IN (:a, :b)"),
                                     {"a": CODE, "b": CODE_FORMULE}).all())
-        utilisateurs.creer(engine, GAVEUR_LOGIN, NOM_UTILISATEUR, "gaveur", secrets.token_urlsafe(12),
+        utilisateurs.create(engine, GAVEUR_LOGIN, NOM_UTILISATEUR, "gaveur", secrets.token_urlsafe(12),
                            gaveur_id=ids[CODE])
     finally:
         engine.dispose()

@@ -440,7 +440,7 @@ def test_every_page_opens_for_each_role_without_an_unexpected_error(base, login)
         if utilisateur.role not in spec.roles:
             continue
         module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-        textes[spec.slug] = texte = page_text(common.Page(spec, module.build, module.FILTRES, engine=engine,
+        textes[spec.slug] = texte = page_text(common.Page(spec, module.build, module.FILTERS, engine=engine,
                                                        utilisateur=utilisateur))
         assert "Erreur inattendue" not in texte and "DatabaseError" not in texte, f"{login} {spec.slug}: {texte[:800]}"
         assert "Votre rôle ne donne pas accès" not in texte, f"{login} {spec.slug}: {texte[:800]}"

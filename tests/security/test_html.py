@@ -154,7 +154,7 @@ def base(pg_cluster, sim_template) -> Iterator[poison.Empoisonnee]:
     jobs.run_job("planning", engine, debut=(empoisonnee.abattage.replace(day=1)).isoformat(),
                  fin=empoisonnee.abattage.isoformat())
     for role in ("admin", "superviseur"):
-        utilisateurs.creer(engine, LOGINS[role], LOGINS[role], role, "mot-de-passe-assez-long")
+        utilisateurs.create(engine, LOGINS[role], LOGINS[role], role, "mot-de-passe-assez-long")
     engine.dispose()
     yield empoisonnee
     pg_cluster.drop(name)
@@ -190,7 +190,7 @@ def test_every_page_shows_the_payloads_only_as_text(base, role):
         if role not in spec.roles:
             continue
         module = importlib.import_module(f"euralis_lib.dashboards.{spec.nom_module}")
-        page = common.Page(spec, module.build, module.FILTRES, engine=engine, utilisateur=utilisateur)
+        page = common.Page(spec, module.build, module.FILTERS, engine=engine, utilisateur=utilisateur)
         texte.append(lire_arbre(page.widget, f"{role}/{spec.slug}"))
         texte.append(verifier_html(common.instantane_html(page.widget), f"{role}/{spec.slug} (instantané)"))
         for nom, contenu in donnees_liens("".join(fragments(page.widget))).items():
@@ -210,7 +210,7 @@ def test_sites_drill_down_and_its_exports_show_the_poisoned_gaveur_as_text(base,
     engine, _ = en_tant_que(base.url, role)
     admin, _ = en_tant_que(base.url, "admin")
     debut, fin = (base.abattage.replace(day=1), base.abattage)
-    filtres = common.Filtres(debut, fin, [SITE])
+    filtres = common.Filters(debut, fin, [SITE])
     exploration = sites.Exploration(engine, filtres, sites.comparaison_sites(admin, filtres))
     exploration.montrer_site(SITE)
     assert CODE in lire_arbre(exploration.detail, f"{role}: gaveurs du site")
@@ -236,7 +236,7 @@ def test_sites_drill_down_and_its_exports_show_the_poisoned_gaveur_as_text(base,
 
 def test_gaveurs_search_and_import_report_show_hostile_input_as_text(base):
     engine, _ = en_tant_que(base.url, "admin")
-    perf, _ = gaveurs.performances(engine, common.Filtres(base.abattage.replace(day=1), base.abattage, [SITE]))
+    perf, _ = gaveurs.performances(engine, common.Filters(base.abattage.replace(day=1), base.abattage, [SITE]))
     table = gaveurs.TableGaveurs(perf)
     table.recherche.value = poison.NOM_UTILISATEUR  # matches nobody: the message quotes the search
     assert poison.NOM_UTILISATEUR in lire_arbre(table.widget, "recherche")
