@@ -23,7 +23,7 @@ run: install
 
 ## make test: the whole suite against private PostgreSQL clusters started by the tests.
 test: install browser
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q --durations=20
 
 ## make bench: load and query timings at growing scale (not a test).
 bench: install
