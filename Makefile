@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
-## make run: embedded PostgreSQL, schema, simulated data if empty, all job notebooks, Voilà dashboards.
-run: install
+## make run: embedded PostgreSQL, schema, simulated data if empty, all job notebooks (the weekly report prints
+## its PDF with Debian's Chromium: installed as for the tests), Voilà dashboards.
+run: install browser
 	$(PY) -m euralis_lib run --port $(PORT)
 
 ## make test: the whole suite against private PostgreSQL clusters started by the tests.
