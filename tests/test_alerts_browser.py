@@ -18,7 +18,7 @@ from euralis_lib.alerts import inbox, live
 from euralis_lib.database import db
 from euralis_lib.serving import serve
 from tests.helpers.connexion import Client, creer_utilisateur, engine_de, se_connecter, utilisateurs_de_test
-from tests.helpers.login_server import CHARGEE, TIMEOUT_MS, login_base, login_server  # noqa: F401  (fixtures)
+from tests.helpers.login_server import CHARGEE, TIMEOUT_MS, login_server  # noqa: F401  (the fixture « serveur »)
 
 pytestmark = pytest.mark.browser
 BADGE = '[data-testid="alertes-non-lues"]'

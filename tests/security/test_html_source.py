@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 LIB = Path(__file__).resolve().parents[2] / "euralis_lib"
-HELPER = "markup.py"
+HELPER = "presentation/markup.py"
 TAG = re.compile(r"</?[A-Za-z!]")
 SINK_CALLS = {"HTML"}
 MARKUP_API = {"html", "literal", "join", "element", "link", "download_link", "escape", "Markup"}
