@@ -29,7 +29,7 @@ def lien(fichier: str) -> Markup:
     return link(f"../rapports/{relatif.as_posix()}", "PDF", target="_blank", class_="euralis-rapport")
 
 
-def tableau(df: pd.DataFrame) -> Markup:
+def reports_table(df: pd.DataFrame) -> Markup:
     """The reports as an HTML table, newest week first, one link per file."""
     lignes = (element("tr", element("td", f"{formatting.jour(r.debut)} – {formatting.jour(r.fin)}"),
                       element("td", r.site_code), element("td", formatting.valeur(r.gaveur)),
@@ -49,4 +49,4 @@ def build(ctx: Contexte) -> list[w.Widget]:
         return [common.message("Aucun rapport à lire : le job « rapport_hebdo » les produit chaque lundi matin "
                                "(un par site).")]
     texte = f"{len(lisibles)} rapport(s) ; derniers archivés par le {dernier.source()}."
-    return [common.source(texte), w.HTML(tableau(lisibles))]
+    return [common.source(texte), w.HTML(reports_table(lisibles))]
