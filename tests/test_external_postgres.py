@@ -28,7 +28,7 @@ from euralis_lib.auth.acces import WEB_ROLE
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port
 from tests.helpers.connexion import creer_utilisateur, se_connecter
-from tests.helpers.pages import PAGE_TIMEOUT_MS
+from tests.helpers.pages import PAGE_TIMEOUT_MS, pools
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 APP_ROLE, READER_ROLE, DATABASE = "euralis_app", "euralis_lecteur", "euralis"
@@ -171,8 +171,8 @@ def _dashboard_page(server: ExternalServer, tmp_path: Path, browser) -> tuple[st
     mot_de_passe = creer_utilisateur(server.url(), "admin-test", "admin")
     # The kernels connect as euralis_web with its own password, set by the server at start.
     env = {**os.environ, "EURALIS_DATABASE_URL": server.url(), "EURALIS_WEB_PASSWORD": server.passwords[WEB_ROLE],
-           "EURALIS_HOME": str(tmp_path / "home")}
-    proc = serve.start(port, env=env, log_path=log)
+           "EURALIS_HOME": str(tmp_path / "home"), **pools(tableau_de_bord=1)}
+    proc = serve.start(port, env=env, pool_size=0, log_path=log)
     try:
         serve.wait_ready(proc, port, timeout=120)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})

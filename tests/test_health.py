@@ -28,6 +28,7 @@ from euralis_lib.operations.health import CRITICAL, OK, WARNING, Thresholds
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import free_port
 from tests.helpers.filesystem import small_filesystem
+from tests.helpers.pages import pools
 
 SANS_DISQUE = Thresholds(disk_warning_pct=0, disk_critical_pct=0)  # disk has its own test on a small filesystem
 
@@ -56,7 +57,9 @@ def test_healthy_installation_is_ok_everywhere(sim_db_url, tmp_path, monkeypatch
     fait = backup.create_backup(sim_db_url, tmp_path / "sauvegardes")
     assert restore.verify(fait.path, sim_db_url).ok
     port = free_port()
-    proc = serve.start(port, env={**os.environ}, log_path=tmp_path / "voila.log")
+    # No preheated kernels: this judges the health checks, not the pools (whose start-up, on 2 busy cores, can
+    # hold the server's first answer past the check's 5 s timeout).
+    proc = serve.start(port, env={**os.environ, **pools()}, pool_size=0, log_path=tmp_path / "voila.log")
     try:
         serve.wait_ready(proc, port, timeout=120)
         checks = health.run_checks(f"http://127.0.0.1:{port}/voila/tree", SANS_DISQUE, tmp_path / "sauvegardes")

@@ -7,12 +7,14 @@ Kernels are counted as processes under the server (``ipykernel``), not through V
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from traitlets.config import Config
 
@@ -52,6 +54,17 @@ class Server:
 
     def kernels(self) -> int:
         return len(kernel_pids(self.proc.pid))
+
+    def kernel_ids(self) -> set[str]:
+        """The ids of the kernels running under the server, from their connection files (``kernel-<id>.json``)."""
+        ids = set()
+        for pid in kernel_pids(self.proc.pid):
+            try:
+                ids |= {m.group(1) for part in psutil.Process(pid).cmdline()
+                        if (m := re.search(r"kernel-([0-9a-f-]{36})\.json$", part))}
+            except psutil.NoSuchProcess:
+                continue
+        return ids
 
     def url(self, slug: str) -> str:
         return serve.url(self.port, page=slug)
@@ -148,10 +161,11 @@ def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
         vus.add(page.evaluate(KERNEL_ID))
         page.close(run_before_unload=True)  # the user closes the tab
     assert len(vus) == 6
-    # Settled when the six kernels the pages got are shut down and the pools are full again: the count alone
-    # can equal the pool size earlier (a page's kernel still running while a pool waits for its refill).
+    # Settled when the six kernels the pages got are shut down, their processes gone, and the pools full again:
+    # the count alone can equal the pool size earlier (a page's kernel logged as shut down but its process still
+    # exiting while a pool waits for its refill).
     _wait_for(lambda: sum(f"Kernel shutdown: {k}" in server.log_text() for k in vus) == 6
-              and server.kernels() == server.pool, 180,
+              and not server.kernel_ids() & vus and server.kernels() == server.pool, 180,
               f"the 6 page kernels shut down and the count back to the pool size {server.pool} "
               f"(now {server.kernels()})")
     time.sleep(3)  # nothing else is freed or started once settled

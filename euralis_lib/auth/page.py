@@ -1,6 +1,6 @@
 """Who opens a dashboard page, inside its kernel, and the database engine the page then uses.
 
-On a server with login (``EURALIS_CONNEXION=1``, set by :func:`euralis_lib.serving.login.environnement`),
+On a server with login (``EURALIS_CONNEXION=1``, set by :func:`euralis_lib.serving.serve.login_environment`),
 the page waits for its request (preheated kernels), reads the kernel token the server put in the
 ``X-Euralis-Jeton`` header, asks the database whose session it is (:mod:`~euralis_lib.auth.jeton`),
 refuses a role the page is not for, and queries as that user with that token

@@ -25,7 +25,6 @@ import os
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -38,10 +37,9 @@ from tornado import web
 from traitlets import Unicode
 
 from euralis_lib.auth import SESSION_COOKIE, jeton, utilisateurs
-from euralis_lib.auth.acces import WEB_ROLE, Utilisateur, web_url
-from euralis_lib.auth.page import CONNEXION
+from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.database import db
-from euralis_lib.exceptions import AuthError, DatabaseUnavailableError, ServeError
+from euralis_lib.exceptions import AuthError, DatabaseUnavailableError
 from euralis_lib.presentation import markup
 from euralis_lib.serving import kernels
 
@@ -327,44 +325,6 @@ class EuralisAuthorizer(Authorizer):
             self.log.warning("Refused %s on %s to %s (%s %s)", action, resource, kernels.who(handler),
                              handler.request.method, handler.request.path)
         return permis
-
-
-# Voilà options of a server with login (added by euralis_lib.serving.serve).
-OPTIONS = [f"--Voila.identity_provider_class={EuralisIdentityProvider.__module__}.EuralisIdentityProvider",
-           f"--Voila.authorizer_class={EuralisAuthorizer.__module__}.EuralisAuthorizer",
-           f"--VoilaConfiguration.http_header_envs=['{jeton.ENTETE}']"]
-BOUCLE_LOCALE = {"127.0.0.1", "localhost", "::1"}
-
-
-def verifier_ecoute(host: str, login: bool) -> None:
-    """Refuse to serve on a network interface without login."""
-    if not login and host not in BOUCLE_LOCALE:
-        raise ServeError(f"Refus de servir sur {host} sans connexion : sans --sans-connexion, les tableaux de "
-                         "bord demandent un identifiant (créez les utilisateurs avec « python -m euralis_lib "
-                         "users add »). Sans connexion, seul 127.0.0.1 est permis.")
-
-
-def environnement(url: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Environment of a server with login: the owner's URL for the server process only
-    (``EURALIS_AUTH_DATABASE_URL``), the ``euralis_web`` URL for the kernels, login on for the pages.
-
-    With ``EURALIS_WEB_PASSWORD`` set in ``env``, ``euralis_web``'s password is set to it first
-    (external PostgreSQL with password authentication)."""
-    mot_de_passe = env.get("EURALIS_WEB_PASSWORD") or ""
-    if mot_de_passe:
-        definir_mot_de_passe_web(db.get_engine(url), mot_de_passe)
-    return {"EURALIS_AUTH_DATABASE_URL": db.normalize_url(url), "EURALIS_DATABASE_URL": web_url(url, mot_de_passe),
-            CONNEXION: "1"}
-
-
-def definir_mot_de_passe_web(engine: Engine, mot_de_passe: str) -> None:
-    """``ALTER ROLE euralis_web PASSWORD …`` (needs CREATEROLE), the password quoted by libpq."""
-    from psycopg2 import sql as psql
-
-    with db.connect(engine, transaction=True) as conn:
-        brute = conn.connection.driver_connection
-        requete = psql.SQL("ALTER ROLE {} PASSWORD {}").format(psql.Identifier(WEB_ROLE), psql.Literal(mot_de_passe))
-        conn.exec_driver_sql(requete.as_string(brute).replace("%", "%%"))
 
 
 def garder_url_proprietaire() -> None:

@@ -16,14 +16,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from euralis_lib import config
+from euralis_lib.auth import jeton
+from euralis_lib.auth.acces import WEB_ROLE, web_url
+from euralis_lib.auth.page import CONNEXION
 from euralis_lib.database import db
 from euralis_lib.exceptions import ServeError
-from euralis_lib.serving import login as auth_voila
 
 APPS_DIR = config.NOTEBOOKS_DIR / "apps"
+# Voilà options of a server with login (:mod:`euralis_lib.serving.login`, loaded by the server process only: this
+# launcher, behind every command of the CLI, never imports Voilà).
+LOGIN_OPTIONS = ["--Voila.identity_provider_class=euralis_lib.serving.login.EuralisIdentityProvider",
+                 "--Voila.authorizer_class=euralis_lib.serving.login.EuralisAuthorizer",
+                 f"--VoilaConfiguration.http_header_envs=['{jeton.ENTETE}']"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_PORT = 8866
 LANDING = "voila/render/accueil.ipynb"
 
@@ -54,6 +65,37 @@ def check_port_free(host: str, port: int) -> None:
 UNUSED_LAB_EXTENSIONS = ("jupyterlab-plotly", "jupyterlab_pygments", "@voila-dashboards/jupyterlab-preview")
 
 
+def check_listen(host: str, login: bool) -> None:
+    """Refuse to serve on a network interface without login."""
+    if not login and host not in LOOPBACK:
+        raise ServeError(f"Refus de servir sur {host} sans connexion : sans --sans-connexion, les tableaux de "
+                         "bord demandent un identifiant (créez les utilisateurs avec « python -m euralis_lib "
+                         "users add »). Sans connexion, seul 127.0.0.1 est permis.")
+
+
+def login_environment(url: str, env: Mapping[str, str]) -> dict[str, str]:
+    """Environment of a server with login: the owner's URL for the server process only
+    (``EURALIS_AUTH_DATABASE_URL``), the ``euralis_web`` URL for the kernels, login on for the pages.
+
+    With ``EURALIS_WEB_PASSWORD`` set in ``env``, ``euralis_web``'s password is set to it first
+    (external PostgreSQL with password authentication)."""
+    password = env.get("EURALIS_WEB_PASSWORD") or ""
+    if password:
+        set_web_password(db.get_engine(url), password)
+    return {"EURALIS_AUTH_DATABASE_URL": db.normalize_url(url), "EURALIS_DATABASE_URL": web_url(url, password),
+            CONNEXION: "1"}
+
+
+def set_web_password(engine: Engine, password: str) -> None:
+    """``ALTER ROLE euralis_web PASSWORD …`` (needs CREATEROLE), the password quoted by libpq."""
+    from psycopg2 import sql as psql
+
+    with db.connect(engine, transaction=True) as conn:
+        raw = conn.connection.driver_connection
+        query = psql.SQL("ALTER ROLE {} PASSWORD {}").format(psql.Identifier(WEB_ROLE), psql.Literal(password))
+        conn.exec_driver_sql(query.as_string(raw).replace("%", "%%"))
+
+
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
                   login: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
@@ -67,7 +109,7 @@ def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_d
                 f"--Voila.ip={host}", "--KernelManager.transport=ipc",
                 "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}",
                 *(f"--VoilaConfiguration.extension_denylist={nom}" for nom in UNUSED_LAB_EXTENSIONS)]
-    return commande + (auth_voila.OPTIONS if login else []) + list(extra)
+    return commande + (LOGIN_OPTIONS if login else []) + list(extra)
 
 
 def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
@@ -79,13 +121,13 @@ def start(port: int | None = None, host: str = "127.0.0.1", pool_size: int = 1,
     Without ``login`` only the loopback interfaces are allowed. ``cwd`` (default: this checkout) comes first
     on the server's import path: another checkout serves its own code."""
     port = default_port() if port is None else port
-    auth_voila.verifier_ecoute(host, login)
+    check_listen(host, login)
     check_port_free(host, port)
     env = dict(os.environ if env is None else env)
     if not env.get("EURALIS_DATABASE_URL"):
         env["EURALIS_DATABASE_URL"] = db.database_url()
     if login:
-        env.update(auth_voila.environnement(env["EURALIS_DATABASE_URL"], env))
+        env.update(login_environment(env["EURALIS_DATABASE_URL"], env))
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 — owned by the child process
     return subprocess.Popen(voila_command(port, host, pool_size, apps_dir, login, extra), env=env, stdout=out,
                             stderr=subprocess.STDOUT, cwd=cwd or config.PROJECT_ROOT)
@@ -128,6 +170,7 @@ def serve(port: int | None = None, host: str = "127.0.0.1", open_browser: bool =
     kernels per page beyond the registry, ``slug=n,…`` (``EURALIS_POOLS``)."""
     from euralis_lib.dashboards import PAGES
     from euralis_lib.serving import kernels
+    from euralis_lib.serving import login as auth_voila
 
     port = default_port() if port is None else port
     env = dict(os.environ)

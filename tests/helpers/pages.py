@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from euralis_lib.dashboards import common
+from euralis_lib.dashboards import PAGES, common
+from euralis_lib.serving.kernels import POOLS_ENV
 
 PAGE_TIMEOUT_MS = 180_000
 
@@ -12,3 +13,9 @@ PAGE_TIMEOUT_MS = 180_000
 def page_text(widgets: list[w.Widget]) -> str:
     """All HTML a supervisor reads in a widget tree: the page snapshot's walk (:func:`common.instantane`)."""
     return common.instantane(w.VBox(list(widgets)))
+
+
+def pools(**sizes: int) -> dict[str, str]:
+    """Server environment preheating ``sizes[slug]`` kernels for the pages named and none for the others (start
+    the server with ``pool_size=0``): a test that does not judge the pools spares the 2 cores their start-up."""
+    return {POOLS_ENV: ",".join(f"{p.slug}={sizes.get(p.slug, 0)}" for p in PAGES)}
