@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import psycopg2
 import pytest
 
 from euralis_lib import simulator
 from euralis_lib.database import db, embedded, migrations
+from tests.helpers.once import computed_once
 from tests.helpers.simulation import SIM_END
 
 SIM_YEARS = 2
@@ -128,10 +130,22 @@ def sim_data() -> simulator.SimulatedData:
 
 
 @pytest.fixture(scope="session")
-def sim_sets() -> list[simulator.SimulatedData]:
-    """Small simulated data sets (SLICE_YEARS years), one per seed of SLICE_SEEDS with its own end date."""
-    return [simulator.simulate(years=SLICE_YEARS, seed=seed, end=end)
-            for seed, end in zip(SLICE_SEEDS, SLICE_ENDS, strict=True)]
+def sim_sets(tmp_path_factory, worker_id) -> list[simulator.SimulatedData]:
+    """Small simulated data sets (SLICE_YEARS years), one per seed of SLICE_SEEDS with its own end date;
+    simulated once per run."""
+    return computed_once("sim_sets", lambda: [simulator.simulate(years=SLICE_YEARS, seed=seed, end=end)
+                                              for seed, end in zip(SLICE_SEEDS, SLICE_ENDS, strict=True)],
+                         tmp_path_factory, worker_id)
+
+
+@pytest.fixture(scope="session")
+def slice_rows(sim_sets, tmp_path_factory, worker_id) -> pd.DataFrame:
+    """Every scorer of the validation matrix on the suite's slice (``make validate``'s code), scored once per run:
+    the validation, regression, clustering and anomalies tests judge the same rows."""
+    from euralis_lib.validation import matrix
+
+    return computed_once("slice_rows", lambda: pd.concat([matrix.score_jeu(data) for data in sim_sets],
+                                                         ignore_index=True), tmp_path_factory, worker_id)
 
 
 @pytest.fixture(scope="session")

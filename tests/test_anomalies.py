@@ -1,17 +1,17 @@
 """Lot anomalies: found on several data sets without being told the planted rate; alerts never duplicated."""
 
-import pandas as pd
 import pytest
 
 from euralis_lib import jobs, validation
 from euralis_lib.database import db
 from euralis_lib.models import anomalies
-from euralis_lib.validation.anomalies import score as score_anomalies
+from tests.helpers.simulation import scorer_rows
 
 
 @pytest.fixture(scope="module")
-def scored(sim_sets):
-    return pd.concat([score_anomalies(data).assign(jeu=validation.nom_jeu(data)) for data in sim_sets])
+def scored(slice_rows):
+    """The anomalies scorer of the validation matrix on the suite's slice."""
+    return scorer_rows(slice_rows, "anomalies")
 
 
 def test_ranking_and_chosen_threshold_find_the_planted_lots_on_every_data_set(scored):

@@ -7,12 +7,13 @@ import pytest
 from euralis_lib import jobs, validation
 from euralis_lib.database import db
 from euralis_lib.models import clustering
-from euralis_lib.validation.clustering import score as score_clustering
+from tests.helpers.simulation import scorer_rows
 
 
 @pytest.fixture(scope="module")
-def scored(sim_sets):
-    return pd.concat([score_clustering(data).assign(jeu=validation.nom_jeu(data)) for data in sim_sets])
+def scored(slice_rows):
+    """The clustering scorer of the validation matrix on the suite's slice."""
+    return scorer_rows(slice_rows, "clustering")
 
 
 @pytest.fixture(scope="module")

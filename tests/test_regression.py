@@ -19,17 +19,19 @@ from euralis_lib.jobs import JobParameterError, results
 from euralis_lib.models import baselines, regression
 from euralis_lib.validation.regression import compare
 from euralis_lib.validation.regression import score as score_regression
+from tests.helpers.simulation import scorer_rows
 
 # A data set used nowhere else (not in the matrix, the suite's slice or any development run).
 UNSEEN_SEED, UNSEEN_END = 29, date(2026, 2, 28)
 
 
 @pytest.fixture(scope="module")
-def scored(sim_sets):
+def scored(slice_rows):
     """The regression scorer of the validation matrix on the suite's slice (several seeds and seasons) and on
     one unseen seed."""
     unseen = simulator.simulate(years=2, seed=UNSEEN_SEED, end=UNSEEN_END)
-    return pd.concat([score_regression(data).assign(jeu=validation.nom_jeu(data)) for data in [*sim_sets, unseen]])
+    return pd.concat([scorer_rows(slice_rows, "regression"),
+                      score_regression(unseen).assign(jeu=validation.nom_jeu(unseen))])
 
 
 def _par_cellule(scored: pd.DataFrame, metrique: str) -> pd.Series:

@@ -10,11 +10,6 @@ from euralis_lib.validation import matrix
 
 
 @pytest.fixture(scope="module")
-def slice_rows(sim_sets):
-    return pd.concat([matrix.score_jeu(data) for data in sim_sets], ignore_index=True)
-
-
-@pytest.fixture(scope="module")
 def slice_summary(slice_rows):
     return matrix.resume(slice_rows)
 
