@@ -22,9 +22,19 @@ $(STAMP): pyproject.toml constraints.txt
 run: install browser
 	$(PY) -m euralis_lib run --port $(PORT)
 
-## make test: the whole suite against private PostgreSQL clusters started by the tests.
+## make test: the whole suite against private PostgreSQL clusters started by the tests. Each test module runs
+## on one worker (--dist loadfile): its database and Voilà server are built once, not once per worker.
 test: install browser
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q --durations=20
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q --durations=20
+
+## make coverage: the same suite under coverage.py, in every process it starts (job kernels, Voilà and its
+## kernels, the command line), then the share of euralis_lib lines run. Apart from make test: tracing slows it.
+## TESTS=tests/test_cli.py measures some modules only.
+.PHONY: coverage
+coverage: install browser
+	rm -f .coverage .coverage.*
+	$(PY) -m coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q $(TESTS); status=$$?; \
+	$(PY) -m coverage combine -q && $(PY) -m coverage report; exit $$status
 
 ## make bench: load and query timings at growing scale (not a test).
 bench: install
