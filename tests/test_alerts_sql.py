@@ -15,6 +15,7 @@ from euralis_lib.alerts import AlertError, inbox, live, rules
 from euralis_lib.alerts.inbox import FiltreAlertes
 from tests.helpers.connexion import engine_de
 from tests.helpers.roles import roles_base  # noqa: F401  (the fixture « base »)
+from tests.helpers.smtp import serveur_smtp
 
 
 @pytest.fixture(scope="module")
@@ -230,18 +231,7 @@ def test_the_alert_centre_acknowledges_and_marks_read_as_its_user_and_escapes_me
 
 
 def test_critical_alerts_are_emailed_once_to_subscribed_users_who_read_them(alertes, monkeypatch):
-    from aiosmtpd.controller import Controller
-
     from euralis_lib.alerts import courriels
-    from euralis_lib.serving.browser import free_port
-
-    class Boite:
-        def __init__(self) -> None:
-            self.recus: list[tuple[list[str], str]] = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 — aiosmtpd's API
-            self.recus.append((list(envelope.rcpt_tos), envelope.content.decode()))
-            return "250 OK"
 
     moteurs = alertes["moteurs"]
     for login in ("g1", "g2", "adm"):
@@ -254,17 +244,12 @@ def test_critical_alerts_are_emailed_once_to_subscribed_users_who_read_them(aler
                 "INSERT INTO alertes (horodatage, site_code, gaveur_id, type, severite, message, source, cle_dedup) "
                 "SELECT now(), (SELECT site_code FROM gaveurs WHERE gaveur_id = :g), :g, 'test', :s, "
                 "'Mortalité <critique>', 'test', :c"), {"g": gaveur, "s": severite, "c": cle})
-    boite = Boite()
-    serveur = Controller(boite, hostname="127.0.0.1", port=free_port())
-    serveur.start()
-    try:
+    with serveur_smtp() as (boite, port):
         monkeypatch.delenv(courriels.SMTP_ENV, raising=False)
         assert courriels.envoyer_critiques(alertes["owner"]) == 0 and boite.recus == []  # not configured
-        monkeypatch.setenv(courriels.SMTP_ENV, f"smtp://127.0.0.1:{serveur.port}?from=alertes@euralis.fr")
+        monkeypatch.setenv(courriels.SMTP_ENV, f"smtp://127.0.0.1:{port}?from=alertes@euralis.fr")
         assert courriels.envoyer_critiques(alertes["owner"]) == 3
         assert courriels.envoyer_critiques(alertes["owner"]) == 0  # never twice
-    finally:
-        serveur.stop()
     destinataires = sorted(r for rcpt, _ in boite.recus for r in rcpt)
     assert destinataires == ["adm@exemple.fr", "adm@exemple.fr", "g1@exemple.fr"]
     (corps_g1,) = [c for rcpt, c in boite.recus if rcpt == ["g1@exemple.fr"]]

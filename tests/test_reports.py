@@ -212,5 +212,16 @@ def test_the_rapports_page_lists_only_the_users_reports_with_working_links(base,
             if login == "g1":  # the site's report, asked for by its address: refused like a missing file
                 autre = liens[0].rsplit("/", 1)[0] + "/" + fichiers[("LL", None)].name
                 assert contexte.request.get(autre, headers=entetes).status == 404
+                # He subscribes to the reports by e-mail from the page: his own row, nobody else's.
+                onglet.fill(".euralis-abonnement-courriel input", "pas une adresse")
+                onglet.check(".euralis-abonnement-hebdo input[type=checkbox]")
+                onglet.click("button.euralis-abonnement-enregistrer")
+                onglet.wait_for_selector(".euralis-abonnement-etat >> text=n'est pas une adresse", timeout=60_000)
+                onglet.fill(".euralis-abonnement-courriel input", "g1@exemple.fr")
+                onglet.click("button.euralis-abonnement-enregistrer")
+                onglet.wait_for_selector(".euralis-abonnement-etat >> text=envoyés à g1@exemple.fr", timeout=60_000)
+                with base["owner"].connect() as conn:
+                    assert conn.execute(sa.text("SELECT login, courriel, hebdo FROM rapports_abonnements")).all() == [
+                        ("g1", "g1@exemple.fr", True)]
         finally:
             contexte.close()

@@ -2,7 +2,9 @@
 
 Everything is computed and printed first (:mod:`euralis_lib.reporting`); then, in the run's one
 transaction, each report's row is inserted and its file moved into place. A failed render or write leaves
-no row and no file of this run (earlier reports are kept).
+no row and no file of this run (earlier reports are kept). Once archived, the reports are e-mailed to the users
+who subscribed and may read them, when ``EURALIS_SMTP_URL`` is set (:mod:`euralis_lib.reporting.courriels`):
+a failed e-mail is recorded and reported (``courriels`` in the result), never undoes the archive.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 
 from euralis_lib.jobs import base
-from euralis_lib.reporting import archive, contenu, page, pdf
+from euralis_lib.reporting import archive, contenu, courriels, page, pdf
 
 JOB = "rapport_hebdo"
 
 
 def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None, gaveur_id: int | None) -> dict:
     """Print and archive the report of the week ending ``fin`` for ``site`` (every site when None) and for each
-    of its gaveurs who asked for his own (``gaveurs.rapport_hebdo``); with ``gaveur_id``, only that gaveur's."""
+    of its gaveurs who asked for his own (``gaveurs.rapport_hebdo``); with ``gaveur_id``, only that gaveur's.
+    Then e-mails them to their subscribers; ``courriels`` in the result says what was sent (French text)."""
     params = base.arguments(locals())
     p = base.perimetre(engine, JOB, site, None, fin)
     if gaveur_id is not None and site is None:
@@ -46,8 +49,9 @@ def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None
                 "octets": [f.taille for f in fichiers], "pages": [f.pages for f in fichiers]}
 
     try:
-        return base.execute(engine, JOB, params, run_id, compute, write)
+        resultat = base.execute(engine, JOB, params, run_id, compute, write)
     except BaseException:
         for f in prepares:
             f.abandonner()
         raise
+    return {**resultat, "courriels": courriels.envoyer(engine, resultat.get("rapports", [])).texte()}
