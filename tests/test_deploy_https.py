@@ -26,7 +26,7 @@ import pytest
 
 from euralis_lib import config
 from euralis_lib.exceptions import ServeError
-from euralis_lib.operations import deploy
+from euralis_lib.operations import deploy, health
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port
 from tests.helpers.connexion import creer_utilisateur, se_connecter
@@ -63,6 +63,7 @@ class Site:
     http: int
     base: Path
     voilas: dict[int, subprocess.Popen]
+    settings: deploy.Settings
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def https_site(pg_cluster, sim_template) -> Iterator[Site]:
         for port, proc in voilas.items():
             serve.wait_ready(proc, port, timeout=180)
         _wait_port(https, nginx)
-        yield Site(https, http, base, voilas)
+        yield Site(https, http, base, voilas, settings)
     finally:
         for proc in (nginx, *voilas.values()):
             serve.stop(proc)
@@ -279,6 +280,8 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
 
         perdue = page.locator("#euralis-connexion-perdue")
         assert perdue.count() == 0  # no false alarm: pages were opened, one left for the other
+        sondes = site.settings.dashboards_urls()  # health probes every instance deploy rendered
+        assert {c.status for c in health.check_dashboards(health.dashboards_urls(sondes))} == {health.OK}
         # The instance dies (SIGKILL, its kernels with it, as systemd stops a crashed unit's cgroup).
         serveur = site.voilas[port]
         noyaux = psutil.Process(serveur.pid).children(recursive=True)
@@ -289,6 +292,9 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
         # The open page says its connection is lost instead of freezing.
         perdue.wait_for(state="visible", timeout=30_000)
         assert perdue.inner_text().startswith("Connexion perdue, rechargez la page"), perdue.inner_text()
+        etats = {c.name: c.status for c in health.check_dashboards(health.dashboards_urls(sondes))}
+        assert etats == {f"dashboards 127.0.0.1:{p}": health.WARNING if p == port else health.OK
+                         for p in site.voilas}, etats  # degraded, not down: the other instance serves
 
         kernel, autre = _open_dashboard(page, site, sockets)  # the next page load: no login form
         assert autre != port and kernel not in {k for k, _ in kernels}

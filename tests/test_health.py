@@ -159,6 +159,16 @@ def test_database_down_is_critical_with_the_reason_not_a_traceback(tmp_path):
     assert next(c for c in rapport["checks"] if c["name"] == "dashboards")["status"] == "critical"
 
 
+def test_dashboards_down_everywhere_is_critical_one_instance_down_among_several_a_warning():
+    mortes = [f"http://127.0.0.1:{free_port()}/voila/tree" for _ in range(2)]
+    assert health.dashboards_urls(" , ".join(mortes)) == mortes
+    toutes = health.check_dashboards(mortes)
+    assert [c.status for c in toutes] == [CRITICAL, CRITICAL]
+    assert [c.name for c in toutes] == [f"dashboards {m.split('/')[2]}" for m in mortes]
+    [seule] = health.check_dashboards(mortes[:1])
+    assert (seule.name, seule.status) == ("dashboards", CRITICAL) and "does not answer" in seule.detail
+
+
 def _scrape(port: int) -> dict[str, list]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         texte = resp.read().decode()

@@ -70,6 +70,10 @@ class Settings:
         """``host:port`` of every instance, in the order of ``hosts`` then ports."""
         return [f"{host}:{port}" for host in self.hosts or ("127.0.0.1",) for port in self.voila_ports]
 
+    def dashboards_urls(self) -> str:
+        """``EURALIS_DASHBOARDS_URL`` for ``health``: every instance, as nginx reaches it."""
+        return ",".join(f"http://{server}/voila/tree" for server in self.upstream_servers())
+
     def values(self) -> dict[str, str]:
         """Placeholder values."""
         from euralis_lib.auth import SESSION_COOKIE
@@ -121,6 +125,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                         key=args.key, log_dir=args.log_dir)
     for path in write(settings, args.out):
         print(path)
+    print(f"health probes every instance with this line in {settings.env_file}:\n"
+          f"EURALIS_DASHBOARDS_URL={settings.dashboards_urls()}")
     print("next: see deploy/README.md (copy the units to /etc/systemd/system, the site to /etc/nginx/sites-available)")
     return 0
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -160,14 +161,29 @@ def check_disk(label: str, path: Path, limits: Thresholds) -> Check:
     return Check(f"disk {label}", status, f"{usage.free / 2**30:.1f} GiB free ({pct:.0f} %) for {path}")
 
 
-def check_dashboards(url: str, timeout: float = 5) -> Check:
-    """The dashboards answer HTTP."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return Check("dashboards", OK, f"{url} answers ({resp.status})")
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Check("dashboards", CRITICAL, f"{url} does not answer: {reason}")
+def dashboards_urls(value: str | None = None) -> list[str]:
+    """The dashboard instances to probe: ``value`` or ``EURALIS_DASHBOARDS_URL`` (several URLs separated by
+    commas, one per Voilà instance: ``deploy`` prints the line), else ``http://127.0.0.1:$EURALIS_PORT/voila/tree``."""
+    value = value or os.environ.get("EURALIS_DASHBOARDS_URL") or \
+        f"http://127.0.0.1:{os.environ.get('EURALIS_PORT', '8866')}/voila/tree"
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+def check_dashboards(urls: list[str], timeout: float = 5) -> list[Check]:
+    """Each dashboard instance answers HTTP. One instance down among several is a warning (nginx sends its
+    users to the others, logged in); critical when none answers."""
+    checks = []
+    for url in urls:
+        name = "dashboards" if len(urls) == 1 else f"dashboards {urllib.parse.urlsplit(url).netloc}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                checks.append(Check(name, OK, f"{url} answers ({resp.status})"))
+        except (urllib.error.URLError, OSError) as exc:
+            checks.append(Check(name, CRITICAL, f"{url} does not answer: {getattr(exc, 'reason', exc)}"))
+    if any(c.status == OK for c in checks):
+        checks = [Check(c.name, WARNING, f"{c.detail}; the other instances serve its users")
+                  if c.status != OK else c for c in checks]
+    return checks
 
 
 def _guarded(name: str, fn: Callable[[], Check | list[Check]]) -> list[Check]:
@@ -224,9 +240,7 @@ def run_checks(dashboards_url: str | None = None, limits: Thresholds = Threshold
         checks += _guarded("disk data", lambda: check_disk("data", data, limits))
     checks += _guarded("disk reports", lambda: check_disk("reports", config.reports_dir(), limits))
     checks += _guarded("disk backups", lambda: check_disk("backups", dest, limits))
-    dashboards_url = dashboards_url or os.environ.get("EURALIS_DASHBOARDS_URL") or \
-        f"http://127.0.0.1:{os.environ.get('EURALIS_PORT', '8866')}/voila/tree"
-    checks += _guarded("dashboards", lambda: check_dashboards(dashboards_url))
+    checks += _guarded("dashboards", lambda: check_dashboards(dashboards_urls(dashboards_url)))
     return checks
 
 
@@ -254,8 +268,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``health [--json] [--dashboards-url URL] [--backup-max-age-hours H]`` to the CLI."""
     p = subparsers.add_parser("health", help="health checks for monitoring: exit 0 ok, 1 warning, 2 critical")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--dashboards-url", default=None,
-                   help="URL to probe (default: EURALIS_DASHBOARDS_URL or http://127.0.0.1:EURALIS_PORT/voila/tree)")
+    p.add_argument("--dashboards-url", default=None, metavar="URL,…",
+                   help="dashboard instances to probe, comma separated (default: EURALIS_DASHBOARDS_URL or "
+                        "http://127.0.0.1:EURALIS_PORT/voila/tree)")
     p.add_argument("--backup-max-age-hours", type=float, default=26,
                    help="warning beyond this age of the last verified backup, critical beyond 3 times it")
     p.set_defaults(func=_cmd_health)
