@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,10 @@ import pytest
 from euralis_lib import config
 from euralis_lib.dashboards import PAGES, tableau_de_bord
 from euralis_lib.serving import serve
-from euralis_lib.serving.browser import KPIS_PAINTED, LOADED, free_port
+from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
 from tests.helpers.connexion import creer_utilisateur, se_connecter
-from tests.helpers.pages import PAGE_TIMEOUT_MS
+from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar
+from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
 
@@ -93,21 +93,14 @@ def admin(dash_db) -> tuple[str, str]:
 def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
     """Voilà on a free port serving a copy of notebooks/apps plus an empty notebook (the floor)."""
     cluster, name = dash_db
-    apps = tmp_path_factory.mktemp("apps")
-    for nb in (config.NOTEBOOKS_DIR / "apps").glob("*.ipynb"):
-        shutil.copy(nb, apps / nb.name)
+    apps = copy_apps(tmp_path_factory.mktemp("apps"))
     vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
     nbformat.write(vide, apps / "vide.ipynb")
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DIFFERE_EN_ERREUR)]),
                    apps / "differe_en_erreur.ipynb")
-    port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
-    proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
-    try:
-        serve.wait_ready(proc, port, timeout=120)
+    with voila_server(apps, env) as port:
         yield port
-    finally:
-        serve.stop(proc)
 
 
 @pytest.fixture
@@ -223,20 +216,12 @@ def test_navigation_bar_leads_to_sites_de_production(server, page):
     assert page.locator("table.euralis").first.is_visible()
     page.wait_for_selector("svg.main-svg", state="visible", timeout=60_000)
     # Drill-down: a click on a site's bar shows its gaveurs, a click on a gaveur's bar his lots.
-    _click_first_bar(page, "Production par site")
+    click_first_bar(page, "Production par site")
     page.get_by_text("Gaveurs du site").wait_for(timeout=60_000)
-    _click_first_bar(page, "Gaveurs du site")
+    click_first_bar(page, "Gaveurs du site")
     page.get_by_text("Lots du gaveur").wait_for(timeout=60_000)
 
 
-def _click_first_bar(page, titre: str) -> None:
-    """Click (like a user, with the mouse) the first bar of the plotly chart titled ``titre``."""
-    graphe = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text=titre))
-    barre = graphe.locator("g.point path").first
-    barre.wait_for(state="visible", timeout=60_000)
-    barre.scroll_into_view_if_needed()
-    boite = barre.bounding_box()
-    page.mouse.click(boite["x"] + boite["width"] / 2, boite["y"] + boite["height"] / 2)
 
 
 def test_site_filter_changes_a_kpi_value(server, page):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,14 +14,13 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from euralis_lib import config, jobs
+from euralis_lib import jobs
 from euralis_lib.auth import acces
 from euralis_lib.database import db
 from euralis_lib.jobs import runs
 from euralis_lib.presentation import formatting
 from euralis_lib.reporting import archive
 from euralis_lib.serving import serve
-from euralis_lib.serving.browser import free_port
 from tests.helpers.connexion import (
     Client,
     creer_utilisateur,
@@ -31,6 +29,7 @@ from tests.helpers.connexion import (
     se_connecter,
     utilisateurs_de_test,
 )
+from tests.helpers.servers import copy_apps, voila_server
 
 FIN = date(2026, 6, 28)  # a Sunday of the simulated data
 DEBUT = FIN - timedelta(days=6)
@@ -160,18 +159,12 @@ def test_a_failed_render_leaves_no_row_and_no_file(sim_db_url, tmp_path, monkeyp
 @pytest.fixture(scope="module")
 def serveur(base, tmp_path_factory) -> Iterator[dict]:
     """Voilà with login serving the Rapports page, on the module's database and reports folder."""
-    apps, home = tmp_path_factory.mktemp("apps"), tmp_path_factory.mktemp("home")
-    shutil.copy(config.NOTEBOOKS_DIR / "apps" / "rapports.ipynb", apps / "rapports.ipynb")
-    port = free_port()
+    home = tmp_path_factory.mktemp("home")
     env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home),
            "EURALIS_REPORTS_DIR": str(base["dossier"])}
     env.pop("EURALIS_SESSION_SECRET", None)
-    proc = serve.start(port, env=env, log_path=home / "voila.log", apps_dir=apps)
-    try:
-        serve.wait_ready(proc, port, timeout=180)
+    with voila_server(copy_apps(tmp_path_factory.mktemp("apps"), ["rapports"]), env, timeout=180) as port:
         yield {"port": port, "base": f"http://127.0.0.1:{port}"}
-    finally:
-        serve.stop(proc)
 
 
 def test_the_reports_route_serves_a_pdf_only_to_users_who_read_its_row(base, serveur):

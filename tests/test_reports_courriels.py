@@ -16,11 +16,11 @@ from pypdf import PdfReader
 
 from euralis_lib import jobs
 from euralis_lib.alerts.courriels import SMTP_ENV
-from euralis_lib.database import db
 from euralis_lib.jobs import runs
 from euralis_lib.reporting import archive, courriels
 from euralis_lib.serving.browser import free_port
 from tests.helpers.connexion import creer_utilisateur, engine_de
+from tests.helpers.databases import module_database
 from tests.helpers.smtp import Boite, serveur_smtp
 
 FIN = date(2026, 6, 28)  # a Sunday of the simulated data
@@ -39,17 +39,14 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
     once for LL's gaveur g1 without SMTP, then for the whole of LL with a real SMTP server that refuses
     ``adm-refuse``'s address."""
     dossier = tmp_path_factory.mktemp("reports")
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, module_database(pg_cluster, sim_template) as clone:
         mp.setenv("EURALIS_REPORTS_DIR", str(dossier))
         mp.delenv(SMTP_ENV, raising=False)
-        name = pg_cluster.clone(sim_template)
-        url = pg_cluster.url(name)
-        owner = db.get_engine(url)
-        with owner.connect() as conn:
-            premiers = ("SELECT l.gaveur_id FROM lots_gavage l JOIN abattages a USING (lot_id) WHERE l.site_code = :s "
-                        "AND a.date_abattage BETWEEN :fin - 6 AND :fin GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2")
-            g1, g2 = conn.execute(sa.text(premiers), {"s": "LL", "fin": FIN}).scalars()
-            g_mt = conn.execute(sa.text(premiers), {"s": "MT", "fin": FIN}).scalars().first()
+        url, owner = clone.url, clone.owner
+        premiers = ("SELECT l.gaveur_id FROM lots_gavage l JOIN abattages a USING (lot_id) WHERE l.site_code = :s "
+                    "AND a.date_abattage BETWEEN :fin - 6 AND :fin GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2")
+        (g1,), (g2,) = clone.rows(premiers, s="LL", fin=FIN)
+        g_mt = clone.rows(premiers, s="MT", fin=FIN)[0][0]
         for login, role, extra in (("adm", "admin", {}), ("adm-refuse", "admin", {}), ("sup", "superviseur", {}),
                                    ("sup-ll", "superviseur", {"sites": ["LL"]}),
                                    ("sup-mt", "superviseur", {"sites": ["MT"]}), ("g1", "gaveur", {"gaveur_id": g1}),
@@ -72,8 +69,6 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
                "apres_semaine": apres_semaine, "relance": relance}
         for moteur in moteurs.values():
             moteur.dispose()
-        owner.dispose()
-        pg_cluster.drop(name)
 
 
 def _recus(base) -> dict[str, set[int]]:

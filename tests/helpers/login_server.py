@@ -7,13 +7,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from euralis_lib import jobs
-from euralis_lib.database import db
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port
 from tests.helpers.connexion import utilisateurs_de_test
+from tests.helpers.databases import module_database
 
 TIMEOUT_MS = 180_000
 CHARGEE = f"({LOADED}) || document.querySelector('.euralis-message.erreur')"
@@ -22,20 +21,13 @@ CHARGEE = f"({LOADED}) || document.querySelector('.euralis-message.erreur')"
 @pytest.fixture(scope="module", name="base")
 def login_base(pg_cluster, sim_template) -> Iterator[dict]:
     """Simulated data, the per-gaveur job results, and users: an admin, a supervisor, two gaveurs of two sites."""
-    name = pg_cluster.clone(sim_template)
-    url = pg_cluster.url(name)
-    engine = db.get_engine(url)
-    for job in ("clustering", "anomalies", "finance", "planning"):
-        jobs.run_job(job, engine)
-    with engine.connect() as conn:
-        g1, g2 = conn.execute(sa.text(
-            "SELECT DISTINCT ON (l.site_code) l.gaveur_id FROM lots_gavage l "
-            "ORDER BY l.site_code, l.fin DESC, l.gaveur_id LIMIT 2")).scalars()
-        gaveurs = conn.execute(sa.text("SELECT gaveur_id, code, nom FROM gaveurs")).all()
-    infos = {"url": url, "g1": g1, "g2": g2, "gaveurs": gaveurs, "mdp": utilisateurs_de_test(url, g1, g2)}
-    yield infos
-    engine.dispose()
-    pg_cluster.drop(name)
+    with module_database(pg_cluster, sim_template) as base:
+        for job in ("clustering", "anomalies", "finance", "planning"):
+            jobs.run_job(job, base.owner)
+        (g1,), (g2,) = base.rows("SELECT DISTINCT ON (l.site_code) l.gaveur_id FROM lots_gavage l "
+                                 "ORDER BY l.site_code, l.fin DESC, l.gaveur_id LIMIT 2")
+        gaveurs = base.rows("SELECT gaveur_id, code, nom FROM gaveurs")
+        yield {"url": base.url, "g1": g1, "g2": g2, "gaveurs": gaveurs, "mdp": utilisateurs_de_test(base.url, g1, g2)}
 
 
 @pytest.fixture(scope="module", name="serveur")

@@ -19,3 +19,13 @@ def pools(**sizes: int) -> dict[str, str]:
     """Server environment preheating ``sizes[slug]`` kernels for the pages named and none for the others (start
     the server with ``pool_size=0``): a test that does not judge the pools spares the 2 cores their start-up."""
     return {POOLS_ENV: ",".join(f"{p.slug}={sizes.get(p.slug, 0)}" for p in PAGES)}
+
+
+def click_first_bar(page, title: str) -> None:  # noqa: ANN001
+    """Click (with the mouse, like a user) the first bar of the plotly chart titled ``title``."""
+    chart = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text=title))
+    bar = chart.locator("g.point path").first
+    bar.wait_for(state="visible", timeout=60_000)
+    bar.scroll_into_view_if_needed()
+    box = bar.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

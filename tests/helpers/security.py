@@ -27,10 +27,10 @@ import websocket
 from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
 from euralis_lib import config
-from euralis_lib.database import db
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port, kernel_pids
 from tests.helpers.connexion import Client, se_connecter, utilisateurs_de_test
+from tests.helpers.databases import module_database
 
 V1 = "v1.kernel.websocket.jupyter.org"
 KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
@@ -203,17 +203,9 @@ def attendre_reponse(ws: websocket.WebSocket, msg_type: str, timeout: float = 60
 @pytest.fixture(scope="module")
 def base_securite(pg_cluster, sim_template) -> Iterator[dict]:
     """A simulated database of the module, with users: adm (admin), sup (superviseur), g1 and g2 (gaveurs)."""
-    import sqlalchemy as sa
-
-    nom = pg_cluster.clone(sim_template)
-    url = pg_cluster.url(nom)
-    engine = db.get_engine(url)
-    with engine.connect() as conn:
-        g1, g2 = conn.execute(sa.text("SELECT gaveur_id FROM gaveurs ORDER BY gaveur_id LIMIT 2")).scalars()
-    infos = {"url": url, "mdp": utilisateurs_de_test(url, g1, g2)}
-    yield infos
-    engine.dispose()
-    pg_cluster.drop(nom)
+    with module_database(pg_cluster, sim_template) as base:
+        (g1,), (g2,) = base.rows("SELECT gaveur_id FROM gaveurs ORDER BY gaveur_id LIMIT 2")
+        yield {"url": base.url, "mdp": utilisateurs_de_test(base.url, g1, g2)}
 
 
 def page_connectee(browser, serveur: Serveur, base: dict, login: str):  # noqa: ANN001, ANN201

@@ -8,17 +8,17 @@ same payload unescaped into the page: the recorder catches it, so the check can 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from euralis_lib import config
 from euralis_lib.presentation.markup import safe_filename
 from euralis_lib.serving import serve
-from euralis_lib.serving.browser import LOADED, free_port
+from euralis_lib.serving.browser import LOADED
 from tests.helpers import poison
 from tests.helpers.connexion import creer_utilisateur, se_connecter
+from tests.helpers.pages import click_first_bar
+from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
 PAGE_TIMEOUT_MS = 180_000
@@ -42,27 +42,11 @@ def admin(base) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def server(base, admin, tmp_path_factory) -> Iterator[int]:
     """Voilà with login on a free port, serving the app notebooks on the poisoned database."""
-    apps = tmp_path_factory.mktemp("apps")
-    for nb in (config.NOTEBOOKS_DIR / "apps").glob("*.ipynb"):
-        shutil.copy(nb, apps / nb.name)
-    port = free_port()
     env = {**os.environ, "EURALIS_DATABASE_URL": base, "EURALIS_REPORTS_DIR": str(tmp_path_factory.mktemp("r"))}
-    proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps)
-    try:
-        serve.wait_ready(proc, port, timeout=120)
+    with voila_server(copy_apps(tmp_path_factory.mktemp("apps")), env) as port:
         yield port
-    finally:
-        serve.stop(proc)
 
 
-def _cliquer_premiere_barre(page, titre: str) -> None:
-    """Click (with the mouse, like a user) the first bar of the plotly chart titled ``titre``."""
-    graphe = page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text=titre))
-    barre = graphe.locator("g.point path").first
-    barre.wait_for(state="visible", timeout=60_000)
-    barre.scroll_into_view_if_needed()
-    boite = barre.bounding_box()
-    page.mouse.click(boite["x"] + boite["width"] / 2, boite["y"] + boite["height"] / 2)
 
 
 def test_sites_drill_down_of_the_poisoned_gaveur_runs_no_script(browser, server, admin):
@@ -83,9 +67,9 @@ def test_sites_drill_down_of_the_poisoned_gaveur_runs_no_script(browser, server,
         avant = page.locator(".js-plotly-plot").first.element_handle(timeout=60_000)
         page.locator(".widget-select-multiple", has_text="Gaveurs").locator("select").select_option(label=libelle)
         page.wait_for_function("el => !el.isConnected", arg=avant, timeout=PAGE_TIMEOUT_MS)  # page recomputed
-        _cliquer_premiere_barre(page, "Production par site")  # LL, the first site
+        click_first_bar(page, "Production par site")  # LL, the first site
         page.get_by_text(f"Gaveurs du site {poison.SITE}").wait_for(timeout=60_000)
-        _cliquer_premiere_barre(page, "Gaveurs du site")
+        click_first_bar(page, "Gaveurs du site")
         titre = page.get_by_text(f"Lots du gaveur {poison.CODE}", exact=True)
         titre.wait_for(timeout=60_000)
         assert titre.is_visible()  # the payload shown as text
