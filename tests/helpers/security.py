@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -26,11 +25,11 @@ import pytest
 import websocket
 from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
-from euralis_lib import config
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED, free_port, kernel_pids
 from tests.helpers.connexion import Client, se_connecter, utilisateurs_de_test
 from tests.helpers.databases import module_database
+from tests.helpers.servers import copy_apps
 
 V1 = "v1.kernel.websocket.jupyter.org"
 KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
@@ -60,9 +59,7 @@ class Serveur:
     notebooks: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.dossier.mkdir(parents=True, exist_ok=True)
-        for slug in self.pages:
-            shutil.copy(config.NOTEBOOKS_DIR / "apps" / f"{slug}.ipynb", self.dossier / f"{slug}.ipynb")
+        copy_apps(self.dossier, self.pages)
         for nom, code in self.notebooks.items():
             cellules = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                          "source": code, "id": uuid.uuid4().hex[:8]}]
@@ -109,6 +106,12 @@ class Serveur:
 
     def arreter(self) -> None:
         serve.stop(self.proc)
+
+    def __enter__(self) -> Serveur:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.arreter()
 
 
 class Navigateur(Client):

@@ -33,12 +33,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def serveur(base_securite, tmp_path_factory) -> Iterator[Serveur]:
     """Accueil and Administration, one preheated kernel each."""
-    srv = Serveur(tmp_path_factory.mktemp("noyaux"), base_securite["url"], ("accueil", "administration"),
-                  env={"EURALIS_POOLS": "accueil=1,administration=1"})
-    try:
+    with Serveur(tmp_path_factory.mktemp("noyaux"), base_securite["url"], ("accueil", "administration"),
+                 env={"EURALIS_POOLS": "accueil=1,administration=1"}) as srv:
         yield srv
-    finally:
-        srv.arreter()
 
 
 def _refus_websocket(nav: Navigateur, kernel_id: str, **kwargs) -> int:

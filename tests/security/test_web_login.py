@@ -65,14 +65,11 @@ display(bouton)
 
 @pytest.fixture(scope="module")
 def serveur(base_securite, tmp_path_factory) -> Iterator[Serveur]:
-    srv = Serveur(tmp_path_factory.mktemp("connexion"), base_securite["url"], ("accueil",),
-                  env={"EURALIS_POOLS": "accueil=1", "EURALIS_TRUSTED_PROXIES": PROXY,
-                       "EURALIS_KERNELS_PER_USER": "2"},
-                  extra=("--EuralisVoila.kernel_cap_grace=1",), notebooks={"erreur": PAGE_EN_ERREUR})
-    try:
+    with Serveur(tmp_path_factory.mktemp("connexion"), base_securite["url"], ("accueil",),
+                 env={"EURALIS_POOLS": "accueil=1", "EURALIS_TRUSTED_PROXIES": PROXY,
+                      "EURALIS_KERNELS_PER_USER": "2"},
+                 extra=("--EuralisVoila.kernel_cap_grace=1",), notebooks={"erreur": PAGE_EN_ERREUR}) as srv:
         yield srv
-    finally:
-        srv.arreter()
 
 
 def _derniere_ip(base: dict, login: str) -> str:

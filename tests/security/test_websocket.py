@@ -45,12 +45,9 @@ TROP_GRANDE = {kernel_ws.MESSAGE_TOO_BIG, None}
 @pytest.fixture(scope="module")
 def serveur(base_securite, tmp_path_factory) -> Iterator[Serveur]:
     """Accueil (the attacked and control page) and Import (large upload frames), one preheated kernel each."""
-    srv = Serveur(tmp_path_factory.mktemp("websocket"), base_securite["url"], ("accueil", "import"),
-                  env={"EURALIS_POOLS": "accueil=1,import=1"})
-    try:
+    with Serveur(tmp_path_factory.mktemp("websocket"), base_securite["url"], ("accueil", "import"),
+                 env={"EURALIS_POOLS": "accueil=1,import=1"}) as srv:
         yield srv
-    finally:
-        srv.arreter()
 
 
 def _trame_comm(comm_id: str, data: dict, buffers: tuple[bytes, ...] = ()) -> bytes:
