@@ -117,3 +117,56 @@ def test_badges_follow_each_users_own_unread_alerts_live(serveur, base, browser)
     # The stream answers only a logged-in session.
     statut, _, _ = Client(serveur["base"]).get(live.ROUTE)
     assert statut in (302, 403), statut
+
+
+# Spies on the browser's own Notification and Web Audio APIs (the calls go through to Chromium's): how many
+# times permission was asked, the notifications shown, the tones played.
+ESPIONS = """(() => {
+    const Vraie = window.Notification;
+    window.espions = {demandes: 0, notifications: [], sons: 0};
+    function Espion(titre, options) { window.espions.notifications.push([titre, (options || {}).body]);
+                                      return new Vraie(titre, options); }
+    Object.defineProperty(Espion, 'permission', {get: () => Vraie.permission});
+    Espion.requestPermission = (...args) => { window.espions.demandes += 1; return Vraie.requestPermission(...args); };
+    window.Notification = Espion;
+    const oscillateur = AudioContext.prototype.createOscillator;
+    AudioContext.prototype.createOscillator = function () { window.espions.sons += 1; return oscillateur.call(this); };
+})();"""
+
+
+def test_a_new_critical_alert_notifies_and_beeps_once_the_user_turned_it_on_by_a_click(serveur, base, browser):  # noqa: F811
+    contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        contexte.add_init_script(ESPIONS)
+        page = contexte.new_page()
+        se_connecter(page, serveur["port"], "g1", base["mdp"]["g1"])
+        page.goto(serve.url(serveur["port"], page="accueil"), wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+        page.wait_for_function(CHARGEE, timeout=TIMEOUT_MS)
+        page.wait_for_function(f"/^[0-9]+$/.test((document.querySelector('{BADGE}') || {{}}).textContent)",
+                               timeout=LIVE_S * 1000)
+        depart = _badge(page)
+        _alerte(base, "g1", "test:avant-activation")  # before the click: counted, neither notified nor heard
+        _attendre({"g1": page}, {"g1": depart + 1})
+        assert page.evaluate("window.espions") == {"demandes": 0, "notifications": [], "sons": 0}
+        page.get_by_role("button", name="Activer les notifications").click()
+        page.wait_for_function("window.espions.demandes === 1", timeout=10_000)  # asked on the click only
+        assert page.get_by_role("button", name="Activer les notifications").count() == 0
+        contexte.grant_permissions(["notifications"], origin=serveur["base"])  # the user accepts the prompt
+
+        _alerte(base, "g1", "test:critique")
+        page.wait_for_function("window.espions.notifications.length === 1", timeout=LIVE_S * 1000)
+        [(titre, texte)] = page.evaluate("window.espions.notifications")
+        assert titre == "Alerte critique — Euralis" and texte.startswith("1 nouvelle alerte critique"), texte
+        assert page.evaluate("window.espions.sons") == 1
+        with base["owner"].begin() as conn:  # g1's, but not critical: the badge moves, nothing rings
+            conn.execute(sa.text(
+                "INSERT INTO alertes (horodatage, site_code, gaveur_id, lot_id, type, severite, message, source, "
+                "cle_dedup) SELECT now(), site_code, gaveur_id, lot_id, 'mortalite', 'attention', 'x', 'test', "
+                "'test:attention' FROM lots_gavage WHERE gaveur_id = :g ORDER BY fin DESC LIMIT 1"), {"g": base["g1"]})
+        _alerte(base, "g2", "test:critique-g2")  # another gaveur's critical alert: nothing reaches g1
+        _attendre({"g1": page}, {"g1": depart + 3})
+        time.sleep(1.0)
+        assert page.evaluate("[window.espions.notifications.length, window.espions.sons]") == [1, 1]
+    finally:
+        contexte.close()
+

@@ -5,7 +5,8 @@ Every alert written sends ``NOTIFY euralis_alertes`` (``sql/182``, payload: id, 
 so does every change of a read state. :class:`Ecouteur` holds the process's only listening connection
 (psycopg2, on the Tornado loop, reconnecting after a failure) and, after a short debounce, wakes every
 open page's stream. Each stream (:class:`FluxAlertesHandler`, ``/voila/alertes/flux``) then recounts the
-unread alerts AS ITS USER (his kernel token, his role, ``alertes_non_lues()`` under row-level security)
+unread alerts AS ITS USER (his kernel token, his role, ``alertes_non_lues()`` and
+``alertes_critiques_non_lues()`` under row-level security)
 on a short-lived connection, and sends the count only when it changed: a gaveur's page never receives
 anything about another gaveur's alert, not even a new count. Idle pages hold no database connection.
 The page subscribes with the small script of ``euralis_lib/serving/voila_template/index.html.j2``.
@@ -48,17 +49,21 @@ def dsn(engine: Engine) -> dict[str, object]:
     return args
 
 
-def compter(engine: Engine, utilisateur: Utilisateur | None) -> int:
-    """The unread alerts of ``utilisateur`` as the database counts them for him (his token, his role), on a
-    connection closed at once; without login (``utilisateur`` None), as ``engine``'s own user."""
+_COMPTES = sa.text("SELECT alertes_non_lues(), alertes_critiques_non_lues()")
+
+
+def compter(engine: Engine, utilisateur: Utilisateur | None) -> tuple[int, int]:
+    """The unread alerts of ``utilisateur``, all and critical ones, as the database counts them for him (his
+    token, his role), on a connection closed at once; without login (``utilisateur`` None), as ``engine``'s
+    own user."""
     if utilisateur is None:
         with db.connect(engine) as conn:
-            return int(conn.execute(sa.text("SELECT alertes_non_lues()")).scalar_one())
+            return tuple(int(n) for n in conn.execute(_COMPTES).one())
     vue = engine_jeton(engine, utilisateur.jeton or "", poolclass=NullPool)
     try:
         with vue.begin() as conn:
             conn.exec_driver_sql(f"SET LOCAL ROLE {utilisateur.role_db}")  # role_db: one of ROLES, checked
-            return int(conn.execute(sa.text("SELECT alertes_non_lues()")).scalar_one())
+            return tuple(int(n) for n in conn.execute(_COMPTES).one())
     finally:
         vue.dispose()
 
@@ -136,8 +141,11 @@ def ecouteur() -> Ecouteur:
     return _ECOUTEUR
 
 
-def _evenement(compte: int) -> str:
-    return f"event: compte\ndata: {int(compte)}\n\n"
+def _evenement(comptes: tuple[int, int]) -> str:
+    """The SSE events of a count: ``compte`` (unread alerts, the badge) and ``critiques`` (unread critical ones:
+    the page notifies and beeps when it grows)."""
+    total, critiques = comptes
+    return f"event: compte\ndata: {int(total)}\n\nevent: critiques\ndata: {int(critiques)}\n\n"
 
 
 class FluxAlertesHandler(JupyterHandler):
