@@ -100,7 +100,7 @@ def test_read_state_is_per_user_and_only_for_alerts_he_reads(alertes):
 
 def test_acknowledgement_is_credited_audited_and_limited_to_the_alerts_one_reads(alertes):
     sup_site, g1, g2 = alertes["moteurs"]["sup-site"], alertes["moteurs"]["g1"], alertes["moteurs"]["g2"]
-    cible = max(_visibles(alertes, "sup-site") & _visibles(alertes, "g1"))
+    cible = max(_visibles(alertes, "sup-site") & _visibles(alertes, "g1") - _non_mortalite(alertes))
     with pytest.raises(AlertError, match="hors de votre périmètre"):
         inbox.acquitter(g2, cible, "fausse_alerte", "pas chez moi")
     with pytest.raises(AlertError, match="Issue inconnue"):
