@@ -5,6 +5,9 @@ roles they should (ops alerts: admins only). Real PostgreSQL, real import / job 
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -43,7 +46,7 @@ def _types(owner, condition: str = "true") -> dict[str, int]:
 def test_the_rules_are_evaluated_and_on_by_default(donnees):
     with donnees["owner"].connect() as conn:
         etat = {r.code: r for r in conn.execute(sa.text("SELECT code, evaluee, actif, evaluation FROM regles_alertes"))}
-    for code in ("itm_hors_bande", "poids_foie_hors_bande", *OPS):
+    for code in ("itm_hors_bande", "poids_foie_hors_bande", "capacite_abattage", *OPS):
         assert etat[code].evaluee and etat[code].actif and "trigger" in etat[code].evaluation, code
 
 
@@ -218,3 +221,46 @@ def test_ops_alerts_reach_admins_only_and_a_gaveur_only_his_own_lots(donnees):
     with moteurs["g1"].connect() as conn:  # even counting them directly
         assert conn.execute(sa.text("SELECT count(*) FROM alertes WHERE type = ANY (:t) OR gaveur_id <> :g"),
                             {"t": list(OPS), "g": donnees["g1"]}).scalar_one() == 0
+
+
+def _prevoir(owner, site: str, forts: dict[int, float]) -> None:
+    """A forecast run written as the previsions job writes it (one statement): horizons 7 and 30 days from
+    tomorrow, ``forts`` {day index: kg}, 1 kg the other days."""
+    with owner.begin() as conn:
+        rid = conn.execute(sa.text("INSERT INTO job_runs (job, statut) VALUES ('previsions', 'running') "
+                                   "RETURNING run_id")).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO previsions (run_id, site_code, date_prevision, horizon_jours, yhat, yhat_lower, yhat_upper, "
+            "modele) SELECT :r, :s, current_date + 1 + i, h, COALESCE((CAST(:f AS jsonb) ->> i::text)::float, 1), 0, "
+            "1e9, 'prophet' FROM generate_series(0, 29) i, unnest(ARRAY[7, 30]) h WHERE i < h"),
+            {"r": rid, "s": site, "f": json.dumps({str(k): v for k, v in forts.items()})})
+
+
+def test_a_forecast_beyond_the_slaughter_capacity_raises_per_site_and_day_within_the_horizon(donnees):
+    owner, adm, site = donnees["owner"], donnees["moteurs"]["adm"], donnees["site"]
+    with owner.connect() as conn:
+        capacite, foie_g = conn.execute(sa.text(
+            "SELECT capacite_abattage_jour, (SELECT 1000 * sum(a.poids_foie_total_kg) / sum(a.nb_canards_abattus) "
+            "FROM abattages a JOIN lots_gavage l USING (lot_id) WHERE l.site_code = s.code AND a.date_abattage > "
+            "(SELECT max(date_abattage) FROM abattages) - 90) FROM sites s WHERE code = :s"), {"s": site}).one()
+    trop = float(capacite * foie_g / 1000) * 1.1  # 10 % more ducks than the slaughterhouse takes
+    juste = float(capacite * foie_g / 1000) * 0.9
+    jour = {i: f"capacite_abattage:{site}:{date.today() + timedelta(days=1 + i)}" for i in range(30)}
+    _prevoir(owner, site, {2: trop, 3: juste, 10: trop})
+    assert [_compte(owner, jour[i]) for i in (2, 3, 10)] == [1, 0, 0]  # day 10: beyond the 7 days watched
+    with owner.connect() as conn:
+        alerte = conn.execute(sa.text("SELECT site_code, severite, message FROM alertes WHERE cle_dedup = :c"),
+                              {"c": jour[2]}).one()
+    assert alerte.site_code == site and f"capacité de {capacite} par jour" in alerte.message
+    try:
+        rules.modifier(adm, "capacite_abattage", parametres={"horizon_jours": 14})
+        _prevoir(owner, site, {2: trop, 10: trop, 20: trop})  # the next run: day 2 not again, day 10 now
+        assert [_compte(owner, jour[i]) for i in (2, 10, 20)] == [1, 1, 0]
+        rules.modifier(adm, "capacite_abattage", actif=False)
+        _prevoir(owner, site, {5: trop})
+        assert _compte(owner, jour[5]) == 0
+        rules.modifier(adm, "capacite_abattage", actif=True, sites=[s for s in ("LL", "LS", "MT") if s != site])
+        _prevoir(owner, site, {6: trop})
+        assert _compte(owner, jour[6]) == 0
+    finally:
+        rules.modifier(adm, "capacite_abattage", actif=True, tous_sites=True, parametres={"horizon_jours": 7})
