@@ -1,5 +1,6 @@
-"""Rules evaluated where their data lands (issue 22, sql/186–187): slaughters out of band (statement-level
-trigger on abattages), imports with rejected rows, jobs skipped in a row, backups failed or not verified.
+"""Rules evaluated where their data lands (issue 22, sql/186–189): slaughters out of band, forecasts beyond the
+slaughter capacity, meals off the control curve (statement-level triggers on abattages, previsions, doses_gavage),
+imports with rejected rows, jobs skipped in a row, backups failed or not verified.
 Each rule raises once per key, obeys its switch, sites and thresholds, and its alerts reach exactly the
 roles they should (ops alerts: admins only). Real PostgreSQL, real import / job code paths."""
 
@@ -46,7 +47,7 @@ def _types(owner, condition: str = "true") -> dict[str, int]:
 def test_the_rules_are_evaluated_and_on_by_default(donnees):
     with donnees["owner"].connect() as conn:
         etat = {r.code: r for r in conn.execute(sa.text("SELECT code, evaluee, actif, evaluation FROM regles_alertes"))}
-    for code in ("itm_hors_bande", "poids_foie_hors_bande", "capacite_abattage", *OPS):
+    for code in ("itm_hors_bande", "poids_foie_hors_bande", "capacite_abattage", "doses_hors_courbe", *OPS):
         assert etat[code].evaluee and etat[code].actif and "trigger" in etat[code].evaluation, code
 
 
@@ -264,3 +265,62 @@ def test_a_forecast_beyond_the_slaughter_capacity_raises_per_site_and_day_within
         assert _compte(owner, jour[6]) == 0
     finally:
         rules.modifier(adm, "capacite_abattage", actif=True, tous_sites=True, parametres={"horizon_jours": 7})
+
+
+def test_the_simulated_feeding_cuts_are_raised_with_precision_and_recall_of_at_least_95_percent(donnees):
+    with donnees["owner"].connect() as conn:
+        plantes = set(conn.execute(sa.text("SELECT cle::int FROM simulation_verites WHERE genre = 'anomalie' "
+                                           "AND valeur ->> 'type' = 'alimentation'")).scalars())
+        levees = set(conn.execute(sa.text("SELECT lot_id FROM alertes WHERE type = 'doses_hors_courbe'")).scalars())
+    assert len(plantes) >= 10
+    assert len(levees & plantes) >= 0.95 * len(plantes) and len(levees & plantes) >= 0.95 * len(levees)
+
+
+def _lot_sur_la_courbe(owner, exclus: tuple[int, ...] = ()) -> tuple[int, str]:
+    """A simulated lot of 20+ meals, every one within 5 % of the control curve, and not alerted yet."""
+    with owner.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "SELECT l.lot_id, l.code_lot FROM lots_gavage l JOIN doses_gavage g USING (lot_id) "
+            "WHERE l.lot_id <> ALL (:x) GROUP BY l.lot_id HAVING count(*) >= 20 AND "
+            "bool_and(abs(g.dose_g - g.dose_theorique_g) <= 0.05 * g.dose_theorique_g) ORDER BY l.lot_id LIMIT 1"),
+            {"x": list(exclus)}).one())
+
+
+def _doses_csv(owner, code_lot: str, lot: int, repas: range, facteur: float) -> bytes:
+    """The lot's stored meals ``repas`` as a doses file, their doses ``facteur`` times the control curve."""
+    with owner.connect() as conn:
+        lignes = conn.execute(sa.text(
+            "SELECT jour, repas, to_char(horodatage AT TIME ZONE 'Europe/Paris', 'DD/MM/YYYY HH24:MI'), "
+            "dose_theorique_g * :f, dose_theorique_g FROM doses_gavage WHERE lot_id = :l AND repas = ANY (:r) "
+            "ORDER BY repas"),
+            {"l": lot, "r": list(repas), "f": facteur}).all()
+    return (modele_csv("doses") + "".join(f"{code_lot};{j};{r};{h};{d:.1f};{t}\n" for j, r, h, d, t in lignes)
+            ).encode("utf-8")
+
+
+def test_meals_off_the_curve_imported_in_two_files_raise_once_when_the_run_is_long_enough(donnees):
+    owner, adm = donnees["owner"], donnees["moteurs"]["adm"]
+    lot, code = _lot_sur_la_courbe(owner)
+    cle = f"doses_hors_courbe:{lot}"
+    rapport = import_content(owner, "doses", _doses_csv(owner, code, lot, range(5, 8), 1.5), "doses_a.csv")
+    assert rapport.nb_mis_a_jour == 3 and rapport.nb_rejetes == 0, rapport.texte()
+    assert _compte(owner, cle) == 0  # 3 meals in a row: under the 4 of the rule
+    import_content(owner, "doses", _doses_csv(owner, code, lot, range(8, 9), 1.5), "doses_b.csv")
+    with owner.connect() as conn:
+        message = conn.execute(sa.text("SELECT message FROM alertes WHERE cle_dedup = :c"), {"c": cle}).scalar_one()
+    assert message.startswith("4 repas de suite") and "(repas 5 à 8, écart maximal 50 %)" in message
+    import_content(owner, "doses", _doses_csv(owner, code, lot, range(9, 12), 1.5), "doses_c.csv")
+    assert _compte(owner, cle) == 1  # the run grows: still one alert for the lot
+    autre, code_autre = _lot_sur_la_courbe(owner, (lot,))
+    try:
+        rules.modifier(adm, "doses_hors_courbe", parametres={"ecart_pct": 60})
+        import_content(owner, "doses", _doses_csv(owner, code_autre, autre, range(3, 9), 1.5), "doses_d.csv")
+        assert _compte(owner, f"doses_hors_courbe:{autre}") == 0  # 50 % off: under the new threshold
+        rules.modifier(adm, "doses_hors_courbe", parametres={"ecart_pct": 25}, actif=False)
+        import_content(owner, "doses", _doses_csv(owner, code_autre, autre, range(3, 9), 1.6), "doses_e.csv")
+        assert _compte(owner, f"doses_hors_courbe:{autre}") == 0  # switched off
+        rules.modifier(adm, "doses_hors_courbe", actif=True)
+        import_content(owner, "doses", _doses_csv(owner, code_autre, autre, range(3, 9), 1.55), "doses_f.csv")
+        assert _compte(owner, f"doses_hors_courbe:{autre}") == 1
+    finally:
+        rules.modifier(adm, "doses_hors_courbe", actif=True, parametres={"ecart_pct": 25})
