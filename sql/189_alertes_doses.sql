@@ -14,12 +14,18 @@ DECLARE
     p jsonb := (SELECT parametres FROM regles_alertes WHERE code = 'doses_hors_courbe' AND actif);
     ecart numeric;
     serie integer;
+    lots integer[];
 BEGIN
     IF p IS NULL THEN
         RETURN NULL;
     END IF;
     ecart := COALESCE((p ->> 'ecart_pct')::numeric, 15);
     serie := COALESCE((p ->> 'repas_consecutifs')::integer, 3);
+    SELECT array_agg(DISTINCT n.lot_id) INTO lots FROM doses_ecrites n
+    WHERE n.dose_theorique_g > 0 AND abs(n.dose_g - n.dose_theorique_g) * 100 > ecart * n.dose_theorique_g;
+    IF lots IS NULL THEN
+        RETURN NULL;
+    END IF;
     PERFORM alerte_lever('doses_hors_courbe', s.fin, l.site_code, l.gaveur_id, l.lot_id,
         s.nb || ' repas de suite hors de la courbe de contrôle de plus de ' || replace(ecart::text, '.', ',') || ' '
             || chr(37) || ' sur le lot ' || l.code_lot || ' (repas ' || s.r0 || ' à ' || s.r1 || ', écart maximal '
@@ -33,9 +39,7 @@ BEGIN
                    100.0 * abs(g.dose_g - g.dose_theorique_g) / g.dose_theorique_g AS ecart_pct,
                    g.repas - row_number() OVER (PARTITION BY g.lot_id ORDER BY g.repas) AS ilot
             FROM doses_gavage g
-            WHERE g.lot_id IN (SELECT n.lot_id FROM doses_ecrites n
-                               WHERE n.dose_theorique_g > 0
-                                 AND abs(n.dose_g - n.dose_theorique_g) * 100 > ecart * n.dose_theorique_g)
+            WHERE g.lot_id = ANY (lots)
               AND g.dose_theorique_g > 0
               AND abs(g.dose_g - g.dose_theorique_g) * 100 > ecart * g.dose_theorique_g
         ) hors
@@ -71,3 +75,29 @@ BEGIN
     WHERE code = 'doses_hors_courbe' AND NOT evaluee;
 END;
 $$;
+
+-- A statement may raise thousands of alerts (a file of a whole season off the curve): the dedup trigger of
+-- sql/185 took one advisory lock per key, and a transaction holding more than max_locks_per_transaction
+-- locks fails (« out of shared memory »), refusing the import. The keys now share 256 locks: two writers of
+-- one key still wait for each other, a transaction holds 256 locks at most.
+CREATE OR REPLACE FUNCTION alertes_une_fois() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
+BEGIN
+    IF euralis_appel_web() AND pg_trigger_depth() = 1 THEN
+        IF NOT euralis_acces_admin() THEN
+            RETURN NEW;  -- row-level security refuses it: whether the key exists is not told
+        END IF;
+        IF EXISTS (SELECT FROM alertes WHERE cle_dedup = NEW.cle_dedup) THEN
+            RAISE unique_violation USING MESSAGE = 'alerte déjà levée (clé ' || NEW.cle_dedup || ')';
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- Two writers of one key at once: the second waits for the first's commit, then sees its row.
+    PERFORM pg_advisory_xact_lock(hashtext('euralis_alertes'), hashtext(NEW.cle_dedup) & 255);
+    IF EXISTS (SELECT FROM alertes WHERE cle_dedup = NEW.cle_dedup) THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END;
+$f$;
+REVOKE ALL ON FUNCTION alertes_une_fois() FROM PUBLIC;

@@ -324,3 +324,15 @@ def test_meals_off_the_curve_imported_in_two_files_raise_once_when_the_run_is_lo
         assert _compte(owner, f"doses_hors_courbe:{autre}") == 1
     finally:
         rules.modifier(adm, "doses_hors_courbe", actif=True, parametres={"ecart_pct": 25})
+
+
+def test_one_transaction_may_raise_more_alerts_than_the_lock_table_holds(donnees):
+    """Before sql/189 each key took its own advisory lock: 20 000 alerts in one statement failed with « out of
+    shared memory » (max_locks_per_transaction 64, 100 connections), refusing the import that raised them."""
+    with donnees["owner"].begin() as conn:
+        limite = conn.execute(sa.text("SELECT current_setting('max_locks_per_transaction')::int * "
+                                      "(current_setting('max_connections')::int + 10)")).scalar_one()
+        n = conn.execute(sa.text("SELECT count(alerte_lever('job_echec', now(), NULL, NULL, NULL, 'x', NULL, "
+                                 "'masse:' || i)) FROM generate_series(1, :n) i"), {"n": 3 * limite}).scalar_one()
+        assert n == 3 * limite
+        conn.execute(sa.text("DELETE FROM alertes WHERE cle_dedup LIKE 'masse:%'"))
