@@ -179,10 +179,20 @@ def test_a_job_skipped_n_times_in_a_row_raises_once_per_streak(donnees):
 
 
 def test_a_failed_or_unverified_backup_raises_one_critical_admin_alert_each(donnees, tmp_path):
-    owner = donnees["owner"]
-    for _ in range(2):  # two failed attempts the same night: one alert
+    owner, adm = donnees["owner"], donnees["moteurs"]["adm"]
+
+    def echouer() -> None:
         rid = runs.start_run(owner, backup_job.JOB)
         runs.fail_run(owner, rid, "BackupError: disque plein")
+
+    rules.modifier(adm, "sauvegarde_echec", actif=False)
+    try:
+        echouer()
+        assert "sauvegarde_echec" not in _types(owner)  # switched off
+    finally:
+        rules.modifier(adm, "sauvegarde_echec", actif=True)
+    echouer()
+    echouer()  # two failed attempts the same night: one alert
     with owner.begin() as conn:  # the slaughters changed above: a stale view would fail the verification
         conn.execute(sa.text("SELECT refresh_performances_sites()"))
     backup_job.run(owner, run_id=None, dossier=str(tmp_path / "verifiee"), quotidiennes=2, hebdomadaires=1,
