@@ -197,7 +197,11 @@ def test_foreign_files_are_refused_and_the_current_data_is_untouched(pg_cluster,
 
 
 def test_disk_full_keeps_earlier_backups_and_leaves_nothing_that_looks_valid(empty_db_url, sim_db_url, tmp_path):
-    with small_filesystem(tmp_path, 256) as disque:  # holds the empty database's backup (~80 KB), not 700 KB
+    # A disk that holds the empty database's backup (its size grows with the schema: measured here) with room
+    # to spare, and not the simulated database's (megabytes).
+    mesure = backup.create_backup(empty_db_url, tmp_path / "mesure")
+    taille_kb = sum(p.stat().st_size for p in mesure.path.iterdir()) // 1024
+    with small_filesystem(tmp_path, 2 * taille_kb + 64) as disque:
         premiere = backup.create_backup(empty_db_url, disque)
         with pytest.raises(BackupError, match="(?i)no space left.*earlier backups are untouched") as err:
             backup.create_backup(sim_db_url, disque)

@@ -16,6 +16,7 @@ from pypdf import PdfReader
 
 from euralis_lib import jobs
 from euralis_lib.alerts.courriels import SMTP_ENV
+from euralis_lib.database import db
 from euralis_lib.jobs import runs
 from euralis_lib.reporting import archive, courriels
 from euralis_lib.serving.browser import free_port
@@ -56,18 +57,19 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
         for login in ABONNES:  # each subscribes himself, as from the Rapports page
             courriels.abonner(moteurs[login], f"{login}@exemple.fr")
         courriels.abonner(moteurs["sup"], "sup@exemple.fr", hebdo=False)
-        sans_smtp = jobs.run_job("rapport_hebdo", owner, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
+        job = db.get_engine(db.url_en_role(url, jobs.get("rapport_hebdo").role_db))  # as the scheduler runs it
+        sans_smtp = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
         envois_sans_smtp = _envois(owner)
         boite = Boite(refusees=("adm-refuse@exemple.fr",))
         with serveur_smtp(boite) as (_, port):
             mp.setenv(SMTP_ENV, f"smtp://127.0.0.1:{port}?from=rapports@euralis.fr")
-            semaine = jobs.run_job("rapport_hebdo", owner, site="LL", fin=FIN.isoformat())
+            semaine = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat())
             apres_semaine = len(boite.recus)
-            relance = jobs.run_job("rapport_hebdo", owner, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
+            relance = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
         yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "moteurs": moteurs, "boite": boite,
                "sans_smtp": sans_smtp, "envois_sans_smtp": envois_sans_smtp, "semaine": semaine,
                "apres_semaine": apres_semaine, "relance": relance}
-        for moteur in moteurs.values():
+        for moteur in [job, *moteurs.values()]:
             moteur.dispose()
 
 

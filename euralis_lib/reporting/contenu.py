@@ -75,13 +75,10 @@ def perimetre(engine: Engine, site: str, fin: date | None = None, gaveur_id: int
 
 def abonnes(engine: Engine, site: str) -> list[int]:
     """The gaveurs of ``site`` who asked for their own weekly report: ``gaveurs.rapport_hebdo`` (sql/190), or an
-    active gaveur user of theirs subscribed to the reports by e-mail (``rapports_abonnements``, sql/191)."""
-    return [int(g) for g in read_df(engine, """
-        SELECT g.gaveur_id FROM gaveurs g
-        WHERE g.site_code = :s AND (g.rapport_hebdo OR EXISTS (
-            SELECT FROM utilisateurs u JOIN rapports_abonnements b ON b.login = u.login AND b.hebdo
-            WHERE u.role = 'gaveur' AND u.actif AND u.gaveur_id = g.gaveur_id))
-        ORDER BY g.gaveur_id""", {"s": site})["gaveur_id"]]
+    active gaveur user of theirs subscribed to the reports by e-mail (``rapports_gaveurs_abonnes()``, sql/193:
+    the pipeline roles do not read ``utilisateurs``)."""
+    return [int(g) for g in read_df(engine, "SELECT gaveur_id FROM rapports_gaveurs_abonnes(:s)",
+                                    {"s": site})["gaveur_id"]]
 
 
 def _kpis_site(engine: Engine, p: Perimetre) -> pd.DataFrame:
