@@ -22,12 +22,19 @@ def copy_apps(folder: Path, pages: Iterable[str] | None = None) -> Path:
     return folder
 
 
+# Voilà option for a module that opens pages one after the other and does not judge the pools: a page's
+# preheated kernel is not replaced while the module runs (the refill would start and pre-render a kernel nobody
+# opens, on the same 2 cores as the page being judged).
+NO_REFILL = ("--VoilaKernelManager.fill_delay=3600",)
+
+
 @contextmanager
-def voila_server(apps: Path, env: dict[str, str], timeout: float = 120, pool_size: int = 1) -> Iterator[int]:
+def voila_server(apps: Path, env: dict[str, str], timeout: float = 120, pool_size: int = 1,
+                 extra: tuple[str, ...] = ()) -> Iterator[int]:
     """Voilà (with login) serving ``apps`` on a free port with ``env``, its log in ``apps/voila.log``; yields the
     port once it answers, stops it (and its kernels) on exit."""
     port = free_port()
-    proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps, pool_size=pool_size)
+    proc = serve.start(port, env=env, log_path=apps / "voila.log", apps_dir=apps, pool_size=pool_size, extra=extra)
     try:
         serve.wait_ready(proc, port, timeout=timeout)
         yield port
