@@ -24,7 +24,7 @@ from euralis_lib.serving import serve
 from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar
-from tests.helpers.servers import NO_REFILL, copy_apps, voila_server
+from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
 
@@ -99,7 +99,7 @@ def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DIFFERE_EN_ERREUR)]),
                    apps / "differe_en_erreur.ipynb")
     env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
-    with voila_server(apps, env, extra=NO_REFILL) as port:
+    with voila_server(apps, env) as port:
         yield port
 
 

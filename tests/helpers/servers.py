@@ -22,12 +22,6 @@ def copy_apps(folder: Path, pages: Iterable[str] | None = None) -> Path:
     return folder
 
 
-# Voilà option for a module that opens pages one after the other and does not judge the pools: a page's
-# preheated kernel is not replaced while the module runs (the refill would start and pre-render a kernel nobody
-# opens, on the same 2 cores as the page being judged).
-NO_REFILL = ("--VoilaKernelManager.fill_delay=3600",)
-
-
 @contextmanager
 def voila_server(apps: Path, env: dict[str, str], timeout: float = 120, pool_size: int = 1,
                  extra: tuple[str, ...] = ()) -> Iterator[int]:

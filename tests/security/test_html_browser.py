@@ -18,7 +18,7 @@ from euralis_lib.serving.browser import LOADED
 from tests.helpers import poison
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.pages import click_first_bar
-from tests.helpers.servers import NO_REFILL, copy_apps, voila_server
+from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
 PAGE_TIMEOUT_MS = 180_000
@@ -43,7 +43,7 @@ def admin(base) -> tuple[str, str]:
 def server(base, admin, tmp_path_factory) -> Iterator[int]:
     """Voilà with login on a free port, serving the app notebooks on the poisoned database."""
     env = {**os.environ, "EURALIS_DATABASE_URL": base, "EURALIS_REPORTS_DIR": str(tmp_path_factory.mktemp("r"))}
-    with voila_server(copy_apps(tmp_path_factory.mktemp("apps")), env, extra=NO_REFILL) as port:
+    with voila_server(copy_apps(tmp_path_factory.mktemp("apps")), env) as port:
         yield port
 
 
