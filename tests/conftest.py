@@ -92,7 +92,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(FIXTURE_MARKERS[fixture])
     rank = {name: i for i, name in enumerate(FIRST)}
     tests = Path(__file__).parent
-    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(FIRST)))
+    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(FIRST))
+               if item.path.is_relative_to(tests) else len(FIRST))
 
 
 @pytest.fixture(scope="session", autouse=True)
