@@ -28,7 +28,7 @@ from euralis_lib import config
 from euralis_lib.exceptions import ServeError
 from euralis_lib.operations import deploy, health
 from euralis_lib.serving import serve
-from euralis_lib.serving.browser import LOADED, free_port
+from euralis_lib.serving.browser import LOADED, free_port, kernel_ids
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.pages import PAGE_TIMEOUT_MS
 
@@ -223,8 +223,7 @@ def test_render_spreads_instances_over_ports_and_hosts_behind_a_session_hash():
 
 def _instance_of(site: Site, kernel_id: str) -> int:
     """The port of the Voilà instance whose process tree runs the kernel (its connection file names it)."""
-    ports = [port for port, proc in site.voilas.items() if proc.poll() is None
-             and any(kernel_id in " ".join(child.cmdline()) for child in psutil.Process(proc.pid).children(True))]
+    ports = [port for port, proc in site.voilas.items() if proc.poll() is None and kernel_id in kernel_ids(proc.pid)]
     assert len(ports) == 1, (kernel_id, ports)
     return ports[0]
 

@@ -7,21 +7,19 @@ Kernels are counted as processes under the server (``ipykernel``), not through V
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from traitlets.config import Config
 
 from euralis_lib import config
 from euralis_lib.dashboards import PAGES, page_spec
 from euralis_lib.serving import kernels, serve
-from euralis_lib.serving.browser import LOADED, free_port, kernel_pids
+from euralis_lib.serving.browser import LOADED, free_port, kernel_ids, kernel_pids
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 
 pytestmark = pytest.mark.browser
@@ -56,15 +54,7 @@ class Server:
         return len(kernel_pids(self.proc.pid))
 
     def kernel_ids(self) -> set[str]:
-        """The ids of the kernels running under the server, from their connection files (``kernel-<id>.json``)."""
-        ids = set()
-        for pid in kernel_pids(self.proc.pid):
-            try:
-                ids |= {m.group(1) for part in psutil.Process(pid).cmdline()
-                        if (m := re.search(r"kernel-([0-9a-f-]{36})\.json$", part))}
-            except psutil.NoSuchProcess:
-                continue
-        return ids
+        return kernel_ids(self.proc.pid)
 
     def url(self, slug: str) -> str:
         return serve.url(self.port, page=slug)

@@ -6,6 +6,7 @@ Shared by the serving benchmark (:mod:`euralis_lib.bench.serve`) and the browser
 
 from __future__ import annotations
 
+import re
 import socket
 
 import psutil
@@ -54,6 +55,19 @@ def kernel_pids(server_pid: int) -> list[int]:
         except psutil.NoSuchProcess:
             continue
     return pids
+
+
+def kernel_ids(server_pid: int) -> set[str]:
+    """The ids of the kernels running under the server process, from their connection files
+    (``kernel-<id>.json`` on their command line)."""
+    ids = set()
+    for pid in kernel_pids(server_pid):
+        try:
+            ids |= {m.group(1) for part in psutil.Process(pid).cmdline()
+                    if (m := re.search(r"kernel-([0-9a-f-]{36})\.json$", part))}
+        except psutil.NoSuchProcess:
+            continue
+    return ids
 
 
 def tree_rss(server_pid: int) -> int:
