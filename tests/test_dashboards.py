@@ -153,3 +153,20 @@ def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
     assert "euralis-chargement" in common.instantane(tdb.widget)
     tdb.chargement.layout.display = "none"
     assert "euralis-chargement" not in common.instantane(tdb.widget)
+
+
+def test_a_page_kernel_loads_no_model_library():
+    """Every page's kernel (preheated or not) imports its page module: scikit-learn, sympy, Prophet,
+    statsmodels or an IRI grammar compiled at import (rfc3987-syntax, pulled in by jsonschema ≥ 4.25 through
+    nbformat) would add seconds to each kernel start on the server's cores. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    from euralis_lib.dashboards import PAGES
+
+    lourds = ("sklearn", "sympy", "prophet", "statsmodels", "rfc3987_syntax")
+    code = ("import importlib, sys, ipykernel.kernelapp\n"
+            f"for nom in {[p.nom_module for p in PAGES]!r}: importlib.import_module('euralis_lib.dashboards.' + nom)\n"
+            f"print([m for m in {lourds!r} if m in sys.modules])")
+    sortie = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert sortie.strip() == "[]", f"a page kernel loads {sortie.strip()}"

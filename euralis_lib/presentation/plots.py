@@ -13,7 +13,6 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from euralis_lib.models.forecasting import LIBELLES
 from euralis_lib.presentation import formatting
 
 SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
@@ -91,6 +90,8 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
                     name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
     fig.add_scatter(x=fc["date_prevision"], y=fc["yhat"], name="Prévision", line={"color": SITE_COLORS.get(site)})
     fig.update_yaxes(title="kg de foie par jour")
+    from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
+
     modele = ""
     if "modele" in fc and fc["modele"].notna().any():
         modele = f" ({LIBELLES.get(fc['modele'].iloc[0], fc['modele'].iloc[0])})"
@@ -99,6 +100,8 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
     """Backtest MAPE per site and horizon of every candidate model (the baseline included)."""
+    from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
+
     df = bt.assign(modele=bt["modele"].map(lambda m: LIBELLES.get(m, m)),
                    horizon=bt["horizon_jours"].astype(str) + " j")
     fig = px.bar(df, x="horizon", y="mape", color="modele", barmode="group", facet_col="site_code",
