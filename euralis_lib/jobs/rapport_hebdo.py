@@ -33,13 +33,14 @@ def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None
     def compute() -> list[archive.Fichier]:
         sujets = [(code, g) for code in p.sites
                   for g in ([gaveur_id] if gaveur_id is not None else [None, *contenu.abonnes(engine, code)])]
+        perimetres, pages = [], []
         for code, gaveur in sujets:
             try:
-                perimetre = contenu.perimetre(engine, code, p.fin, gaveur)
+                perimetres.append(contenu.perimetre(engine, code, p.fin, gaveur))
             except ValueError as exc:
                 raise base.JobParameterError(f"{JOB}: {exc}") from exc
-            rapport = contenu.rapport(engine, perimetre)
-            document = pdf.imprimer(page.html(rapport, datetime.now(ZoneInfo("Europe/Paris"))))
+            pages.append(page.html(contenu.rapport(engine, perimetres[-1]), datetime.now(ZoneInfo("Europe/Paris"))))
+        for perimetre, document in zip(perimetres, pdf.imprimer(pages), strict=True):
             prepares.append(archive.preparer(perimetre, document))
         return prepares
 

@@ -37,36 +37,41 @@ def _pied() -> str:
                                     element("span", class_="totalPages")]), style=style))
 
 
-def _imprimer(page_html: Markup, executable: str | None, timeout_s: float) -> bytes:
+def _imprimer(pages: list[Markup], executable: str | None, timeout_s: float) -> list[bytes]:
     from playwright.sync_api import Error, sync_playwright
 
     from euralis_lib.config import CHROMIUM_ARGS, chromium
 
+    documents = []
     try:
         with sync_playwright() as p:
             navigateur = p.chromium.launch(executable_path=executable or chromium(), args=CHROMIUM_ARGS,
                                            timeout=timeout_s * 1000)
             try:
-                onglet = navigateur.new_page(viewport={"width": 800, "height": 1100})
-                onglet.set_default_timeout(timeout_s * 1000)
-                onglet.route("**/*", lambda route: route.abort())  # nothing leaves the machine
-                onglet.set_content(str(page_html), wait_until="load")
-                nb_figures = onglet.locator("div.figure").count()
-                if nb_figures:
-                    onglet.add_script_tag(path=str(plotly_bundle.bundle_dir() / "plotly.min.js"))
-                    dessinees = onglet.evaluate(_DESSINER)
-                    if dessinees != nb_figures or onglet.locator("div.figure svg.main-svg").count() < nb_figures:
-                        raise RenduError(f"{nb_figures - int(dessinees or 0)} chart(s) were not drawn.")
-                return onglet.pdf(format="A4", print_background=True, prefer_css_page_size=True,
-                                  display_header_footer=True, header_template="<span></span>",
-                                  footer_template=_pied())
+                for page_html in pages:  # one browser for the run, a fresh tab per report
+                    onglet = navigateur.new_page(viewport={"width": 800, "height": 1100})
+                    onglet.set_default_timeout(timeout_s * 1000)
+                    onglet.route("**/*", lambda route: route.abort())  # nothing leaves the machine
+                    onglet.set_content(str(page_html), wait_until="load")
+                    nb_figures = onglet.locator("div.figure").count()
+                    if nb_figures:
+                        onglet.add_script_tag(path=str(plotly_bundle.bundle_dir() / "plotly.min.js"))
+                        dessinees = onglet.evaluate(_DESSINER)
+                        if dessinees != nb_figures or onglet.locator("div.figure svg.main-svg").count() < nb_figures:
+                            raise RenduError(f"{nb_figures - int(dessinees or 0)} chart(s) were not drawn.")
+                    documents.append(onglet.pdf(format="A4", print_background=True, prefer_css_page_size=True,
+                                                display_header_footer=True, header_template="<span></span>",
+                                                footer_template=_pied()))
+                    onglet.close()
             finally:
                 navigateur.close()
     except (Error, FileNotFoundError) as exc:
         raise RenduError(f"PDF rendering failed: {exc}") from exc
+    return documents
 
 
-def imprimer(page_html: Markup, executable: str | None = None, timeout_s: float = 60) -> bytes:
-    """The PDF of ``page_html`` (charts drawn); :class:`RenduError` when Chromium is missing or fails."""
+def imprimer(pages: list[Markup], executable: str | None = None, timeout_s: float = 60) -> list[bytes]:
+    """The PDF of each page of ``pages`` (charts drawn), printed by one Chromium; :class:`RenduError` when Chromium
+    is missing or fails on any of them (then no PDF is returned)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-pdf") as pool:
-        return pool.submit(_imprimer, page_html, executable, timeout_s).result()
+        return pool.submit(_imprimer, pages, executable, timeout_s).result()

@@ -96,6 +96,10 @@ def set_web_password(engine: Engine, password: str) -> None:
         conn.exec_driver_sql(query.as_string(raw).replace("%", "%%"))
 
 
+# Seconds the page executor waits for a cell's outputs once the kernel replied (see :func:`voila_command`).
+IOPUB_TIMEOUT_S = 60
+
+
 def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_dir: Path = APPS_DIR,
                   login: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """The Voilà command line: directory mode, bound to ``host``, preheated kernels (``pool_size`` per page
@@ -104,10 +108,16 @@ def voila_command(port: int, host: str = "127.0.0.1", pool_size: int = 1, apps_d
 
     Kernels talk to the server over Unix sockets (``ipc``), not TCP ports: kernels started at the same
     moment (a pool filling up, a burst of visitors, other servers on the machine) raced for free ports,
-    and a pooled kernel that lost the race died at start and hung the page that was given it."""
+    and a pooled kernel that lost the race died at start and hung the page that was given it.
+
+    The executor waits up to ``IOPUB_TIMEOUT_S`` for a cell's outputs after its reply (nbclient's default, 4 s,
+    is the same wait): on busy cores the outputs of the page's cell arrived later, the executor gave up on
+    them (« Timeout waiting for IOPub output » in the log) and the page stayed blank for good. The wait ends as
+    soon as the kernel says it is idle, so a longer bound costs nothing when the outputs are on time."""
     commande = [sys.executable, "-m", "euralis_lib.serving.voila_app", str(apps_dir), "--no-browser", f"--port={port}",
                 f"--Voila.ip={host}", "--KernelManager.transport=ipc",
-                "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={pool_size}",
+                f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT_S}", "--show_tracebacks=False",
+                "--preheat_kernel=True", f"--pool_size={pool_size}",
                 *(f"--VoilaConfiguration.extension_denylist={nom}" for nom in UNUSED_LAB_EXTENSIONS)]
     return commande + (LOGIN_OPTIONS if login else []) + list(extra)
 
