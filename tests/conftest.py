@@ -9,6 +9,7 @@ test that writes gets its own database in well under a second.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -94,6 +95,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).parent
     items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(FIRST))
                if item.path.is_relative_to(tests) else len(FIRST))
+
+
+# What a failed browser test shows of the servers this worker started: their warnings and errors, since the
+# failure alone (a page that never loaded) says nothing of why; CI keeps only the test output.
+SERVER_LOG_LINES = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Timeout|Error:|exited|died")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Attach to a failed browser test the last warnings and errors of every Voilà log of its worker."""
+    outcome = yield
+    rapport = outcome.get_result()
+    if not rapport.failed or item.get_closest_marker("browser") is None:
+        return
+    racine = item.config._tmp_path_factory.getbasetemp()
+    for journal in sorted(racine.rglob("*voila*.log"), key=lambda p: p.stat().st_mtime)[-3:]:
+        lignes = [ligne for ligne in journal.read_text(errors="replace").splitlines() if SERVER_LOG_LINES.search(ligne)
+                  and "is not trusted" not in ligne]
+        rapport.sections.append((f"server log {journal.relative_to(racine)}", "\n".join(lignes[-25:])))
 
 
 @pytest.fixture(scope="session", autouse=True)

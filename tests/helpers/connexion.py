@@ -52,9 +52,12 @@ def utilisateurs_de_test(url: str, g1: int, g2: int) -> dict[str, str]:
 
 
 def se_connecter(page, port: int, login: str, mot_de_passe: str, host: str = "127.0.0.1",
-                 timeout_ms: int = 60_000, scheme: str = "http") -> None:
-    """Log a Playwright page in through the login form."""
-    page.goto(f"{scheme}://{host}:{port}/login", wait_until="domcontentloaded", timeout=timeout_ms)
+                 timeout_ms: int = 60_000, scheme: str = "http", suivant: str = "/voila/tree") -> None:
+    """Log a Playwright page in through the login form; it then lands on ``suivant`` (the login's ``next``).
+    By default the notebook list, not the home page: a landing page would take a kernel (and the pool refill
+    another) that no test looks at, and a page left open there keeps its kernel."""
+    page.goto(f"{scheme}://{host}:{port}/login?next={urllib.parse.quote(suivant)}", wait_until="domcontentloaded",
+              timeout=timeout_ms)
     page.fill("#login", login)
     page.fill("#mot_de_passe", mot_de_passe)
     with page.expect_navigation(timeout=timeout_ms):
