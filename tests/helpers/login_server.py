@@ -31,15 +31,17 @@ def login_base(pg_cluster, sim_template) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module", name="serveur")
-def login_server(base, tmp_path_factory) -> Iterator[dict]:
-    """Voilà with login on a free port; its own EURALIS_HOME (session secret) and reports folder."""
+def login_server(base, tmp_path_factory, request) -> Iterator[dict]:
+    """Voilà with login on a free port; its own EURALIS_HOME (session secret) and reports folder. The pools are
+    the registry's unless the test module sets ``POOLS`` (:func:`tests.helpers.pages.pools`)."""
     home = tmp_path_factory.mktemp("home")
     port = free_port()
+    pools = getattr(request.module, "POOLS", None)
     env = {**os.environ, "EURALIS_DATABASE_URL": base["url"], "EURALIS_HOME": str(home),
-           "EURALIS_REPORTS_DIR": str(home / "rapports")}
+           "EURALIS_REPORTS_DIR": str(home / "rapports"), **(pools or {})}
     env.pop("EURALIS_SESSION_SECRET", None)
     journal = home / "voila.log"
-    proc = serve.start(port, env=env, log_path=journal)
+    proc = serve.start(port, env=env, log_path=journal, pool_size=1 if pools is None else 0)
     try:
         serve.wait_ready(proc, port, timeout=120)
         yield {"port": port, "proc": proc, "home": home, "journal": journal, "rapports": home / "rapports",
