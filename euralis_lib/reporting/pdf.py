@@ -73,5 +73,7 @@ def _imprimer(pages: list[Markup], executable: str | None, timeout_s: float) -> 
 def imprimer(pages: list[Markup], executable: str | None = None, timeout_s: float = 60) -> list[bytes]:
     """The PDF of each page of ``pages`` (charts drawn), printed by one Chromium; :class:`RenduError` when Chromium
     is missing or fails on any of them (then no PDF is returned)."""
+    if not pages:
+        return []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-pdf") as pool:
         return pool.submit(_imprimer, pages, executable, timeout_s).result()
