@@ -55,6 +55,9 @@ def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, w
                       id=entry.name, name=entry.name)
     sched.add_job(runner.mark_orphans, IntervalTrigger(seconds=runner.ORPHANS_TICK.total_seconds()),
                   args=(engine,), id="_orphelins", name="runs whose process is gone")
+    sched.add_job(runner.check_disks, IntervalTrigger(seconds=runner.DISKS_TICK.total_seconds()),
+                  args=(engine,), id="_disques", name="disks of data, reports and backups (rule disque_plein)",
+                  next_run_time=schedule.now())  # at start, then every tick
     sched.add_job(runner.purge_reports, CronTrigger(hour=3, minute=30, timezone=schedule.timezone),
                   args=(schedule.reports_retention_days,), id="_retention_rapports", name="reports retention")
     return sched

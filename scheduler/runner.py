@@ -2,7 +2,7 @@
 
 Also the start-up and periodic duties of a scheduler: runs left ``running`` by a process that is gone
 are marked ``failed`` (:func:`euralis_lib.jobs.runs.mark_orphans`), missed runs are found, old report
-folders are deleted.
+folders are deleted, and the disks of the data, reports and backups are measured for rule ``disque_plein``.
 
 The job's lock (:func:`euralis_lib.jobs.runs.job_lock`, taken by the runner for all attempts) keeps a
 job from running twice at once: another scheduler — on this machine or another one using the same
@@ -27,9 +27,13 @@ from euralis_lib import config
 from euralis_lib.database.db import connect
 from euralis_lib.jobs import pipeline, runs
 from euralis_lib.jobs.schedule import Entry, Schedule
+from euralis_lib.operations import health
 
 log = logging.getLogger("euralis.scheduler")
 ORPHANS_TICK = timedelta(minutes=1)
+DISKS_TICK = timedelta(minutes=5)
+# The watched folders as the admins read them in the alert (and in its key).
+DOSSIERS = {"data": "données", "reports": "rapports", "backups": "sauvegardes"}
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -82,6 +86,24 @@ def mark_orphans(engine: Engine) -> list[runs.Orphan]:
     for o in orphelins:
         log.warning("run %d (%s) marked failed: its process %s on %s is gone", o.run_id, o.job, o.pid, o.hote)
     return orphelins
+
+
+def check_disks(engine: Engine, backup_dir: Path | None = None) -> list[int]:
+    """The scheduler's disk tick: how full each watched disk is (:func:`health.disk_folders`), handed to the
+    database, which raises rule ``disque_plein`` past its threshold (sql/194, once per folder and day); returns
+    the ids of the alerts raised."""
+    ids = []
+    with connect(engine, transaction=True) as conn:
+        for dossier, chemin in health.disk_folders(engine, backup_dir).items():
+            usage = health.disk_usage(chemin)
+            alerte = conn.execute(sa.text("SELECT alerte_disque(:dossier, :chemin, :pct, :libre)"), {
+                "dossier": DOSSIERS[dossier], "chemin": str(chemin), "pct": 100.0 * usage.used / usage.total,
+                "libre": usage.free}).scalar()
+            if alerte is not None:
+                log.warning("disk of the %s (%s) is %.0f %% full: alert %d", dossier, chemin,
+                            100.0 * usage.used / usage.total, alerte)
+                ids.append(alerte)
+    return ids
 
 
 def missed_runs(schedule: Schedule, engine: Engine, now: datetime) -> list[tuple[Entry, datetime]]:

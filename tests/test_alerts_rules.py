@@ -7,6 +7,8 @@ roles they should (ops alerts: admins only). Real PostgreSQL, real import / job 
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -18,6 +20,7 @@ from euralis_lib.imports.formats import modele_csv
 from euralis_lib.imports.load import import_content
 from euralis_lib.jobs import backup as backup_job
 from euralis_lib.jobs import runs
+from euralis_lib.operations import health
 from tests.helpers.connexion import engine_de
 from tests.helpers.roles import roles_base  # noqa: F401  (the fixture « base »)
 
@@ -49,6 +52,8 @@ def test_the_rules_are_evaluated_and_on_by_default(donnees):
         etat = {r.code: r for r in conn.execute(sa.text("SELECT code, evaluee, actif, evaluation FROM regles_alertes"))}
     for code in ("itm_hors_bande", "poids_foie_hors_bande", "capacite_abattage", "doses_hors_courbe", *OPS):
         assert etat[code].evaluee and etat[code].actif and "trigger" in etat[code].evaluation, code
+    assert etat["disque_plein"].evaluee and etat["disque_plein"].actif
+    assert "planificateur" in etat["disque_plein"].evaluation
 
 
 def test_the_simulated_slaughters_raise_each_out_of_band_lot_once_with_its_lot(donnees):
@@ -205,6 +210,41 @@ def test_a_failed_or_unverified_backup_raises_one_critical_admin_alert_each(donn
                                        "WHERE type = 'sauvegarde_echec' ORDER BY alerte_id")).all()
     assert [(a.severite, a.site_code) for a in alertes] == [("critique", None)] * 2
     assert "disque plein" in alertes[0].message and "n'a pas été vérifiée" in alertes[1].message
+
+
+def test_a_disk_past_the_threshold_raises_one_admin_alert_per_folder_and_day(donnees, tmp_path, monkeypatch):
+    """The scheduler's disk tick (scheduler.runner.check_disks) on this machine's real disks: the rule's threshold,
+    set by an admin on either side of the measured occupation, decides; a second tick the same day adds nothing."""
+    from scheduler import runner
+
+    owner, adm = donnees["owner"], donnees["moteurs"]["adm"]
+    monkeypatch.setenv("EURALIS_REPORTS_DIR", str(tmp_path / "rapports"))
+    dossiers = health.disk_folders(owner, tmp_path / "sauvegardes")
+    assert {"reports", "backups"} <= set(dossiers)
+    occupes = {d: 100.0 * u.used / u.total for d, u in ((d, health.disk_usage(p)) for d, p in dossiers.items())}
+    assert 2 < min(occupes.values()) and max(occupes.values()) < 98, occupes  # room for the thresholds below
+    rules.modifier(adm, "disque_plein", parametres={"seuil_occupation_pct": math.ceil(max(occupes.values())) + 1})
+    assert runner.check_disks(owner, tmp_path / "sauvegardes") == []
+    rules.modifier(adm, "disque_plein", parametres={"seuil_occupation_pct": math.floor(min(occupes.values())) - 1})
+    rules.modifier(adm, "disque_plein", actif=False)
+    assert runner.check_disks(owner, tmp_path / "sauvegardes") == []  # switched off
+    rules.modifier(adm, "disque_plein", actif=True)
+    assert len(runner.check_disks(owner, tmp_path / "sauvegardes")) == len(dossiers)
+    assert runner.check_disks(owner, tmp_path / "sauvegardes") == []  # the same day: deduplicated
+    with owner.connect() as conn:
+        alertes = conn.execute(sa.text("SELECT severite, site_code, message, cle_dedup FROM alertes "
+                                       "WHERE type = 'disque_plein' ORDER BY alerte_id")).all()
+    assert [(a.severite, a.site_code) for a in alertes] == [("critique", None)] * len(dossiers)
+    par_dossier = {a.cle_dedup.split(":")[1]: a.message for a in alertes}
+    assert set(par_dossier) == {runner.DOSSIERS[d] for d in dossiers}
+    for dossier in dossiers:
+        message = par_dossier[runner.DOSSIERS[dossier]]
+        assert message.startswith(f"Disque des {runner.DOSSIERS[dossier]} occupé à "), message
+        assert str(dossiers[dossier]) in message, message
+        assert abs(int(re.search(r"occupé à (\d+) %", message)[1]) - occupes[dossier]) <= 1, message  # disks move
+    vues = {login: set(inbox.alertes(m, FiltreAlertes(), limite=100_000)["type"]) for login, m in
+            donnees["moteurs"].items()}
+    assert "disque_plein" in vues["adm"] and not any("disque_plein" in v for k, v in vues.items() if k != "adm")
 
 
 def test_ops_alerts_reach_admins_only_and_a_gaveur_only_his_own_lots(donnees):

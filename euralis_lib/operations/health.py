@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -150,12 +151,32 @@ def check_backup(dest: Path, now: datetime, limits: Thresholds) -> Check:
     return Check("backup", status, detail)
 
 
-def check_disk(label: str, path: Path, limits: Thresholds) -> Check:
-    """Free space on the filesystem holding ``path`` (or its nearest existing parent)."""
+class DiskUsage(NamedTuple):
+    """Bytes of a filesystem (:func:`shutil.disk_usage`)."""
+
+    total: int
+    used: int
+    free: int
+
+
+def disk_usage(path: Path) -> DiskUsage:
+    """Total, used and free bytes of the filesystem holding ``path`` (or its nearest existing parent)."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    usage = shutil.disk_usage(existing)
+    return DiskUsage(*shutil.disk_usage(existing))
+
+
+def disk_folders(engine: Engine | None, backup_dir: Path | None = None) -> dict[str, Path]:
+    """The folders whose disks are watched: the database's data (when visible from here), reports, backups."""
+    data = data_folder(engine)
+    return {**({"data": data} if data is not None else {}), "reports": config.reports_dir(),
+            "backups": backup_dir or config.backup_dir()}
+
+
+def check_disk(label: str, path: Path, limits: Thresholds) -> Check:
+    """Free space on the filesystem holding ``path`` (or its nearest existing parent)."""
+    usage = disk_usage(path)
     pct = 100.0 * usage.free / usage.total
     status = CRITICAL if pct < limits.disk_critical_pct else WARNING if pct < limits.disk_warning_pct else OK
     return Check(f"disk {label}", status, f"{usage.free / 2**30:.1f} GiB free ({pct:.0f} %) for {path}")
@@ -232,14 +253,12 @@ def run_checks(dashboards_url: str | None = None, limits: Thresholds = Threshold
                    for name in ("migrations", "jobs", "orphans", "failures")]
     dest = backup_dir or config.backup_dir()
     checks += _guarded("backup", lambda: check_backup(dest, now, limits))
-    data = data_folder(engine)
-    if data is None:
+    dossiers = disk_folders(engine, dest)
+    if "data" not in dossiers:
         checks.append(Check("disk data", OK, "not checked: the database server's data folder is not visible here "
                                              "(monitor the server's disk)", skipped=True))
-    else:
-        checks += _guarded("disk data", lambda: check_disk("data", data, limits))
-    checks += _guarded("disk reports", lambda: check_disk("reports", config.reports_dir(), limits))
-    checks += _guarded("disk backups", lambda: check_disk("backups", dest, limits))
+    for label, chemin in dossiers.items():
+        checks += _guarded(f"disk {label}", lambda label=label, chemin=chemin: check_disk(label, chemin, limits))
     checks += _guarded("dashboards", lambda: check_dashboards(dashboards_urls(dashboards_url)))
     return checks
 
