@@ -198,8 +198,6 @@ def test_a_failed_or_unverified_backup_raises_one_critical_admin_alert_each(donn
         rules.modifier(adm, "sauvegarde_echec", actif=True)
     echouer()
     echouer()  # two failed attempts the same night: one alert
-    with owner.begin() as conn:  # the slaughters changed above: a stale view would fail the verification
-        conn.execute(sa.text("SELECT refresh_performances_sites()"))
     backup_job.run(owner, run_id=None, dossier=str(tmp_path / "verifiee"), quotidiennes=2, hebdomadaires=1,
                    verifier=True)
     assert _types(owner)["sauvegarde_echec"] == 1

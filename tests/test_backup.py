@@ -111,6 +111,24 @@ def test_verify_restores_into_a_scratch_database_and_records_the_outcome(pg_clus
     assert table.loc[0, "Vérification"] == "réussie" and table.loc[0, "Sauvegarde"] == fait.path.name
 
 
+def test_a_backup_taken_while_the_materialized_view_is_stale_verifies_and_restores_it_refreshed(sim_db_url, tmp_path):
+    """performances_sites is refreshed hourly: a backup taken after a change of abattages and before the next
+    refresh holds the view's query, not its stale rows; the verification must not call that a lost backup."""
+    engine = db.get_engine(sim_db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT refresh_performances_sites()"))
+        conn.execute(sa.text("UPDATE abattages SET nb_canards_abattus = nb_canards_abattus - 1 "
+                             "WHERE lot_id = (SELECT min(lot_id) FROM abattages WHERE nb_canards_abattus > 1)"))
+        perimee = conn.execute(sa.text("SELECT sum(nb_canards_abattus) FROM performances_sites")).scalar_one()
+    fait = backup.create_backup(sim_db_url, tmp_path)
+    assert fait.manifest["tables"]["performances_sites"]["vue"]
+    resultat = restore.verify(fait.dump, sim_db_url)
+    assert resultat.ok, resultat.describe()
+    with engine.begin() as conn:  # the view recomputed from the same tables: what a restore gives
+        conn.execute(sa.text("SELECT refresh_performances_sites()"))
+        assert conn.execute(sa.text("SELECT sum(nb_canards_abattus) FROM performances_sites")).scalar_one() == perimee - 1
+
+
 def test_manifest_matches_the_dump_while_a_writer_inserts_rows(sim_db_url, tmp_path):
     """The manifest is counted in the dump's own snapshot: rows written during the backup are in neither."""
     arret, ecrits = threading.Event(), []

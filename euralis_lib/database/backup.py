@@ -53,17 +53,18 @@ class BackupError(EuralisError):
 
 
 def table_figures(cur: psycopg2.extensions.cursor) -> dict[str, dict[str, Any]]:
-    """Rows and an order-independent content checksum (sum of row-text hashes) of every table of ``public``."""
+    """Rows and an order-independent content checksum (sum of row-text hashes) of every table of ``public``;
+    a populated materialized view is marked ``"vue": true`` (the dump holds its query, not its rows)."""
     cur.execute(STABLE_TEXT)
-    cur.execute("""SELECT c.relname FROM pg_class c
+    cur.execute("""SELECT c.relname, c.relkind = 'm' FROM pg_class c
                    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'm')
                      AND NOT c.relispartition AND (c.relkind <> 'm' OR c.relispopulated) ORDER BY 1""")
     figures = {}
-    for (name,) in cur.fetchall():
+    for name, vue in cur.fetchall():
         cur.execute(psql.SQL("SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0)::text FROM public.{} t")
                     .format(psql.Identifier(name)))
         rows, checksum = cur.fetchone()
-        figures[name] = {"rows": int(rows), "checksum": checksum}
+        figures[name] = {"rows": int(rows), "checksum": checksum, **({"vue": True} if vue else {})}
     return figures
 
 
