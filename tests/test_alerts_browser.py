@@ -8,6 +8,7 @@ sees no change at all. The stream refuses a request without a session.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -172,3 +173,24 @@ def test_a_new_critical_alert_notifies_and_beeps_once_the_user_turned_it_on_by_a
     finally:
         contexte.close()
 
+
+
+def test_a_gaveur_opens_the_lot_of_one_of_his_alerts_from_the_alert_centre(serveur, base, browser):  # noqa: F811
+    contexte = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        page = contexte.new_page()
+        se_connecter(page, serveur["port"], "g1", base["mdp"]["g1"])
+        page.goto(serve.url(serveur["port"], page="alertes"), wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+        page.wait_for_function(CHARGEE, timeout=TIMEOUT_MS)
+        choisie = re.match(r"N° (\d+) –", page.get_by_label("Alerte", exact=True).input_value())  # its label
+        assert choisie, "no alert to choose"
+        page.get_by_role("button", name="Voir le lot").click()
+        page.locator("text.gtitle", has_text="Doses du lot").wait_for(state="visible", timeout=60_000)
+        texte = page.inner_text("body")
+        with base["owner"].connect() as conn:
+            code = conn.execute(sa.text("SELECT l.code_lot FROM alertes a JOIN lots_gavage l USING (lot_id) "
+                                        "WHERE a.alerte_id = :a AND l.gaveur_id = :g"),
+                                {"a": int(choisie[1]), "g": base["g1"]}).scalar_one()
+        assert f"Lot {code} – site" in texte and "Traceback" not in texte
+    finally:
+        contexte.close()

@@ -231,6 +231,57 @@ def test_the_alert_centre_acknowledges_and_marks_read_as_its_user_and_escapes_me
                             {"a": cible}).one() == ("sup-site", "probleme_reel", "lot vérifié")
 
 
+def test_the_alert_centre_drills_down_to_the_lot_of_an_alert_and_never_to_another_gaveurs(alertes):
+    from euralis_lib.dashboards import alertes as page_alertes
+    from euralis_lib.dashboards import common, page_spec
+    from euralis_lib.database import queries
+
+    owner, moteur = alertes["owner"], alertes["moteurs"]["g1"]
+    _, fin = queries.default_period(moteur, days=page_alertes.FILTERS.periode_jours)
+    with owner.begin() as conn:  # a lot of g1, its alert on the page's last day and an anomalies score
+        lot, code = conn.execute(sa.text("SELECT lot_id, code_lot FROM lots_gavage WHERE gaveur_id = :g "
+                                         "ORDER BY fin DESC LIMIT 1"), {"g": alertes["g1"]}).one()
+        alerte = conn.execute(sa.text(
+            "INSERT INTO alertes (horodatage, site_code, gaveur_id, lot_id, type, severite, message, source, "
+            "cle_dedup) SELECT CAST(:j AS date) + time '12:00', site_code, gaveur_id, lot_id, 'doses_hors_courbe', "
+            "'attention', 'doses', 'test', 'lot:' || lot_id FROM lots_gavage WHERE lot_id = :l RETURNING alerte_id"),
+            {"l": lot, "j": fin}).scalar_one()
+        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut) VALUES ('anomalies', 'success') "
+                                   "RETURNING run_id")).scalar_one()
+        conn.execute(sa.text("INSERT INTO anomalies_lots (run_id, lot_id, score, est_anomalie, critique, explication) "
+                             "VALUES (:r, :l, 0.71, true, true, 'mortalité 9 % (site : 2 %)')"), {"r": run, "l": lot})
+        doses = conn.execute(sa.text("SELECT repas, dose_g, dose_theorique_g FROM doses_gavage WHERE lot_id = :l "
+                                     "ORDER BY repas"), {"l": lot}).all()
+        morts, entres = conn.execute(sa.text("SELECT nb_morts, nb_canards_entres FROM lots_gavage "
+                                             "WHERE lot_id = :l"), {"l": lot}).one()
+    assert doses
+    page = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTERS, engine=moteur)
+    centre = page_alertes.Centre(common.Contexte(moteur, page.filtres.valeurs(), page.refresh))
+    centre.widgets()
+    centre.choix.value = alerte
+    [voir] = [b for b in centre.actions[0].children if "euralis-voir-lot" in getattr(b, "_dom_classes", ())]
+    voir.click()
+    texte = " ".join(c.value for c in centre.lot.children if isinstance(c, common.w.HTML))
+    assert f"Lot {code}" in texte and f"{entres} canards, {morts} morts" in texte.replace("\u202f", "")
+    assert "run n° " + str(run) in texte and "mortalité 9 % (site : 2 %)" in texte
+    [graphique] = [c for c in centre.lot.children if isinstance(c, common.FigureWidget)]
+    controle, donnees = graphique.data
+    assert list(donnees.x) == [r.repas for r in doses]
+    assert list(donnees.y) == [float(r.dose_g) for r in doses]
+    assert list(controle.y) == [None if r.dose_theorique_g is None else float(r.dose_theorique_g) for r in doses]
+    # Another gaveur (and a supervisor of another site) reach nothing of it, even asking by its number.
+    assert inbox.contexte_lot(alertes["moteurs"]["g2"], alerte) is None
+    assert inbox.contexte_lot(alertes["moteurs"]["adm"], alerte).lot["lot_id"] == lot
+    # An alert without a lot (the fixture's failed job, admins only) says so.
+    with owner.connect() as conn:
+        ops = conn.execute(sa.text("SELECT alerte_id FROM alertes WHERE cle_dedup = 'job_echec:x:0'")).scalar_one()
+    assert inbox.contexte_lot(alertes["moteurs"]["adm"], ops) is None
+    centre.choix.options = [("ops", ops)]
+    centre.choix.value = ops
+    voir.click()
+    assert "ne concerne pas un lot" in centre.lot.children[0].value
+
+
 def test_critical_alerts_are_emailed_once_to_subscribed_users_who_read_them(alertes, monkeypatch):
     from euralis_lib.alerts import courriels
 

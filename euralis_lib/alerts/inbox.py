@@ -123,6 +123,36 @@ def acquitter(engine: Engine, alerte_id: int, issue: str, commentaire: str = "")
             raise AlertError(f"L'alerte {int(alerte_id)} est déjà acquittée.")
 
 
+@dataclass(frozen=True)
+class ContexteLot:
+    """What the alert centre shows of an alert's lot: the lot (site, gaveur, period, ducks, deaths), its meals
+    against the control curve, and the latest anomalies score with why the lot was flagged (None if never scored)."""
+
+    lot: dict[str, object]
+    doses: pd.DataFrame
+    anomalie: dict[str, object] | None
+
+
+def contexte_lot(engine: Engine, alerte_id: int) -> ContexteLot | None:
+    """The lot of alert ``alerte_id``, read as the user: None when the alert has no lot, or when he may read
+    neither the alert nor the lot (row-level security: a gaveur only reaches his own)."""
+    with db.connect(engine) as conn:
+        lot = conn.execute(sa.text("""
+            SELECT l.lot_id, l.code_lot, l.site_code, g.code AS gaveur, g.nom AS gaveur_nom, l.debut, l.fin,
+                   l.nb_canards_entres, l.nb_morts,
+                   round(100.0 * l.nb_morts / NULLIF(l.nb_canards_entres, 0), 2) AS mortalite_pct
+            FROM alertes a JOIN lots_gavage l ON l.lot_id = a.lot_id JOIN gaveurs g ON g.gaveur_id = l.gaveur_id
+            WHERE a.alerte_id = :a"""), {"a": int(alerte_id)}).mappings().first()
+        if lot is None:
+            return None
+        anomalie = conn.execute(sa.text(
+            "SELECT run_id, score, est_anomalie, critique, explication FROM anomalies_lots WHERE lot_id = :l "
+            "ORDER BY run_id DESC LIMIT 1"), {"l": lot["lot_id"]}).mappings().first()
+    doses = db.read_df(engine, "SELECT jour, repas, dose_g, dose_theorique_g FROM doses_gavage WHERE lot_id = :l "
+                               "ORDER BY repas", {"l": lot["lot_id"]})
+    return ContexteLot(dict(lot), doses, dict(anomalie) if anomalie else None)
+
+
 def par_regle(engine: Engine, debut: date | None = None, fin: date | None = None) -> pd.DataFrame:
     """Per rule, over the alerts the user reads in the period: raised, acknowledged, and the share of the
     acknowledged ones judged « fausse alerte » (percent, None before any acknowledgement)."""

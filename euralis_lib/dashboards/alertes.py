@@ -13,7 +13,7 @@ from euralis_lib.alerts import ISSUES, SEVERITES, inbox, rules
 from euralis_lib.alerts.inbox import FiltreAlertes
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
-from euralis_lib.presentation import formatting
+from euralis_lib.presentation import formatting, plots
 
 FILTERS = common.FilterSpec(periode_jours=90, avec_gaveurs=True)
 COLONNES = {"alerte_id": "N°", "horodatage": "Date", "site_code": "Site", "gaveur": "Gaveur", "lot": "Lot",
@@ -60,8 +60,12 @@ class Centre:
                                               "Alertes de la liste marquées comme lues."))
         acquitter.on_click(lambda _b: self._agir(lambda: inbox.acquitter(
             ctx.engine, self._choisie(), self.issue.value, self.commentaire.value), "Alerte acquittée."))
-        self.actions = [w.HBox([self.choix, lue, toutes]), w.HBox([self.issue, self.commentaire, acquitter]),
-                        self.etat]
+        voir = w.Button(description="Voir le lot")
+        voir.add_class("euralis-voir-lot")
+        voir.on_click(lambda _b: self.voir_lot())
+        self.lot = w.VBox()
+        self.actions = [w.HBox([self.choix, lue, toutes, voir]), w.HBox([self.issue, self.commentaire, acquitter]),
+                        self.etat, self.lot]
         self.ids: list[int] = []
 
     def filtre(self) -> FiltreAlertes:
@@ -86,6 +90,33 @@ class Centre:
             return
         self.afficher()
         self.etat.value = common.message(reussite, "info").value
+
+    def voir_lot(self) -> None:
+        """The chosen alert's lot: who, when, deaths, why the anomalies job flagged it, its meals against the
+        control curve (read as the user: another gaveur's lot is never shown)."""
+        try:
+            contexte = inbox.contexte_lot(self.ctx.engine, self._choisie())
+        except Exception as exc:  # noqa: BLE001 — shown in French
+            self.lot.children = [common.message(common.french_error(exc), "erreur")]
+            return
+        if contexte is None:
+            self.lot.children = [common.message("Cette alerte ne concerne pas un lot que vous pouvez consulter.")]
+            return
+        lot, valeur = contexte.lot, formatting.valeur
+        resume = (f"Lot {lot['code_lot']} – site {lot['site_code']} – gaveur {lot['gaveur']} ({lot['gaveur_nom']}) – "
+                  f"du {formatting.jour(lot['debut'])} au {formatting.jour(lot['fin'])} – "
+                  f"{valeur(lot['nb_canards_entres'], 0)} canards, {valeur(lot['nb_morts'], 0)} morts "
+                  f"(mortalité {valeur(lot['mortalite_pct'])} %)")
+        enfants: list[w.Widget] = [common.message(resume, "info")]
+        anomalie = contexte.anomalie
+        if anomalie is not None and anomalie["est_anomalie"]:
+            enfants.append(common.message(
+                f"Signalé par le job anomalies (run n° {anomalie['run_id']}, score {valeur(anomalie['score'], 3)}) : "
+                f"{anomalie['explication'] or 'sans explication enregistrée'}.",
+                "avertissement" if anomalie["critique"] else "info"))
+        enfants.append(common.figure(plots.doses_lot(contexte.doses, str(lot["code_lot"]))) if not contexte.doses.empty
+                       else common.message("Aucune dose enregistrée pour ce lot."))
+        self.lot.children = enfants
 
     def afficher(self) -> None:
         """Re-read the list for the current filters."""

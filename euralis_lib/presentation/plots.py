@@ -159,6 +159,18 @@ def distribution(lots: pd.DataFrame, colonne: str, titre: str) -> go.Figure:
     return _style(fig, f"Distribution de {titre} par site et souche", height=340)
 
 
+def doses_lot(doses: pd.DataFrame, code_lot: str) -> go.Figure:
+    """A lot's meals (g of corn per duck) against the control curve, meal by meal."""
+    fig = go.Figure()
+    fig.add_scatter(x=doses["repas"], y=doses["dose_theorique_g"], name="Courbe de contrôle",
+                    line={"color": "#555", "dash": "dash"})
+    fig.add_scatter(x=doses["repas"], y=doses["dose_g"], name="Doses données", mode="lines+markers",
+                    line={"color": "#1f77b4"})
+    fig.update_xaxes(title="Repas")
+    fig.update_yaxes(title="g de maïs par canard")
+    return _style(fig, f"Doses du lot {code_lot} et courbe de contrôle", height=320)
+
+
 def production_sites(comparaison: pd.DataFrame, libelles: Mapping[str, str]) -> go.Figure:
     """Production per site (bars to click for the drill-down), indicators in the tooltip."""
     fig = px.bar(comparaison, x="site_code", y="production_kg", color="site_code", color_discrete_map=SITE_COLORS,
