@@ -123,6 +123,26 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
         assert formatting.nombre(r.ratio_naif, 2) in texte and formatting.nombre(r.mape_naif, 2) in texte
 
 
+def test_forecast_chart_draws_history_and_forecast_as_7_day_means_with_the_model_under_the_title():
+    """Issue 23: the forecast was drawn day by day (0 then thousands of kg) beside a history drawn as 7-day
+    means, and the model's name cut the title."""
+    jours = pd.date_range("2026-01-01", periods=60, freq="D")
+    production = np.where(jours.dayofweek == 2, 7000.0, 0.0)  # one slaughter day a week
+    history = pd.DataFrame({"site_code": "LL", "date": jours, "production_kg": production})
+    futurs = pd.date_range(jours[-1] + pd.Timedelta(days=1), periods=30, freq="D")
+    yhat = np.where(futurs.dayofweek == 2, 7000.0, 0.0)
+    previsions_df = pd.DataFrame({"site_code": "LL", "horizon_jours": 30, "date_prevision": futurs.date, "yhat": yhat,
+                                  "yhat_lower": yhat * 0.8, "yhat_upper": yhat * 1.2, "modele": "cycles"})
+    fig = plots.forecast(history, previsions_df, "LL", 30)
+    historique, haut, bas, prevision = fig.data
+    assert max(historique.y[7:]) == min(historique.y[7:]) == 1000.0  # 7000 kg a week is 1000 kg a day
+    assert max(prevision.y) == min(prevision.y) == 1000.0  # the same aggregation, no daily spikes
+    assert list(bas.y[7:]) == [800.0] * 23 and list(haut.y[7:]) == [1200.0] * 23
+    titre = fig.layout.title.text
+    assert titre.startswith("Prévision 30 jours — site LL<br><sup>Modèle : Cycles des gaveurs") and "moyenne" in \
+        fig.layout.yaxis.title.text
+
+
 def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):
     """The snapshot Voilà sends with the page's first bytes (shown before the widgets connect) holds the
     page's navigation, filter values and content as HTML, and no control."""

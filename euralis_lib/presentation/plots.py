@@ -79,23 +79,31 @@ def pareto(formules: pd.DataFrame) -> go.Figure:
 
 
 def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon: int = 90) -> go.Figure:
-    """History (weekly) and daily forecast with its interval for one site."""
-    hist = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
-    fc = previsions[(previsions["site_code"] == site) & (previsions["horizon_jours"] == horizon)]
-    fig = go.Figure()
-    fig.add_scatter(x=hist.index, y=hist.rolling(7, min_periods=1).mean(), name="Historique (moyenne 7 j)",
-                    line={"color": "#555"})
-    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat_upper"], line={"width": 0}, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat_lower"], fill="tonexty", line={"width": 0},
-                    name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
-    fig.add_scatter(x=fc["date_prevision"], y=fc["yhat"], name="Prévision", line={"color": SITE_COLORS.get(site)})
-    fig.update_yaxes(title="kg de foie par jour")
+    """History and forecast of one site at the same aggregation, 7-day means of daily kg (a lot lands on one
+    day: daily values jump from 0 to thousands), the interval as a band (7-day means of the daily bounds), the
+    chosen model named in French on its own line under the title (so the title is never cut)."""
     from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
 
-    modele = ""
+    jour = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
+    fc = previsions[(previsions["site_code"] == site) & (previsions["horizon_jours"] == horizon)]
+    fc = fc.assign(date_prevision=pd.to_datetime(fc["date_prevision"])).set_index("date_prevision").sort_index()
+    # The forecast's first week averages the last actual days with the first forecast ones, as a 7-day mean does.
+    avant = jour[jour.index < fc.index.min()] if len(fc) else jour.iloc[:0]
+    suite = pd.concat([avant, fc["yhat"]]).rolling("7D", min_periods=1).mean().loc[fc.index]
+    bornes = fc[["yhat_lower", "yhat_upper"]].rolling("7D", min_periods=1).mean()
+    fig = go.Figure()
+    fig.add_scatter(x=jour.index, y=jour.rolling("7D", min_periods=1).mean(), name="Historique",
+                    line={"color": "#555"})
+    fig.add_scatter(x=bornes.index, y=bornes["yhat_upper"], line={"width": 0}, showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=bornes.index, y=bornes["yhat_lower"], fill="tonexty", line={"width": 0},
+                    name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
+    fig.add_scatter(x=suite.index, y=suite, name="Prévision", line={"color": SITE_COLORS.get(site)})
+    fig.update_yaxes(title="kg de foie par jour (moyenne sur 7 jours)")
+    titre = f"Prévision {horizon} jours — site {site}"
     if "modele" in fc and fc["modele"].notna().any():
-        modele = f" ({LIBELLES.get(fc['modele'].iloc[0], fc['modele'].iloc[0])})"
-    return _style(fig, f"Prévision {horizon} jours — site {site}{modele}")
+        modele = fc["modele"].dropna().iloc[0]
+        titre += f"<br><sup>Modèle : {LIBELLES.get(modele, modele)}</sup>"
+    return _style(fig, titre, margin={**_LAYOUT["margin"], "t": 80})
 
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
