@@ -126,7 +126,8 @@ def test_a_backup_taken_while_the_materialized_view_is_stale_verifies_and_restor
     assert resultat.ok, resultat.describe()
     with engine.begin() as conn:  # the view recomputed from the same tables: what a restore gives
         conn.execute(sa.text("SELECT refresh_performances_sites()"))
-        assert conn.execute(sa.text("SELECT sum(nb_canards_abattus) FROM performances_sites")).scalar_one() == perimee - 1
+        recalculee = conn.execute(sa.text("SELECT sum(nb_canards_abattus) FROM performances_sites")).scalar_one()
+    assert recalculee == perimee - 1
 
 
 def test_manifest_matches_the_dump_while_a_writer_inserts_rows(sim_db_url, tmp_path):

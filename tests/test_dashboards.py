@@ -138,9 +138,8 @@ def test_forecast_chart_draws_history_and_forecast_as_7_day_means_with_the_model
     assert max(historique.y[7:]) == min(historique.y[7:]) == 1000.0  # 7000 kg a week is 1000 kg a day
     assert max(prevision.y) == min(prevision.y) == 1000.0  # the same aggregation, no daily spikes
     assert list(bas.y[7:]) == [800.0] * 23 and list(haut.y[7:]) == [1200.0] * 23
-    titre = fig.layout.title.text
-    assert titre.startswith("Prévision 30 jours — site LL<br><sup>Modèle : Cycles des gaveurs") and "moyenne" in \
-        fig.layout.yaxis.title.text
+    assert fig.layout.title.text == "Prévision 30 jours — site LL" and "moyenne" in fig.layout.yaxis.title.text
+    assert fig.layout.title.subtitle.text.startswith("Modèle : Cycles des gaveurs")
 
 
 def test_every_page_snapshot_shows_its_figures_without_controls(shared_sim_url):

@@ -81,7 +81,7 @@ def pareto(formules: pd.DataFrame) -> go.Figure:
 def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon: int = 90) -> go.Figure:
     """History and forecast of one site at the same aggregation, 7-day means of daily kg (a lot lands on one
     day: daily values jump from 0 to thousands), the interval as a band (7-day means of the daily bounds), the
-    chosen model named in French on its own line under the title (so the title is never cut)."""
+    chosen model named in French in the subtitle (so the title is never cut)."""
     from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
 
     jour = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
@@ -99,11 +99,11 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
                     name="Intervalle", fillcolor="rgba(31,119,180,0.2)")
     fig.add_scatter(x=suite.index, y=suite, name="Prévision", line={"color": SITE_COLORS.get(site)})
     fig.update_yaxes(title="kg de foie par jour (moyenne sur 7 jours)")
-    titre = f"Prévision {horizon} jours — site {site}"
+    _style(fig, f"Prévision {horizon} jours — site {site}", margin={**_LAYOUT["margin"], "t": 80})
     if "modele" in fc and fc["modele"].notna().any():
         modele = fc["modele"].dropna().iloc[0]
-        titre += f"<br><sup>Modèle : {LIBELLES.get(modele, modele)}</sup>"
-    return _style(fig, titre, margin={**_LAYOUT["margin"], "t": 80})
+        fig.update_layout(title_subtitle_text=f"Modèle : {LIBELLES.get(modele, modele)}")
+    return fig
 
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
