@@ -111,7 +111,7 @@ def test_finance_cards_show_the_trend_only_when_the_previous_period_is_covered(s
 
 
 def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_db_url):
-    from euralis_lib.models.forecasting import LIBELLES
+    from euralis_lib.models.noms import PREVISION
 
     engine = db.get_engine(sim_db_url)
     run = jobs.run_job("previsions", engine, nb_origines=2, horizons=[30, 90])
@@ -119,7 +119,7 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
     assert "Modèle retenu" in texte and "Rapport au naïf" in texte
     choix = results.choix_previsions(engine, run["run_id"]).data
     for r in choix.itertuples():
-        assert html.escape(LIBELLES[r.modele]) in texte
+        assert html.escape(PREVISION[r.modele]) in texte
         assert formatting.nombre(r.ratio_naif, 2) in texte and formatting.nombre(r.mape_naif, 2) in texte
 
 

@@ -16,7 +16,7 @@ import sympy
 from euralis_lib import jobs, simulator, validation
 from euralis_lib.database import db
 from euralis_lib.jobs import JobParameterError, results
-from euralis_lib.models import baselines, regression
+from euralis_lib.models import baselines, noms, regression
 from euralis_lib.validation.regression import compare
 from euralis_lib.validation.regression import score as score_regression
 from tests.helpers.simulation import scorer_rows
@@ -149,7 +149,7 @@ def test_job_stores_fronts_with_engine_and_records_skipped_combos(sim_db_url):
     assert par_combo["est_polynomiale"].sum().eq(1).all() and len(par_combo) == rows["souche_code"].nunique()
     retenues = results.formules_retenues(engine, result["run_id"]).data
     assert len(retenues) == len(par_combo) and retenues["meilleure_reference"].notna().all()
-    assert set(retenues["meilleure_reference"]) <= set(baselines.LIBELLES.values())
+    assert set(retenues["meilleure_reference"]) <= set(noms.REFERENCES.values())
     assert (retenues["ecart_r2"] - (retenues["r2_test"] - retenues["r2_meilleure_reference"])).abs().max() < 1e-9
     run = db.read_df(engine, "SELECT statut, engine, metriques FROM job_runs WHERE run_id = :r",
                      {"r": result["run_id"]}).iloc[0]

@@ -10,6 +10,7 @@ from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
+from euralis_lib.models import noms
 from euralis_lib.presentation import plots
 from euralis_lib.presentation.markup import element
 
@@ -22,11 +23,9 @@ COLONNES_CHOIX = {"site_code": "Site", "horizon": "Horizon", "modele": "Modèle 
 
 def choix_table(choix: pd.DataFrame, sites: list[str]) -> w.HTML:
     """The model chosen per site and horizon, its backtest MAPE, the baseline's and their ratio (French labels)."""
-    from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
-
     df = choix[choix["site_code"].isin(sites)].assign(
         horizon=lambda d: d["horizon_jours"].astype(str) + " jours",
-        modele=lambda d: d["modele"].map(lambda m: LIBELLES.get(m, m)))
+        modele=lambda d: d["modele"].map(lambda m: noms.PREVISION.get(m, m)))
     return common.table_html(df[list(COLONNES_CHOIX)], colonnes=COLONNES_CHOIX)
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection, Engine
 from euralis_lib.database import queries
 from euralis_lib.database.db import copy_dataframe
 from euralis_lib.jobs import base
-from euralis_lib.models.forecasting import LIBELLES, NAIF, choisir, forecast_sites
+from euralis_lib.models.forecasting import choisir, forecast_sites
+from euralis_lib.models.noms import NAIF, PREVISION
 from euralis_lib.presentation.formatting import nombre
 
 JOB = "previsions"
@@ -67,5 +68,5 @@ def resume_choix(choix: pd.DataFrame) -> str:
         phrases.append(f"À {h} jours : le naïf saisonnier est battu sur {len(battus)} site(s) sur {len(g)} ; "
                        f"rapport de MAPE au naïf médian {nombre(g['ratio'].median(), 2)}, "
                        f"le plus mauvais {nombre(g['ratio'].max(), 2)} "
-                       f"(modèles retenus : {', '.join(sorted({LIBELLES.get(m, m) for m in g['modele']}))}).")
+                       f"(modèles retenus : {', '.join(sorted({PREVISION.get(m, m) for m in g['modele']}))}).")
     return "\n".join(phrases)

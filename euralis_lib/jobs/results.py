@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib.database.db import read_df
 from euralis_lib.jobs import runs
+from euralis_lib.models import noms
 from euralis_lib.presentation import formatting
 
 
@@ -74,9 +75,7 @@ def formules_retenues(engine: Engine, run_id: int | None = None) -> Result:
              = (f.run_id, f.site_code, f.souche_code, f.cible) AND p.est_polynomiale
         WHERE f.run_id = :run_id AND f.est_retenue ORDER BY f.site_code, f.souche_code""", run_id)
     if not res.data.empty:
-        from euralis_lib.models import baselines  # here: scikit-learn and sympy would load in every page's kernel
-
-        res.data["meilleure_reference"] = res.data["meilleure_reference"].map(baselines.LIBELLES)
+        res.data["meilleure_reference"] = res.data["meilleure_reference"].map(noms.REFERENCES)
     return res
 
 

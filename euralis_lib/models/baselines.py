@@ -30,8 +30,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-LIBELLES = {"polynomiale_ridge": "polynomiale (ridge)", "polynomiale_lasso": "polynomiale (lasso)",
-            "boosting": "boosting de gradient"}
 RIDGE_ALPHAS = np.logspace(-4, 4, 33)
 FOLDS = 5
 

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from euralis_lib.models.noms import NAIF
+
 FERMETURE_JOURS = 14
 SAISON_NAIVE_JOURS = 364
 HARMONIQUES = 4
@@ -49,11 +51,8 @@ CYCLES_CHEMINS = 200  # simulated futures per gaveur
 CYCLES_FENETRE_JOURS = 10  # rests drawn from those that began within this many days of the same day of the year
 CYCLES_RECUL_JOURS = 90  # longer than any rest outside a closure
 CYCLES_INACTIF_JOURS = 120  # a gaveur without a lot started in this many days is taken as gone
-NAIF = "naif_saisonnier"
 MODELES = (NAIF, "prophet", "harmonique", "cycles")
 A_LOTS = frozenset({"cycles"})  # models that need the site's lots
-LIBELLES = {NAIF: "Naïf saisonnier", "prophet": "Prophet", "harmonique": "Régression harmonique (SARIMAX)",
-            "cycles": "Cycles des gaveurs (lots en cours puis rythme de chaque gaveur)"}
 COLONNES_LOTS = ["gaveur_id", "debut", "fin", "nb_canards_entres", "date_abattage", "nb_canards_abattus",
                  "poids_foie_moyen_g"]
 

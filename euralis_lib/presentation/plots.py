@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from euralis_lib.models import noms
 from euralis_lib.presentation import formatting
 
 SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
@@ -82,8 +83,6 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
     """History and forecast of one site at the same aggregation, 7-day means of daily kg (a lot lands on one
     day: daily values jump from 0 to thousands), the interval as a band (7-day means of the daily bounds), the
     chosen model named in French in the subtitle (so the title is never cut)."""
-    from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
-
     jour = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
     fc = previsions[(previsions["site_code"] == site) & (previsions["horizon_jours"] == horizon)]
     fc = fc.assign(date_prevision=pd.to_datetime(fc["date_prevision"])).set_index("date_prevision").sort_index()
@@ -102,15 +101,13 @@ def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon
     _style(fig, f"Prévision {horizon} jours — site {site}", margin={**_LAYOUT["margin"], "t": 80})
     if "modele" in fc and fc["modele"].notna().any():
         modele = fc["modele"].dropna().iloc[0]
-        fig.update_layout(title_subtitle_text=f"Modèle : {LIBELLES.get(modele, modele)}")
+        fig.update_layout(title_subtitle_text=f"Modèle : {noms.PREVISION.get(modele, modele)}")
     return fig
 
 
 def backtest(bt: pd.DataFrame) -> go.Figure:
     """Backtest MAPE per site and horizon of every candidate model (the baseline included)."""
-    from euralis_lib.models.forecasting import LIBELLES  # here: scikit-learn would load in every page's kernel
-
-    df = bt.assign(modele=bt["modele"].map(lambda m: LIBELLES.get(m, m)),
+    df = bt.assign(modele=bt["modele"].map(lambda m: noms.PREVISION.get(m, m)),
                    horizon=bt["horizon_jours"].astype(str) + " j")
     fig = px.bar(df, x="horizon", y="mape", color="modele", barmode="group", facet_col="site_code",
                  labels={"mape": "MAPE (%)", "horizon": "Horizon", "modele": "Modèle", "site_code": "Site"})
