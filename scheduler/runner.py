@@ -97,11 +97,11 @@ def check_disks(engine: Engine, backup_dir: Path | None = None) -> list[int]:
         for dossier, chemin in health.disk_folders(engine, backup_dir).items():
             usage = health.disk_usage(chemin)
             alerte = conn.execute(sa.text("SELECT alerte_disque(:dossier, :chemin, :pct, :libre)"), {
-                "dossier": DOSSIERS[dossier], "chemin": str(chemin), "pct": 100.0 * usage.used / usage.total,
+                "dossier": DOSSIERS[dossier], "chemin": str(chemin), "pct": usage.occupation_pct,
                 "libre": usage.free}).scalar()
             if alerte is not None:
-                log.warning("disk of the %s (%s) is %.0f %% full: alert %d", dossier, chemin,
-                            100.0 * usage.used / usage.total, alerte)
+                log.warning("disk of the %s (%s) is %.0f %% full: alert %d", dossier, chemin, usage.occupation_pct,
+                            alerte)
                 ids.append(alerte)
     return ids
 

@@ -104,7 +104,7 @@ SERVER_LOG_LINES = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|Timeout|Error:|
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """Attach to a failed browser test the last warnings and errors of every Voilà log of its worker."""
+    """Attach to a failed browser test the last warnings and errors of its worker's three most recent Voilà logs."""
     outcome = yield
     rapport = outcome.get_result()
     if not rapport.failed or item.get_closest_marker("browser") is None:

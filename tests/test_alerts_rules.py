@@ -219,7 +219,7 @@ def test_a_disk_past_the_threshold_raises_one_admin_alert_per_folder_and_day(don
     monkeypatch.setenv("EURALIS_REPORTS_DIR", str(tmp_path / "rapports"))
     dossiers = health.disk_folders(owner, tmp_path / "sauvegardes")
     assert {"reports", "backups"} <= set(dossiers)
-    occupes = {d: 100.0 * u.used / u.total for d, u in ((d, health.disk_usage(p)) for d, p in dossiers.items())}
+    occupes = {d: health.disk_usage(p).occupation_pct for d, p in dossiers.items()}
     assert 2 < min(occupes.values()) and max(occupes.values()) < 98, occupes  # room for the thresholds below
     rules.modifier(adm, "disque_plein", parametres={"seuil_occupation_pct": math.ceil(max(occupes.values())) + 1})
     assert runner.check_disks(owner, tmp_path / "sauvegardes") == []

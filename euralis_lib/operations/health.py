@@ -158,6 +158,11 @@ class DiskUsage(NamedTuple):
     used: int
     free: int
 
+    @property
+    def occupation_pct(self) -> float:
+        """How full the filesystem is: used bytes, percent of its size (rule ``disque_plein``)."""
+        return 100.0 * self.used / self.total
+
 
 def disk_usage(path: Path) -> DiskUsage:
     """Total, used and free bytes of the filesystem holding ``path`` (or its nearest existing parent)."""
