@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
@@ -44,9 +45,9 @@ def startup(schedule: Schedule, engine: Engine, now: datetime | None = None) -> 
     return missed
 
 
-def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, workers: int = 2) -> BlockingScheduler:
+def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, workers: int = 2) -> BackgroundScheduler:
     """An APScheduler with one cron job per entry and the daily reports retention."""
-    sched = BlockingScheduler(
+    sched = BackgroundScheduler(
         timezone=schedule.timezone, executors={"default": ThreadPoolExecutor(workers)},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": max(1, int(schedule.missed_run_grace.total_seconds()))})
@@ -64,7 +65,10 @@ def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, w
 
 
 def run_daemon(schedule: Schedule, engine: Engine | None = None) -> int:
-    """Run the scheduler in the foreground until SIGTERM / Ctrl-C."""
+    """Run the scheduler until SIGTERM / Ctrl-C: the jobs run in the scheduler's threads while this thread
+    waits. The SIGTERM handler only sets a flag: one that shut the scheduler down from the handler could
+    interrupt this thread while it held a non-reentrant lock of the executor (a job being submitted) and
+    deadlock it, and one that raised was swallowed by the scheduler's own ``except BaseException`` there."""
     engine = engine or db.get_engine()
     stop = threading.Event()
     missed = startup(schedule, engine)
@@ -73,22 +77,23 @@ def run_daemon(schedule: Schedule, engine: Engine | None = None) -> int:
     for entry, _fire in missed:
         sched.add_job(runner.run_entry, args=(schedule, entry, engine), kwargs={"stop": stop},
                       id=f"_rattrapage_{entry.name}", name=f"{entry.name} (missed run)")
-
-    def arreter(signum, _frame) -> None:
-        log.info("signal %s: stopping the scheduler", signal.Signals(signum).name)
-        stop.set()
-        sched.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, arreter)
+    recus: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: recus.append(signum))
     log.info("scheduler started with %s (%d jobs, time zone %s)", schedule.path, len(schedule.entries),
              schedule.timezone)
     for job in sched.get_jobs():
         log.info("  %-22s %s", job.name, job.trigger)
     try:
         sched.start()
+        while not recus:
+            time.sleep(0.2)  # a signal handler runs between two sleeps, in this thread
+        log.info("signal %s: stopping the scheduler", signal.Signals(recus[0]).name)
     except KeyboardInterrupt:
-        stop.set()
+        log.info("interrupted: stopping the scheduler")
     finally:
+        stop.set()  # running jobs see it between attempts
+        if sched.running:
+            sched.shutdown(wait=False)
         if metriques is not None:
             metriques.shutdown()
     log.info("scheduler stopped")
