@@ -58,18 +58,53 @@ def test_mortality_above_the_threshold_raises_once_in_the_writing_transaction(al
         lot, n = conn.execute(sa.text(
             "SELECT lot_id, nb_canards_entres FROM lots_gavage WHERE nb_morts * 100 < nb_canards_entres "
             "ORDER BY lot_id LIMIT 1")).one()
-        conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = :m WHERE lot_id = :l"), {"m": n // 10, "l": lot})
+        conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = :m WHERE lot_id = :l"), {"m": n // 8, "l": lot})
         dans_la_transaction = conn.execute(sa.text(
             "SELECT severite, message FROM alertes WHERE cle_dedup = :c"), {"c": f"mortalite:{lot}"}).one()
-    taux = f"{round(100 * (n // 10) / n, 1):.1f}".replace(".", ",")
+    taux = f"{round(100 * (n // 8) / n, 1):.1f}".replace(".", ",")
     assert dans_la_transaction.severite == "critique" and f"{taux} %" in dans_la_transaction.message
     with owner.begin() as conn:  # the same data again, and a re-import at another hour: nothing new
-        conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = :m + 1 WHERE lot_id = :l"), {"m": n // 10, "l": lot})
+        conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = :m + 1 WHERE lot_id = :l"), {"m": n // 8, "l": lot})
         conn.execute(sa.text("INSERT INTO alertes (horodatage, site_code, type, severite, message, source, cle_dedup) "
                              "SELECT now(), site_code, 'mortalite', 'critique', 'x', 'test', :c FROM lots_gavage "
                              "WHERE lot_id = :l"), {"c": f"mortalite:{lot}", "l": lot})
         assert conn.execute(sa.text("SELECT count(*) FROM alertes WHERE cle_dedup = :c"),
                             {"c": f"mortalite:{lot}"}).scalar_one() == 1
+
+
+def _lot_apres_historique(owner, condition: str) -> tuple[int, int]:
+    """A lot (id, ducks in) whose gaveur's 10 previous lots (at least 3) have a median mortality meeting
+    ``condition`` (on ``habituel``, in %), with no mortality alert yet."""
+    with owner.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "SELECT l.lot_id, l.nb_canards_entres FROM lots_gavage l CROSS JOIN LATERAL ("
+            "  SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS habituel, count(*) AS n FROM ("
+            "    SELECT 100.0 * p.nb_morts / p.nb_canards_entres AS m FROM lots_gavage p "
+            "    WHERE p.gaveur_id = l.gaveur_id"
+            "    AND p.debut < l.debut ORDER BY p.debut DESC LIMIT 10) d) h "
+            f"WHERE h.n >= 3 AND {condition} AND l.nb_canards_entres >= 500 AND NOT EXISTS ("
+            "  SELECT FROM alertes a WHERE a.cle_dedup = 'mortalite:' || l.lot_id) ORDER BY l.lot_id LIMIT 1")).one())
+
+
+def test_a_spike_against_the_gaveurs_usual_mortality_is_critical_under_the_site_wide_ceiling(alertes):
+    """sql/196: 7 % is critical for a gaveur who usually loses under 2 % (over 3 times his median), only the
+    rule's severity for one who usually loses over 4 %; 10 % is critical for anyone."""
+    owner = alertes["owner"]
+    alertes_de = {}
+    for nom, condition in (("bas", "h.habituel < 2"), ("haut", "h.habituel > 4")):
+        lot, n = _lot_apres_historique(owner, condition)
+        with owner.begin() as conn:
+            conn.execute(sa.text("UPDATE lots_gavage SET nb_morts = :m WHERE lot_id = :l"),
+                         {"m": round(0.07 * n), "l": lot})
+            alertes_de[nom] = conn.execute(sa.text("SELECT severite, message FROM alertes WHERE cle_dedup = :c"),
+                                           {"c": f"mortalite:{lot}"}).one()
+    assert alertes_de["bas"].severite == "critique", alertes_de["bas"].message
+    assert "fois la mortalité habituelle du gaveur" in alertes_de["bas"].message
+    assert alertes_de["haut"].severite == "attention", alertes_de["haut"].message
+    with owner.connect() as conn:
+        assert conn.execute(sa.text("SELECT parametres FROM regles_alertes WHERE code = 'mortalite_lot'")
+                            ).scalar_one() == {"seuil_pct": 3.0, "seuil_critique_pct": 10.0, "seuil_pic_pct": 6.0,
+                                               "facteur_pic": 3.0, "lots_historique": 10}
 
 
 def test_each_role_counts_and_lists_exactly_its_alerts(alertes):

@@ -17,8 +17,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from euralis_lib import simulator
-from euralis_lib.bench.volume import throwaway_cluster, write_report
+from euralis_lib.bench.volume import write_report
 from euralis_lib.database import backup, db, migrations, restore
+from euralis_lib.database.embedded import throwaway_cluster
 
 
 def bench_scale(socket_dir: Path, years: int, work: Path) -> dict:

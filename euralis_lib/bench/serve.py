@@ -313,8 +313,9 @@ def format_table(label: str, floor_s: float, results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the rounds on one server and print the table."""
-    from euralis_lib.bench.volume import throwaway_cluster, write_report
+    from euralis_lib.bench.volume import write_report
     from euralis_lib.dashboards import page_spec
+    from euralis_lib.database.embedded import throwaway_cluster
     from euralis_lib.serving import kernels, serve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

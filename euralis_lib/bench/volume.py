@@ -12,13 +12,13 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 from euralis_lib import config, jobs, simulator
 from euralis_lib.database import db, embedded, migrations, queries
+from euralis_lib.database.embedded import throwaway_cluster
 from euralis_lib.presentation import exports
 
 
@@ -52,7 +52,6 @@ def bench_jobs(engine) -> dict[str, float]:
 def bench_scheduler_overhead(engine, url: str, repeat: int = 3) -> dict[str, tuple[float, float]]:
     """Median wall time (s) of the ``finance`` notebook run by papermill directly vs through the runner the
     scheduler uses (advisory lock, job_runs rows, report + HTML export); reports go to a temporary folder."""
-    import os
 
     import papermill
 
@@ -137,25 +136,6 @@ def format_table(results: list[dict]) -> str:
                          f"as a scheduled run {p:.1f} s (max {pmax:.1f}): overhead {p - d:+.1f} s "
                          "(lock, job_runs rows, report and HTML export)")
     return "\n".join(lines)
-
-
-@contextmanager
-def throwaway_cluster(prefix: str = "eurb-") -> Iterator[Path]:
-    """A private PostgreSQL cluster under /tmp for a benchmark; yields its socket folder, deleted after.
-
-    Backups made meanwhile (the ``backup`` job among the jobs) go to a folder of the cluster, never to the
-    user's backup folder, whose retention they would otherwise upset."""
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    base.chmod(0o755)
-    saved = os.environ.get("EURALIS_BACKUP_DIR")
-    os.environ["EURALIS_BACKUP_DIR"] = str(base / "backups")
-    try:
-        embedded.start(base / "pgdata")
-        yield embedded.status(base / "pgdata").socket_dir
-    finally:
-        os.environ.pop("EURALIS_BACKUP_DIR") if saved is None else os.environ.update(EURALIS_BACKUP_DIR=saved)
-        embedded.stop(base / "pgdata")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def write_report(table: str, name: str) -> Path:

@@ -13,6 +13,9 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,3 +198,22 @@ def reset(pgdata: Path) -> None:
     if status(pgdata).state == "running":
         stop(pgdata)
     shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@contextmanager
+def throwaway_cluster(prefix: str = "eurb-") -> Iterator[Path]:
+    """A private PostgreSQL cluster under /tmp (benchmarks, validation); yields its socket folder, deleted after.
+
+    Backups made meanwhile (the ``backup`` job among the jobs) go to a folder of the cluster, never to the
+    user's backup folder, whose retention they would otherwise upset."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    saved = os.environ.get("EURALIS_BACKUP_DIR")
+    os.environ["EURALIS_BACKUP_DIR"] = str(base / "backups")
+    try:
+        start(base / "pgdata")
+        yield status(base / "pgdata").socket_dir
+    finally:
+        os.environ.pop("EURALIS_BACKUP_DIR") if saved is None else os.environ.update(EURALIS_BACKUP_DIR=saved)
+        stop(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)

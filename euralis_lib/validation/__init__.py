@@ -1,11 +1,12 @@
 """Validation matrix: every model scored against the simulator's planted truths and its baseline.
 
-Each scorer module (``simulateur``, ``regression``, ``anomalies``, ``clustering``, ``previsions``;
+Each scorer module (``simulateur``, ``regression``, ``anomalies``, ``clustering``, ``previsions``,
+``alertes``, which loads each data set into a database of its own so the rules run as the triggers they are;
 planning has no planted truth and is checked against exhaustive search instead) exposes
 ``score(donnees: SimulatedData) -> DataFrame`` with the columns
 :data:`COLONNES`, one row per metric per cell (site, souche, horizon…). The runner
 (:mod:`euralis_lib.validation.matrix`) runs them on many seeds × end dates and judges every goal on
-the minimum over data sets, never on one. Scorers work on the simulated data in memory: the
+the minimum over data sets, never on one. The model scorers work on the simulated data in memory: the
 features come from :func:`lot_features`, the in-memory twin of :func:`euralis_lib.database.queries.lot_features`
 (a test keeps the two equal on a loaded database).
 """
