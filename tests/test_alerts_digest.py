@@ -1,12 +1,13 @@
 """The daily alert digest by e-mail (issue 22, sql/195, euralis_lib.alerts.courriels): each opted-in active user
 gets once per Paris day the alerts he reads raised since his last digest — an admin all of them, a supervisor
 limited to a site that site's, a gaveur his own lots' only —, through a real aiosmtpd server; nothing without
-SMTP settings, without opt-in or without an alert."""
+SMTP settings, without opt-in or without an alert; users opt in from the Alertes page as themselves."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import html
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from euralis_lib import config
 from euralis_lib.alerts import courriels, inbox
-from tests.helpers.connexion import engine_de
+from tests.helpers.connexion import engine_de, ouvrir_session
 from tests.helpers.roles import roles_base  # noqa: F401  (the fixture « base »)
 from tests.helpers.smtp import serveur_smtp
 
@@ -150,3 +151,37 @@ def test_no_digest_without_smtp_settings_nor_without_a_new_alert_and_the_next_on
     assert {a: set(REPERE.findall(_texte(m))) for a, m in second.items()} == {
         "adm@exemple.fr": {"repère-b"}, "g2@exemple.fr": {"repère-b"}}  # since the last digest only
 
+
+def test_a_user_opts_in_to_the_digest_from_the_alert_page_as_himself(resumes):
+    from euralis_lib.dashboards import alertes as page_alertes
+    from euralis_lib.dashboards import common, page_spec
+
+    moteur = resumes["moteurs"]["sup"]
+    _, utilisateur = ouvrir_session(resumes["url"], "sup")
+    page = common.Page(page_spec("alertes"), page_alertes.build, page_alertes.FILTERS, engine=moteur,
+                       utilisateur=utilisateur)
+    assert "Courriels" in common.instantane(page.contenu)
+    section = page_alertes.section_courriels(common.Contexte(moteur, None, lambda: None, utilisateur))
+    champs = {c: w for w in [*section, *section[3].children] for c in getattr(w, "_dom_classes", ())}
+    assert champs["euralis-alertes-courriel"].value == "sup@exemple.fr"  # his current subscription
+    assert champs["euralis-alertes-immediat"].value is True and champs["euralis-alertes-resume"].value is False
+    champs["euralis-alertes-courriel"].value = "pas une adresse"
+    champs["euralis-alertes-resume"].value = True
+    champs["euralis-alertes-enregistrer"].click()
+    assert "n'est pas une adresse" in html.unescape(champs["euralis-alertes-courriels-etat"].value)
+    assert courriels.abonnement(moteur) == courriels.Abonnement("sup@exemple.fr", True, False)
+    champs["euralis-alertes-courriel"].value = "sup.nouveau@exemple.fr"
+    champs["euralis-alertes-enregistrer"].click()
+    assert ("vous recevrez à sup.nouveau@exemple.fr chaque alerte critique et le résumé quotidien"
+            in html.unescape(champs["euralis-alertes-courriels-etat"].value))
+    assert courriels.abonnement(moteur) == courriels.Abonnement("sup.nouveau@exemple.fr", True, True)
+    with resumes["owner"].connect() as conn:  # his own row, and no one else's changed
+        assert conn.execute(sa.text("SELECT login, courriel FROM alertes_abonnements WHERE resume_quotidien "
+                                    "ORDER BY login")).all() == [
+            ("adm", "adm@exemple.fr"), ("g1", "g1@exemple.fr"), ("g1-off", "g1-off@exemple.fr"),
+            ("g2", "g2@exemple.fr"), ("sup", "sup.nouveau@exemple.fr"), ("sup-site", "sup-site@exemple.fr")]
+    champs["euralis-alertes-resume"].value = False  # and out again
+    champs["euralis-alertes-immediat"].value = False
+    champs["euralis-alertes-enregistrer"].click()
+    assert "vous ne recevez pas d'alerte par courriel" in html.unescape(champs["euralis-alertes-courriels-etat"].value)
+    assert courriels.abonnement(moteur) == courriels.Abonnement("sup.nouveau@exemple.fr", False, False)
