@@ -5,7 +5,8 @@ At start-up: the schedule is validated, runs left ``running`` by a process that 
 and each job whose last fire time falls within the grace period without a run is run once (missed-run
 policy). Then APScheduler fires the cron triggers;
 a job never overlaps itself in one process (``max_instances=1``) nor across processes (advisory
-lock). Retention runs again every day at 03:30. Prometheus metrics are served on 127.0.0.1 (see
+lock). Retention runs again every day at 03:30; the alert digests are e-mailed every day at the schedule's
+``alerts_digest_time`` (07:00 by default). Prometheus metrics are served on 127.0.0.1 (see
 ``euralis_lib.operations.metrics``). SIGTERM or Ctrl-C stops it; a run interrupted that
 way is marked ``failed`` by the next process that looks (its job's lock is free).
 """
@@ -46,7 +47,8 @@ def startup(schedule: Schedule, engine: Engine, now: datetime | None = None) -> 
 
 
 def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, workers: int = 2) -> BackgroundScheduler:
-    """An APScheduler with one cron job per entry and the daily reports retention."""
+    """An APScheduler with one cron job per entry, the ticks (orphan runs, disks), the daily reports retention and
+    the daily alert digest e-mails."""
     sched = BackgroundScheduler(
         timezone=schedule.timezone, executors={"default": ThreadPoolExecutor(workers)},
         job_defaults={"coalesce": True, "max_instances": 1,
@@ -61,6 +63,10 @@ def build_scheduler(schedule: Schedule, engine: Engine, stop: threading.Event, w
                   next_run_time=schedule.now())  # at start, then every tick
     sched.add_job(runner.purge_reports, CronTrigger(hour=3, minute=30, timezone=schedule.timezone),
                   args=(schedule.reports_retention_days,), id="_retention_rapports", name="reports retention")
+    digest = schedule.alerts_digest_time
+    sched.add_job(runner.send_alert_digests, CronTrigger(hour=digest.hour, minute=digest.minute,
+                                                         timezone=schedule.timezone),
+                  args=(engine,), id="_resume_alertes", name="daily alert digest e-mails")
     return sched
 
 

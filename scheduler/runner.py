@@ -2,7 +2,8 @@
 
 Also the start-up and periodic duties of a scheduler: runs left ``running`` by a process that is gone
 are marked ``failed`` (:func:`euralis_lib.jobs.runs.mark_orphans`), missed runs are found, old report
-folders are deleted, and the disks of the data, reports and backups are measured for rule ``disque_plein``.
+folders are deleted, the disks of the data, reports and backups are measured for rule ``disque_plein``, and
+the daily alert digests are e-mailed.
 
 The job's lock (:func:`euralis_lib.jobs.runs.job_lock`, taken by the runner for all attempts) keeps a
 job from running twice at once: another scheduler — on this machine or another one using the same
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from euralis_lib import config
+from euralis_lib.alerts import courriels
 from euralis_lib.database.db import connect
 from euralis_lib.jobs import pipeline, runs
 from euralis_lib.jobs.schedule import Entry, Schedule
@@ -104,6 +106,14 @@ def check_disks(engine: Engine, backup_dir: Path | None = None) -> list[int]:
                             alerte)
                 ids.append(alerte)
     return ids
+
+
+def send_alert_digests(engine: Engine) -> int:
+    """The scheduler's daily alert digest: each opted-in user's e-mail of the alerts he reads since his last one
+    (:func:`courriels.envoyer_resumes`; nothing without ``EURALIS_SMTP_URL``); how many were sent."""
+    envoyes = courriels.envoyer_resumes(engine)
+    log.info("alert digests: %d e-mail(s) sent", envoyes)
+    return envoyes
 
 
 def missed_runs(schedule: Schedule, engine: Engine, now: datetime) -> list[tuple[Entry, datetime]]:

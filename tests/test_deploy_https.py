@@ -178,7 +178,7 @@ def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
     (tmp_path / "euralis.env").write_text("EURALIS_DATABASE_URL=postgresql://u:p@127.0.0.1/euralis\n")
     paths = deploy.write(_settings(tmp_path), tmp_path)
     units = [str(p) for p in paths if p.suffix == ".service"]
-    assert len(units) == 3
+    assert len(units) == 4
     done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     groupe = (tmp_path / "euralis-dashboards.service").read_text()
@@ -186,6 +186,9 @@ def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
     assert "ExecStart=/bin/true" in groupe and "User=" not in groupe
     instance = (tmp_path / "euralis-voila@.service").read_text()
     assert "serve --host 127.0.0.1 --port %i\n" in instance and "PartOf=euralis-dashboards.service" in instance
+    courriels = (tmp_path / "euralis-courriels.service").read_text()
+    assert f"ExecStart={config.PROJECT_ROOT}/.venv/bin/python -m euralis_lib.alerts.courriels\n" in courriels
+    assert "Restart=on-failure\n" in courriels and f"EnvironmentFile={tmp_path / 'euralis.env'}\n" in courriels
     for unit in (u for u in units if not u.endswith("euralis-dashboards.service")):
         texte = Path(unit).read_text()
         assert "User=euralis" in texte and "CapabilityBoundingSet=\n" in texte and "UMask=0077" in texte

@@ -244,6 +244,7 @@ def test_scheduler_daemon_serves_metrics_on_localhost(sim_db_url, tmp_path):
         sortie, _ = proc.communicate(timeout=30)
     assert f"Prometheus metrics on http://127.0.0.1:{port}/metrics" in sortie
     assert "disks of data, reports and backups" in sortie and "raised an exception" not in sortie, sortie
+    assert "daily alert digest e-mails" in sortie, sortie  # planned (cron at the schedule's alerts_digest_time)
 
 
 def test_ops_page_shows_the_last_backup_and_its_verification(sim_db_url, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,6 +171,23 @@ def test_missed_run_policy_runs_once_within_the_grace_period(empty_db_url, tmp_p
     assert runner.missed_runs(schedule, engine, now) == []
     sans_grace = load_schedule(_schedule(tmp_path, jobs, missed_run_grace_hours=0))
     assert runner.missed_runs(sans_grace, db.get_engine(empty_db_url), now + timedelta(hours=2)) == []
+
+
+def test_the_daemon_e_mails_the_alert_digests_every_day_at_the_configured_paris_time(tmp_path):
+    jobs = f"  lent:\n    cron: '0 3 * * *'\n    notebook: {DATA / 'lent.ipynb'}\n"
+    engine = db.get_engine("postgresql://personne@127.0.0.1:1/euralis")  # never connected: jobs are only planned
+    now = load_schedule(DEFAULT_SCHEDULE).now().replace(year=2026, month=11, day=25, hour=0, minute=30)
+    for reglages, attendu in (({}, "07:00"), ({"alerts_digest_time": '"06:45"'}, "06:45")):
+        schedule = load_schedule(_schedule(tmp_path, jobs, **reglages))
+        sched = daemon.build_scheduler(schedule, engine, threading.Event())
+        (resume,) = [j for j in sched.get_jobs() if j.func is runner.send_alert_digests]
+        assert resume.args == (engine,)
+        prochains = [resume.trigger.get_next_fire_time(None, now + timedelta(days=d)) for d in (0, 1)]
+        assert [p.strftime("%d %H:%M %Z") for p in prochains] == [f"25 {attendu} CET", f"26 {attendu} CET"]
+    assert "alerts_digest_time: \"07:00\"" in DEFAULT_SCHEDULE.read_text()
+    for faux in ("7:00", '"7h"', '"25:00"'):  # YAML reads an unquoted 7:00 as 420
+        with pytest.raises(ScheduleError, match='alerts_digest_time must be a quoted time "HH:MM"'):
+            load_schedule(_schedule(tmp_path, jobs, alerts_digest_time=faux))
 
 
 def test_reports_retention_deletes_only_old_date_folders(tmp_path):

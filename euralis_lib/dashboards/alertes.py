@@ -1,6 +1,7 @@
 """Alertes: the alert centre — filters, list, mark read, acknowledge, and per rule how often users judged
-an alert a false alarm. Everything goes through :mod:`euralis_lib.alerts.inbox` on the page's engine, so
-PostgreSQL decides which alerts the user reads and what he may acknowledge."""
+an alert a false alarm; the logged-in user's alert e-mails. Everything goes through
+:mod:`euralis_lib.alerts.inbox` and :mod:`euralis_lib.alerts.courriels` on the page's engine, so PostgreSQL
+decides which alerts the user reads, what he may acknowledge and whose subscription he writes (his own)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import ipywidgets as w
 import pandas as pd
 
-from euralis_lib.alerts import ISSUES, SEVERITES, inbox, rules
+from euralis_lib.alerts import ISSUES, SEVERITES, courriels, inbox, rules
 from euralis_lib.alerts.inbox import FiltreAlertes
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
@@ -190,7 +191,44 @@ def reglage_regles(ctx: Contexte) -> list[w.Widget]:
             w.HBox([sites, parametres, bouton]), etat]
 
 
+def section_courriels(ctx: Contexte) -> list[w.Widget]:
+    """The logged-in user's alert e-mails: his address, each critical alert at once, the daily digest (his own row,
+    written as him)."""
+    actuel = courriels.abonnement(ctx.engine)
+    adresse = w.Text(value=actuel.courriel if actuel else "", placeholder="nom@exemple.fr",
+                     description="Adresse électronique", style={"description_width": "initial"},
+                     layout=w.Layout(width="420px"))
+    immediat = w.Checkbox(value=bool(actuel and actuel.critique_immediat), indent=False, layout=w.Layout(width="auto"),
+                          description="Recevoir chaque alerte critique par courriel dès qu'elle est levée")
+    resume = w.Checkbox(value=bool(actuel and actuel.resume_quotidien), indent=False, layout=w.Layout(width="auto"),
+                        description="Recevoir chaque matin un résumé des alertes de la veille (aucun courriel sans "
+                                    "alerte)")
+    enregistrer = w.Button(description="Enregistrer", icon="envelope")
+    etat = w.HTML()
+    for champ, classe in ((adresse, "euralis-alertes-courriel"), (immediat, "euralis-alertes-immediat"),
+                          (resume, "euralis-alertes-resume"), (enregistrer, "euralis-alertes-enregistrer"),
+                          (etat, "euralis-alertes-courriels-etat")):
+        champ.add_class(classe)
+
+    def _enregistrer(_bouton: w.Button) -> None:
+        try:
+            courriels.abonner(ctx.engine, adresse.value, immediat.value, resume.value)
+        except Exception as exc:  # noqa: BLE001 — shown to the user in French; nothing half-written
+            etat.value = common.message_html(common.french_error(exc), "erreur")
+            return
+        choisis = [texte for case, texte in ((immediat, "chaque alerte critique"), (resume, "le résumé quotidien"))
+                   if case.value]
+        texte = (f"Enregistré : vous recevrez à {adresse.value.strip()} {' et '.join(choisis)}." if choisis
+                 else "Enregistré : vous ne recevez pas d'alerte par courriel.")
+        etat.value = common.message_html(texte, "info")
+
+    enregistrer.on_click(_enregistrer)
+    return [common.titre("Courriels"), immediat, resume, w.HBox([adresse, enregistrer]), etat]
+
+
 def build(ctx: Contexte) -> list[w.Widget]:
-    """The alert centre, the per-rule figures and, for admins, the rules' settings."""
+    """The alert centre, the per-rule figures, for admins the rules' settings and (with login) the user's alert
+    e-mails."""
     return [common.titre("Alertes"), *Centre(ctx).widgets(), *section_regles(ctx),
-            *(reglage_regles(ctx) if ctx.est_admin else [])]
+            *(reglage_regles(ctx) if ctx.est_admin else []),
+            *(section_courriels(ctx) if ctx.utilisateur is not None else [])]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,8 @@ from euralis_lib.jobs import parameters
 
 DEFAULT_SCHEDULE = config.PROJECT_ROOT / "scheduler" / "schedule.yml"
 _GLOBAL_KEYS = {"timezone", "retries", "retry_backoff_seconds", "missed_run_grace_hours", "reports_retention_days",
-                "jobs"}
+                "alerts_digest_time", "jobs"}
+DEFAULT_DIGEST_TIME = time(7, 0)
 _ENTRY_KEYS = {"cron", "notebook", "parameters"}
 
 
@@ -71,6 +72,7 @@ class Schedule:
     missed_run_grace: timedelta
     reports_retention_days: int
     entries: dict[str, Entry]
+    alerts_digest_time: time = DEFAULT_DIGEST_TIME  # daily alert digest e-mails, in the schedule's time zone
 
     def now(self) -> datetime:
         """The current time in the schedule's time zone."""
@@ -107,6 +109,18 @@ def _number(raw: dict, key: str, default: float, path: Path, minimum: float = 0)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
         raise ScheduleError(f"{path}: {key} must be a number ≥ {minimum:g}, not {value!r}.")
     return value
+
+
+def _digest_time(raw: dict, path: Path) -> time:
+    """``alerts_digest_time: "HH:MM"`` (quoted: YAML reads an unquoted 7:00 as a number: 420 minutes)."""
+    value = raw.get("alerts_digest_time", DEFAULT_DIGEST_TIME.strftime("%H:%M"))
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return datetime.strptime(value.strip(), "%H:%M").time()
+    except ValueError as exc:
+        raise ScheduleError(f'{path}: alerts_digest_time must be a quoted time "HH:MM" (e.g. "07:00"), '
+                            f"not {value!r}.") from exc
 
 
 def _notebook(name: str, spec: dict, where: str) -> Path:
@@ -168,4 +182,5 @@ def load_schedule(path: str | Path | None = None, check_notebooks: bool = True) 
         path=path, timezone=timezone, retries=int(_number(raw, "retries", 2, path)),
         retry_backoff_seconds=float(_number(raw, "retry_backoff_seconds", 60, path)),
         missed_run_grace=timedelta(hours=float(_number(raw, "missed_run_grace_hours", 6, path))),
-        reports_retention_days=int(_number(raw, "reports_retention_days", 30, path, minimum=1)), entries=entries)
+        reports_retention_days=int(_number(raw, "reports_retention_days", 30, path, minimum=1)), entries=entries,
+        alerts_digest_time=_digest_time(raw, path))

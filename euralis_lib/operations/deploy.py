@@ -25,6 +25,7 @@ DEPLOY_DIR = config.PROJECT_ROOT / "deploy"
 TEMPLATES = {"euralis-dashboards.service": "systemd/euralis-dashboards.service",
              "euralis-voila@.service": "systemd/euralis-voila@.service",
              "euralis-scheduler.service": "systemd/euralis-scheduler.service",
+             "euralis-courriels.service": "systemd/euralis-courriels.service",
              "euralis.conf": "nginx/euralis.conf"}
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,17 +23,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from euralis_lib.alerts.courriels import SMTP_ENV, Smtp
+from euralis_lib.alerts.courriels import SMTP_ENV, Smtp, SubscriptionError, check_address
 from euralis_lib.database import db
 from euralis_lib.exceptions import EuralisError
 from euralis_lib.presentation import formatting
 
 log = logging.getLogger("euralis.rapports.courriels")
-_ADRESSE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-class SubscriptionError(EuralisError):
-    """A subscription was refused (an address that is not one)."""
+__all__ = ["Abonnement", "Bilan", "SubscriptionError", "abonnement", "abonner", "envoyer"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,7 @@ class Abonnement:
 def abonner(engine: Engine, courriel: str, hebdo: bool = True) -> None:
     """Subscribe the engine's user to the weekly reports he may read (``hebdo=False`` stops them), or change his
     address."""
-    courriel = courriel.strip()
-    if not re.match(_ADRESSE, courriel):
-        raise SubscriptionError(f"« {courriel} » n'est pas une adresse électronique (exemple : nom@exemple.fr).")
+    courriel = check_address(courriel)
     with db.connect(engine, transaction=True) as conn:
         conn.execute(sa.text(
             "INSERT INTO rapports_abonnements (login, courriel, hebdo) VALUES (euralis_lecteur(), :c, :h) "
