@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from euralis_lib.bench import alerts
+from euralis_lib.bench import alerts, provenance
 
 
 def _results(latence: float | None, cpu_s: float, connexions_fin: int) -> alerts.Results:
     """Measures of 3 pages × 2 rounds, one of them ``latence``, the idle tree's ``cpu_s`` over 100 s."""
-    r = alerts.Results(pages=3, initial=[5, 5, 5], latencies=[[0.2, 0.3, 0.25], [0.2, latence, 0.3]],
-                       import_s=[0.1, 0.1], open_s=20, idle_s=100, idle_cpu_tree_s=cpu_s, idle_cpu_server_s=cpu_s)
+    r = alerts.Results(pages=3, provenance=provenance(), initial=[5, 5, 5],
+                       latencies=[[0.2, 0.3, 0.25], [0.2, latence, 0.3]], import_s=[0.1, 0.1], open_s=20,
+                       idle_s=100, idle_cpu_tree_s=cpu_s, idle_cpu_server_s=cpu_s)
     listener = ("euralis-alertes", "euralis_web")
     r.connections = {"before pages": {}, "1 page open": {listener: 1, ("euralis", "euralis_web"): 1},
                      "idle start": {listener: 1, ("euralis", "euralis_web"): connexions_fin},

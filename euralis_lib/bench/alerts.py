@@ -71,7 +71,8 @@ class Results:
     """What the bench measured; latencies in seconds per round and page (None: a miss)."""
 
     pages: int
-    load_start: str = ""
+    provenance: str = ""  # at the start: the commit of the code that ran, the load before the bench's own
+    load_end: str = ""
     initial: list[int] = field(default_factory=list)
     latencies: list[list[float | None]] = field(default_factory=list)
     import_s: list[float] = field(default_factory=list)
@@ -201,7 +202,7 @@ async def one_round(engine: Engine, pages, numero: int, jeton: str, timeout_s: f
 async def measure(args: argparse.Namespace, proc, base: str, url: str, users: list[tuple[str, str]]) -> Results:
     """Open the pages, run the rounds, then measure the idle pages."""
     engine = bench_engine(url)
-    resultats = Results(pages=len(users), load_start=" / ".join(f"{x:.1f}" for x in os.getloadavg()))
+    resultats = Results(pages=len(users), provenance=provenance())
     resultats.connections["before pages"] = connections(engine)
     sampler = MemorySampler(proc.pid)
     sampler.start()
@@ -234,6 +235,7 @@ async def measure(args: argparse.Namespace, proc, base: str, url: str, users: li
         resultats.idle_cpu_server_s = sum(serveur.cpu_times()[:2]) - cpu_serveur
         resultats.connections["idle end"] = connections(engine)
         resultats.kernels, resultats.rss_idle = len(kernel_pids(proc.pid)), tree_rss(proc.pid)
+        resultats.load_end = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     finally:
         sampler.stop()
         resultats.rss_peak = sampler.peak
@@ -264,11 +266,11 @@ def format_report(args: argparse.Namespace, r: Results) -> str:
     mb = 1024 * 1024
     mesures = r.measured()
     p50, p95 = (percentile(mesures, 50), percentile(mesures, 95)) if mesures else (float("nan"),) * 2
-    lignes = [f"# bench-alerts — {provenance()}", "",
+    lignes = [f"# bench-alerts — {r.provenance}", "",
               f"Settings: {r.pages} pages (1 admin, {r.pages - 1} superviseurs of every site, one Chromium context "
               f"each, page Accueil, no preheated kernel), {args.rounds} rounds of one lot above the mortality "
               f"threshold through the lots import, timeout {args.timeout:g} s, {args.gap:g} s between rounds, "
-              f"idle {args.idle:g} s, {args.years} simulated year(s). Load average at the start: {r.load_start}.",
+              f"idle {args.idle:g} s, {args.years} simulated year(s). Load average at the end: {r.load_end}.",
               "",
               "| measure | value |", "|---|---|",
               f"| pages opened (login + Accueil + badge count), s | {r.open_s:.1f} |",

@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         chromium()
     except FileNotFoundError as err:
         raise SystemExit(str(err)) from None
+    origine = provenance()  # before the run: the code that runs, the load before the bench's own
     label = args.label or (f"code of {args.project}" if args.project else "this checkout")
     pool = kernels.pools_from_env(args.pools or "").get("tableau_de_bord", page_spec("tableau_de_bord").pool)
     pools = ",".join(p for p in (args.pools, f"vide={pool}") if p)
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_table(label, plancher, results[-1:]), flush=True)
         finally:
             serve.stop(proc)
-        write_report(f"bench-serve {provenance()}; RSS after: {args.after:.0f} s after the users left\n\n"
+        write_report(f"bench-serve {origine}; RSS after: {args.after:.0f} s after the users left\n\n"
                      + format_table(label, plancher, results), args.report)
     return 0
 
