@@ -57,6 +57,12 @@ bench-import: install
 bench-serve: install browser
 	$(PY) -m euralis_lib.bench.serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS) --report bench-serve-pools)
 
+## make bench-alerts: 20 logged-in pages, alerts written by an import: p50/p95 from its commit to every page's
+## badge, then the idle pages' server CPU and database connections for 2 minutes (not a test).
+.PHONY: bench-alerts
+bench-alerts: install browser
+	$(PY) -m euralis_lib.bench.alerts --pages 20 --idle 120
+
 ## make bench-backup: backup, verified-restore and restore times and dump sizes at 3 and 10 years (not a test).
 .PHONY: bench-backup
 bench-backup: install

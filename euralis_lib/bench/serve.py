@@ -32,6 +32,7 @@ from pathlib import Path
 
 import psutil
 
+from euralis_lib.bench import provenance
 from euralis_lib.config import CHROMIUM_ARGS, chromium
 from euralis_lib.dashboards.tableau_de_bord import KPIS
 from euralis_lib.serving.browser import (
@@ -109,7 +110,8 @@ class MemorySampler(threading.Thread):
         self.join()
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (1–100, inclusive method) of ``values``; the value itself for one sample."""
     ordered = sorted(values)
     if len(ordered) == 1:
         return ordered[0]
@@ -202,37 +204,47 @@ def wait_settled(pid: int, timeout: float = 900) -> int:
     raise RuntimeError(f"the server did not settle within {timeout:.0f} s")
 
 
-def prepare_database(socket_dir: Path | None, years: int, url: str | None = None) -> tuple[str, tuple[str, str]]:
-    """A simulated database on the throw-away cluster (or ``url``, a database already loaded) with a
-    superviseur for the bench; its URL and the user's login and random password."""
+def bench_user(engine, role: str = "superviseur") -> tuple[str, str]:
+    """A new user of ``role`` for a benchmark (every site for a superviseur); his login and random password."""
     import secrets
 
+    from euralis_lib.auth import utilisateurs
+
+    identifiants = (f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16))
+    utilisateurs.create(engine, identifiants[0], "Banc d'essai", role, identifiants[1])
+    return identifiants
+
+
+def prepare_database(socket_dir: Path | None, years: int, url: str | None = None,
+                     name: str = "bench_serve") -> tuple[str, tuple[str, str]]:
+    """A simulated database ``name`` on the throw-away cluster (or ``url``, a database already loaded) with a
+    superviseur for the bench; its URL and the user's login and random password."""
     import sqlalchemy as sa
 
     from euralis_lib import simulator
-    from euralis_lib.auth import utilisateurs
     from euralis_lib.database import db, migrations
 
     if url is None:
         admin = db.get_engine(f"postgresql+psycopg2://postgres@/postgres?host={socket_dir}").execution_options(
             isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text('CREATE DATABASE "bench_serve"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # a name of this module's callers, not input
         admin.dispose()
-        url = f"postgresql+psycopg2://postgres@/bench_serve?host={socket_dir}"
+        url = f"postgresql+psycopg2://postgres@/{name}?host={socket_dir}"
         engine = db.get_engine(url)
         migrations.apply_migrations(engine)
         simulator.load(engine, simulator.simulate(years=years, seed=42, end=date(2026, 11, 1)))
     engine = db.get_engine(url)
-    identifiants = (f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16))
-    utilisateurs.create(engine, identifiants[0], "Banc d'essai", "superviseur", identifiants[1])
+    identifiants = bench_user(engine)
     engine.dispose()
     return url, identifiants
 
 
-def start_server(url: str, work: Path, project: Path | None, log: Path, pools: str | None = None):
+def start_server(url: str, work: Path, project: Path | None, log: Path, pools: str | None = None,
+                 pool_size: int = 1):
     """The dashboards server on the app notebooks plus an empty one, with login (``project``: serve that
-    checkout's code, without login if it has none); ``pools``: ``EURALIS_POOLS`` for the server."""
+    checkout's code, without login if it has none); ``pools``: ``EURALIS_POOLS`` for the server,
+    ``pool_size``: the preheated kernels of the pages it does not name."""
     import nbformat
 
     from euralis_lib import config
@@ -252,14 +264,14 @@ def start_server(url: str, work: Path, project: Path | None, log: Path, pools: s
     if project:
         env["PYTHONPATH"] = str(project)  # server and kernels import that checkout's euralis_lib
     if project and (project / "euralis_lib" / "auth" / "voila.py").exists():
-        proc = serve.start(port, env=env, log_path=log, apps_dir=apps, cwd=racine)
+        proc = serve.start(port, pool_size=pool_size, env=env, log_path=log, apps_dir=apps, cwd=racine)
     elif project:
         import subprocess
 
-        proc = subprocess.Popen(serve.voila_command(port, apps_dir=apps, login=False), env=env, cwd=racine,
-                                stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        proc = subprocess.Popen(serve.voila_command(port, pool_size=pool_size, apps_dir=apps, login=False),
+                                env=env, cwd=racine, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     else:
-        proc = serve.start(port, env=env, log_path=log, apps_dir=apps)
+        proc = serve.start(port, pool_size=pool_size, env=env, log_path=log, apps_dir=apps)
     serve.wait_ready(proc, port, timeout=180)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -282,10 +294,10 @@ def run_one(proc, base: str, n: int, after_s: float, identifiants: tuple[str, st
     vues = [v for v, _, _ in resultats if v is not None] or [float("nan")]
     vivantes = [v for _, v, _ in resultats if v is not None] or [float("nan")]
     graphes = [g for _, _, g in resultats if g is not None] or [float("nan")]
-    return {"n": n, "p50": _percentile(vues, 50), "p95": _percentile(vues, 95), "max": max(vues),
-            "timeouts": sum(v is None for v, _, _ in resultats), "chart_p95": _percentile(graphes, 95),
-            "live_p50": _percentile(vivantes, 50), "live_p95": _percentile(vivantes, 95),
-            "floor_p50": _percentile(plancher, 50), "floor_p95": _percentile(plancher, 95),
+    return {"n": n, "p50": percentile(vues, 50), "p95": percentile(vues, 95), "max": max(vues),
+            "timeouts": sum(v is None for v, _, _ in resultats), "chart_p95": percentile(graphes, 95),
+            "live_p50": percentile(vivantes, 50), "live_p95": percentile(vivantes, 95),
+            "floor_p50": percentile(plancher, 50), "floor_p95": percentile(plancher, 95),
             "rss_before": rss_avant, "rss_peak": sampler.peak, "rss_after": tree_rss(proc.pid),
             "kernels_before": kernels_avant, "kernels_peak": sampler.peak_kernels,
             "kernels_after": len(kernel_pids(proc.pid)), "cpu_per_view": cpu_vue, "rss_per_kernel": rss_noyau}
@@ -335,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         chromium()
     except FileNotFoundError as err:
         raise SystemExit(str(err)) from None
+    origine = provenance()  # before the run: the code that runs, the load before the bench's own
     label = args.label or (f"code of {args.project}" if args.project else "this checkout")
     pool = kernels.pools_from_env(args.pools or "").get("tableau_de_bord", page_spec("tableau_de_bord").pool)
     pools = ",".join(p for p in (args.pools, f"vide={pool}") if p)
@@ -357,8 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_table(label, plancher, results[-1:]), flush=True)
         finally:
             serve.stop(proc)
-        write_report(f"bench-serve {date.today().isoformat()}, {os.cpu_count()} cores, load average "
-                     f"{os.getloadavg()[0]:.1f}, RSS after: {args.after:.0f} s after the users left\n\n"
+        write_report(f"bench-serve {origine}; RSS after: {args.after:.0f} s after the users left\n\n"
                      + format_table(label, plancher, results), args.report)
     return 0
 
