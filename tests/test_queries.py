@@ -1,9 +1,11 @@
 """The data layer on real simulated data, with filters, against independent SQL."""
 
+import time
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from euralis_lib.database import db, queries
 from tests.helpers.simulation import SIM_END
@@ -140,3 +142,27 @@ def test_lot_features_include_running_lots_without_outcomes(engine):
     done = df.dropna(subset=["date_abattage"])
     assert (done["nb_repas"] == 2 * done["duree_jours"]).all()
     assert pd.api.types.is_float_dtype(df["dose_totale_kg"])
+
+
+def test_a_pool_closes_its_connections_once_idle_and_reconnects_on_the_next_query(shared_sim_url):
+    """db.close_idle_connections: an open page's kernel keeps no database connection while idle (issue 22)."""
+    moteur = db.close_idle_connections(sa.create_engine(shared_sim_url, pool_size=2), after_s=0.4)
+    temoin = db.get_engine(shared_sim_url)
+    try:
+        with moteur.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+        def ouverte() -> bool:
+            with temoin.connect() as conn:
+                return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                    {"p": pid}).scalar_one() == 1
+
+        assert ouverte()  # kept by the pool right after use
+        fin = time.monotonic() + 15
+        while ouverte() and time.monotonic() < fin:
+            time.sleep(0.2)
+        assert not ouverte() and moteur.pool.checkedin() == 0
+        with moteur.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        moteur.dispose()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from euralis_lib.auth import ROLES
+from euralis_lib.database import db
 
 WEB_ROLE = "euralis_web"
 _JETON = re.compile(r"[0-9a-f]{64}")
@@ -74,9 +75,10 @@ def engine_jeton(engine: Engine, jeton: str, **pool: object) -> Engine:
 
 
 def engine_utilisateur(engine: Engine, utilisateur: Utilisateur) -> Engine:
-    """An engine on ``engine``'s database (its own pool) whose every transaction runs as ``utilisateur``:
-    his token on each connection, ``SET LOCAL ROLE euralis_<role>`` at each transaction start."""
-    vue = engine_jeton(engine, utilisateur.jeton or "", pool_size=3, max_overflow=2)
+    """An engine on ``engine``'s database (its own pool, closing connections idle for ``db.IDLE_S``) whose every
+    transaction runs as ``utilisateur``: his token on each connection, ``SET LOCAL ROLE euralis_<role>`` at each
+    transaction start."""
+    vue = db.close_idle_connections(engine_jeton(engine, utilisateur.jeton or "", pool_size=3, max_overflow=2))
 
     @sa.event.listens_for(vue, "begin")
     def _en_tant_que(conn: sa.engine.Connection) -> None:

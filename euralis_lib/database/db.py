@@ -7,6 +7,9 @@ Every query goes through bound parameters; connection failures become
 from __future__ import annotations
 
 import io
+import threading
+import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import lru_cache
@@ -19,6 +22,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from euralis_lib import config
 from euralis_lib.database import embedded
 from euralis_lib.exceptions import DatabaseUnavailableError
+
+# Seconds a pool keeps connections nobody uses: an open page's kernel, idle, then holds none (issue 22's
+# « idle pages add no database connection »); the next query reconnects (a few milliseconds).
+IDLE_S = 30.0
 
 EMBEDDED_HINT = ("Unset EURALIS_DATABASE_URL to use the embedded PostgreSQL "
                  "('python -m euralis_lib db start'), or fix the URL.")
@@ -57,10 +64,36 @@ def database_url(start_embedded: bool = True) -> str:
     return embedded.start(pgdata)
 
 
+def close_idle_connections(engine: Engine, after_s: float = IDLE_S) -> Engine:
+    """Have a daemon thread close ``engine``'s pooled connections once none was used for ``after_s`` seconds
+    (none checked out meanwhile); the pool stays usable. The thread ends when the engine is gone."""
+    derniere = [time.monotonic()]
+
+    @sa.event.listens_for(engine, "checkin")
+    def _rendue(*_args: object) -> None:
+        derniere[0] = time.monotonic()
+
+    ref = weakref.ref(engine)
+
+    def _veille() -> None:
+        while True:
+            time.sleep(after_s / 2)
+            moteur = ref()
+            if moteur is None:
+                return
+            pool = moteur.pool
+            if pool.checkedout() == 0 and pool.checkedin() and time.monotonic() - derniere[0] >= after_s:
+                pool.dispose()
+            del moteur, pool
+
+    threading.Thread(target=_veille, name="euralis-connexions-inactives", daemon=True).start()
+    return engine
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=3, max_overflow=2,
-                            connect_args={"connect_timeout": 5, "application_name": "euralis"})
+    return close_idle_connections(sa.create_engine(url, pool_pre_ping=True, pool_size=3, max_overflow=2,
+                                                   connect_args={"connect_timeout": 5, "application_name": "euralis"}))
 
 
 def url_en_role(url: str, role: str) -> str:
