@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from euralis_lib import config
 from euralis_lib.alerts import courriels
@@ -48,21 +48,9 @@ class Outcome:
     message: str
 
 
-def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentatives: int) -> None:
-    """A critical alert (no site) for a job that still failed after its retries; never duplicated."""
-    run_id = run.run_id if run else None
-    erreur = (run.erreur if run and run.erreur else "erreur inconnue")[:500]
-    conn.execute(sa.text(  # rule job_echec of regles_alertes: its switch and severity apply (sql/182)
-        "SELECT alerte_lever('job_echec', clock_timestamp(), NULL, NULL, NULL, :msg, :rid, :cle)"),
-        {"msg": f"Le job {job} a échoué après {tentatives} tentative(s) : {erreur}. Rapport : "
-                f"{Path(run.rapport_path).name if run and run.rapport_path else '—'} (page Ops). "
-                "Les résultats précédents sont conservés.",
-         "rid": run_id, "cle": f"job_echec:{job}:{run_id}"})
-
-
 def run_entry(schedule: Schedule, entry: Entry, engine: Engine, declencheur: str = "planifie",
               stop: threading.Event | None = None, progress: bool = False) -> Outcome:
-    """Run one entry now: the job's lock, its attempts with backoff, an alert after the last failure."""
+    """Run one entry now: the job's lock, its attempts with backoff (and the alert after the last failure)."""
     log.info("%s: start (%d attempt(s) at most)", entry.name, schedule.retries + 1)
     try:
         run = pipeline.execute_notebook(entry.name, entry.notebook, entry.parameters, declencheur=declencheur,
@@ -72,9 +60,7 @@ def run_entry(schedule: Schedule, entry: Entry, engine: Engine, declencheur: str
         log.info("%s", exc)
         return Outcome("skipped", [exc.run_id], str(exc))
     except pipeline.JobFailedError as exc:
-        log.warning("%s", exc)
-        with connect(engine, transaction=True) as conn:
-            raise_failure_alert(conn, entry.name, exc.run, len(exc.tentatives))
+        log.warning("%s", exc)  # the job_echec alert is raised by pipeline.execute_notebook
         return Outcome("failed", [r.run_id for r in exc.tentatives], str(exc))
     duree = (run.fin - run.debut).total_seconds() if run.fin else float("nan")
     log.info("%s: success, run %d in %.1f s, report %s", entry.name, run.run_id, duree, run.rapport_path)

@@ -1,6 +1,7 @@
 """The papermill runner: reports, run rows, failures that keep evidence and earlier results."""
 
 import pytest
+import sqlalchemy as sa
 
 from euralis_lib import jobs
 from euralis_lib.config import PROJECT_ROOT
@@ -64,6 +65,11 @@ def test_a_failing_notebook_marks_the_run_failed_and_keeps_the_evidence(env):
     assert failed.statut == "failed" and "RuntimeError: panne simulée du job" in failed.erreur
     assert "panne simulée" in open(failed.rapport_path).read()
     assert runs.latest_run(engine, "test_echec").run_id == ok.run_id
+    with engine.connect() as conn:  # a run started by hand raises the admins' alert as a scheduled one does
+        alerte = conn.execute(sa.text("SELECT * FROM alertes WHERE type = 'job_echec' AND run_id = :r"),
+                              {"r": failed.run_id}).one()
+    assert alerte.severite == "critique" and alerte.site_code is None
+    assert "Le job test_echec (lancé à la main) a échoué après 1 tentative(s)" in alerte.message
 
 
 def test_wrong_parameter_type_is_refused_before_any_run_row(env):

@@ -15,6 +15,7 @@ leaves earlier results untouched.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -22,7 +23,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL, Engine, make_url
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from euralis_lib import config, jobs
 from euralis_lib.database import db
@@ -125,6 +127,25 @@ def _attempt(job: str, notebook: Path, valeurs: dict[str, Any], engine: Engine, 
     return runs.get_run(engine, run_id)
 
 
+log = logging.getLogger("euralis.pipeline")
+DECLENCHEURS = {"planifie": "planifié", "manuel": "lancé à la main"}
+
+
+def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentatives: int,
+                        declencheur: str = "manuel") -> None:
+    """A critical alert (no site) for a job that still failed after its attempts, whoever started it; rule
+    ``job_echec`` of regles_alertes (its switch and severity apply, sql/182); never duplicated (key per run)."""
+    run_id = run.run_id if run else None
+    erreur = (run.erreur if run and run.erreur else "erreur inconnue")[:500]
+    conn.execute(sa.text(
+        "SELECT alerte_lever('job_echec', clock_timestamp(), NULL, NULL, NULL, :msg, :rid, :cle)"),
+        {"msg": f"Le job {job} ({DECLENCHEURS.get(declencheur, declencheur)}) a échoué après {tentatives} "
+                f"tentative(s) : {erreur}. Rapport : "
+                f"{Path(run.rapport_path).name if run and run.rapport_path else '—'} (page Ops). "
+                "Les résultats précédents sont conservés.",
+         "rid": run_id, "cle": f"job_echec:{job}:{run_id}"})
+
+
 def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] | None = None, *,
                      declencheur: str = "manuel", engine: Engine | None = None, attempts: int = 1,
                      backoff_s: float = 60.0, stop: threading.Event | None = None,
@@ -133,7 +154,9 @@ def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] 
 
     Raises :class:`JobParameterError` before anything is written for unknown or mistyped
     parameters, :class:`runs.JobBusyError` (a ``skipped`` run recorded) when the job is already
-    running, :class:`JobFailedError` when every attempt failed. ``stop`` cuts a backoff wait short.
+    running, :class:`JobFailedError` when every attempt failed, after raising the ``job_echec`` alert (a
+    database refusing it is logged: the job's own failure is what the caller must see). ``stop`` cuts a
+    backoff wait short.
     """
     notebook = Path(notebook)
     if not notebook.is_absolute():
@@ -151,6 +174,11 @@ def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] 
             if tentative < attempts and stop.wait(backoff_s * 2 ** (tentative - 1)):
                 break
     last = tentatives[-1]
+    try:
+        with db.connect(engine, transaction=True) as conn:
+            raise_failure_alert(conn, job, last, len(tentatives), declencheur)
+    except (sa.exc.SQLAlchemyError, EuralisError) as exc:
+        log.warning("job %s failed, and its alert could not be raised: %s", job, exc)
     raise JobFailedError(f"job {job} (run {last.run_id}) failed after {len(tentatives)} attempt(s): {last.erreur}. "
                          f"Executed notebook kept in {last.rapport_path}; earlier results are unchanged.", tentatives)
 
