@@ -283,8 +283,10 @@ def test_the_alert_centre_drills_down_to_the_lot_of_an_alert_and_never_to_anothe
             {"l": lot, "j": fin}).scalar_one()
         run = conn.execute(sa.text("INSERT INTO job_runs (job, statut) VALUES ('anomalies', 'success') "
                                    "RETURNING run_id")).scalar_one()
-        conn.execute(sa.text("INSERT INTO anomalies_lots (run_id, lot_id, score, est_anomalie, critique, explication) "
-                             "VALUES (:r, :l, 0.71, true, true, 'mortalité 9 % (site : 2 %)')"), {"r": run, "l": lot})
+        conn.execute(sa.text(
+            "INSERT INTO anomalies_lots (run_id, lot_id, score, est_anomalie, critique, explication, contributions) "
+            "VALUES (:r, :l, 0.71, true, true, 'mortalité 9 % (site : 2 %)', "
+            "'{\"mortalite_pct\": 9.4, \"itm\": -1.2, \"sigma_g\": 0.3}')"), {"r": run, "l": lot})
         doses = conn.execute(sa.text("SELECT repas, dose_g, dose_theorique_g FROM doses_gavage WHERE lot_id = :l "
                                      "ORDER BY repas"), {"l": lot}).all()
         morts, entres = conn.execute(sa.text("SELECT nb_morts, nb_canards_entres FROM lots_gavage "
@@ -299,7 +301,10 @@ def test_the_alert_centre_drills_down_to_the_lot_of_an_alert_and_never_to_anothe
     texte = " ".join(c.value for c in centre.lot.children if isinstance(c, common.w.HTML))
     assert f"Lot {code}" in texte and f"{entres} canards, {morts} morts" in texte.replace("\u202f", "")
     assert "run n° " + str(run) in texte and "mortalité 9 % (site : 2 %)" in texte
-    [graphique] = [c for c in centre.lot.children if isinstance(c, common.FigureWidget)]
+    pourquoi, graphique = [c for c in centre.lot.children if isinstance(c, common.FigureWidget)]
+    [barres] = pourquoi.data  # each indicator's deviation, the largest at the top (last bar drawn)
+    assert list(barres.y) == ["sigma", "ITM", "mortalité"] and list(barres.x) == [0.3, -1.2, 9.4]
+    assert f"Pourquoi le lot {code} est signalé" in pourquoi.layout.title.text
     controle, donnees = graphique.data
     assert list(donnees.x) == [r.repas for r in doses]
     assert list(donnees.y) == [float(r.dose_g) for r in doses]

@@ -146,7 +146,8 @@ def contexte_lot(engine: Engine, alerte_id: int) -> ContexteLot | None:
         if lot is None:
             return None
         anomalie = conn.execute(sa.text(
-            "SELECT run_id, score, est_anomalie, critique, explication FROM anomalies_lots WHERE lot_id = :l "
+            "SELECT run_id, score, est_anomalie, critique, explication, contributions FROM anomalies_lots "
+            "WHERE lot_id = :l "
             "ORDER BY run_id DESC LIMIT 1"), {"l": lot["lot_id"]}).mappings().first()
     doses = db.read_df(engine, "SELECT jour, repas, dose_g, dose_theorique_g FROM doses_gavage WHERE lot_id = :l "
                                "ORDER BY repas", {"l": lot["lot_id"]})

@@ -93,7 +93,8 @@ class Centre:
         self.etat.value = common.message(reussite, "info").value
 
     def voir_lot(self) -> None:
-        """The chosen alert's lot: who, when, deaths, why the anomalies job flagged it, its meals against the
+        """The chosen alert's lot: who, when, deaths, why the anomalies job flagged it (its text and each
+        indicator's deviation as a chart), its meals against the
         control curve (read as the user: another gaveur's lot is never shown)."""
         try:
             contexte = inbox.contexte_lot(self.ctx.engine, self._choisie())
@@ -115,6 +116,9 @@ class Centre:
                 f"Signalé par le job anomalies (run n° {anomalie['run_id']}, score {valeur(anomalie['score'], 3)}) : "
                 f"{anomalie['explication'] or 'sans explication enregistrée'}.",
                 "avertissement" if anomalie["critique"] else "info"))
+            if anomalie["contributions"]:
+                enfants.append(common.figure(plots.contributions_anomalie(anomalie["contributions"],
+                                                                          str(lot["code_lot"]))))
         enfants.append(common.figure(plots.doses_lot(contexte.doses, str(lot["code_lot"]))) if not contexte.doses.empty
                        else common.message("Aucune dose enregistrée pour ce lot."))
         self.lot.children = enfants

@@ -18,14 +18,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from euralis_lib.models.noms import INDICATEURS_LOT
+
 # What a site measures on every lot: mortality, feeding (curve deviation, corn, final doses) and the
 # slaughter outcomes (liver weight, homogeneity, ITM, cooking loss).
 FEATURES = ("mortalite_pct", "ecart_courbe_g", "dose_totale_kg", "dose_finale_g", "sigma_g", "itm",
             "poids_foie_moyen_g", "taux_fonte_pct")
-LIBELLES = {"mortalite_pct": ("mortalité", "%"), "ecart_courbe_g": ("écart à la courbe", "g"),
-            "dose_totale_kg": ("maïs par canard", "kg"), "dose_finale_g": ("doses finales", "g"),
-            "sigma_g": ("sigma", "g"), "itm": ("ITM", ""), "poids_foie_moyen_g": ("poids de foie", "g"),
-            "taux_fonte_pct": ("taux de fonte", "%")}
 SEUIL_CRITIQUE = 8.0
 MAD_NORMALE = 1.4826
 
@@ -79,6 +77,6 @@ class LotAnomalyDetector(BaseEstimator):
         medians = self.data_[self.data_["gaveur_id"] == row["gaveur_id"]][list(FEATURES)].median()
         parts = []
         for feat in dev.abs().sort_values(ascending=False).index[:top]:
-            label, unit = LIBELLES[feat]
+            label, unit = INDICATEURS_LOT[feat]
             parts.append(f"{label} {_fr(row[feat], unit)} (habituel {_fr(medians[feat], unit)})")
         return "; ".join(parts), {k: round(float(v), 2) for k, v in dev.items()}

@@ -176,6 +176,18 @@ def doses_lot(doses: pd.DataFrame, code_lot: str) -> go.Figure:
     return _style(fig, f"Doses du lot {code_lot} et courbe de contrôle", height=320)
 
 
+def contributions_anomalie(contributions: Mapping[str, float], code_lot: str) -> go.Figure:
+    """Why the anomalies job flagged a lot: each indicator's deviation from the gaveur's habits, in robust
+    units (signed; the largest first), as horizontal bars."""
+    ecarts = sorted(((float(v), noms.INDICATEURS_LOT.get(k, (k, ""))[0]) for k, v in contributions.items()),
+                    key=lambda e: abs(e[0]))
+    fig = go.Figure(go.Bar(x=[e[0] for e in ecarts], y=[e[1] for e in ecarts], orientation="h",
+                           marker_color=["#b22222" if e[0] > 0 else "#1f77b4" for e in ecarts],
+                           hovertemplate="%{y} : %{x:.1f} écarts robustes<extra></extra>"))
+    fig.update_xaxes(title="Écart aux habitudes du gaveur (écarts robustes ; > 0 : au-dessus)", zeroline=True)
+    return _style(fig, f"Pourquoi le lot {code_lot} est signalé", height=300, showlegend=False)
+
+
 def production_sites(comparaison: pd.DataFrame, libelles: Mapping[str, str]) -> go.Figure:
     """Production per site (bars to click for the drill-down), indicators in the tooltip."""
     fig = px.bar(comparaison, x="site_code", y="production_kg", color="site_code", color_discrete_map=SITE_COLORS,
