@@ -215,8 +215,8 @@ def series_comparees(df: pd.DataFrame, serie: str, reference: str, libelles: Map
     (``serie`` − ``reference``) as bars on the same axis; ``dates_reference``, a column of the reference's own
     dates (the same weeks a year earlier), shows in the reference's tooltips."""
     ecart = df[serie] - df[reference]
-    survol = f"{libelles[reference]}, semaine du %{{customdata}} : %{{y:,.0f}} kg<extra></extra>"
-    survol_ref = ({"customdata": df[dates_reference].dt.strftime("%d/%m/%Y"), "hovertemplate": survol}
+    survol_ref = ({"customdata": df[dates_reference].dt.strftime("%d/%m/%Y"),
+                   "hovertemplate": "%{fullData.name}, semaine du %{customdata} : %{y:,.0f} kg<extra></extra>"}
                   if dates_reference else {})
     fig = go.Figure([
         go.Bar(name="Écart", x=df[x], y=ecart, marker_color=["#2e7d32" if e >= 0 else "#c62828" for e in ecart],
