@@ -189,3 +189,116 @@ def test_a_page_kernel_loads_no_model_library():
             f"print([m for m in {lourds!r} if m in sys.modules])")
     sortie = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert sortie.strip() == "[]", f"a page kernel loads {sortie.strip()}"
+
+
+OFFERTS = {"tableau_de_bord": ["aucune", "annee"], "sites": ["aucune", "annee", "site"],
+           "gaveurs": ["aucune", "annee", "moyenne_site", "groupe"]}
+
+
+def _page(engine, slug: str) -> common.Page:
+    import importlib
+
+    module = importlib.import_module(f"euralis_lib.dashboards.{slug}")
+    return common.Page(page_spec(slug), module.build, module.FILTERS, engine=engine)
+
+
+def _comparer(page: common.Page, mode: str) -> str:
+    """Choose ``mode`` in the page's « Comparer » list (the page recomputes) and return what it shows, unescaped."""
+    page.filtres.comparaison.mode.value = mode
+    return html.unescape(page_text(list(page.contenu.children)))
+
+
+def _kg_sql(engine, debut: date, fin: date, sites: list[str]) -> float:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return float(conn.execute(sa.text(
+            "SELECT COALESCE(sum(a.poids_foie_total_kg), 0) FROM abattages a JOIN lots_gavage l USING (lot_id) "
+            "WHERE l.site_code = ANY(:s) AND a.date_abattage BETWEEN :d AND :f"),
+            {"s": sites, "d": debut, "f": fin}).scalar_one())
+
+
+def test_each_page_offers_its_comparisons_and_shows_the_year_over_year(shared_sim_url):
+    """Issue 23: one « Comparer » control in the filter bar of Tableau de bord, Sites and Gaveurs, with the modes
+    that make sense there; « Même période il y a un an » shows both totals (364 days back) and the difference."""
+    from datetime import timedelta
+
+    from euralis_lib.dashboards import PAGES
+
+    engine = db.get_engine(shared_sim_url)
+    for spec in PAGES:
+        module = __import__(f"euralis_lib.dashboards.{spec.nom_module}", fromlist=["FILTERS"])
+        offerts = list(module.FILTERS.comparaisons if module.FILTERS else ())
+        assert (["aucune", *offerts] if offerts else None) == OFFERTS.get(spec.slug), spec.slug
+    for slug, modes in OFFERTS.items():
+        page = _page(engine, slug)
+        assert [v for _, v in page.filtres.comparaison.mode.options] == modes
+        assert "Comparaison :" not in _comparer(page, "aucune")
+        f = page.filtres.valeurs()
+        texte = _comparer(page, "annee")
+        assert "Comparaison : Même période il y a un an" in texte, slug
+        assert "Comparer : Même période il y a un an" in common.instantane(page.widget), slug
+        actuel = _kg_sql(engine, f.debut, f.fin, f.sites)
+        recul = timedelta(days=364)
+        avant = _kg_sql(engine, f.debut - recul, f.fin - recul, f.sites)
+        assert actuel > 0 and avant > 0
+        assert f"{formatting.nombre(actuel)} kg" in texte and f"{formatting.nombre(avant)} kg" in texte, slug
+        ecart = actuel - avant
+        assert f"{'+' if ecart > 0 else ''}{formatting.nombre(ecart)} kg" in texte, slug
+        pct = formatting.nombre(100 * ecart / avant, 1)
+        assert f"{'+' if ecart > 0 else ''}{pct} % vs il y a un an" in texte, slug
+        assert f"du {formatting.jour(f.debut - recul)} au {formatting.jour(f.fin - recul)}" in texte, slug
+        assert "Erreur" not in texte, slug
+        # the first year of data: nothing a year earlier, a French message
+        premiere = queries.data_period(engine)[0]
+        page.filtres.debut.value, page.filtres.fin.value = premiere, premiere + timedelta(days=90)
+        assert "Aucune production un an plus tôt" in _comparer(page, "annee"), slug
+
+
+def test_site_against_site_shows_both_sites_and_their_means(shared_sim_url):
+    engine = db.get_engine(shared_sim_url)
+    page = _page(engine, "sites")
+    controle = page.filtres.comparaison
+    controle.site.value, controle.autre_site.value = "LL", "MT"
+    texte = _comparer(page, "site")
+    f = page.filtres.valeurs()
+    assert (f.comparaison.site, f.comparaison.autre_site) == ("LL", "MT")
+    ll, mt = (_kg_sql(engine, f.debut, f.fin, [s]) for s in ("LL", "MT"))
+    assert "Production LL" in texte and "Production MT" in texte
+    assert f"{formatting.nombre(ll)} kg" in texte and f"{formatting.nombre(mt)} kg" in texte
+    assert "Écart LL − MT" in texte and f"{'+' if ll > mt else ''}{formatting.nombre(ll - mt)} kg" in texte
+    moyennes = queries.moyennes_sites(engine, f.debut, f.fin)
+    for site in ("LL", "MT"):
+        assert formatting.nombre(moyennes.loc[site, "itm_moyen"], 2) in texte
+    assert formatting.nombre(moyennes.loc["LL", "itm_moyen"] - moyennes.loc["MT", "itm_moyen"], 2) in texte
+    controle.autre_site.value = "LL"
+    assert "Choisissez deux sites différents" in _comparer(page, "site")
+
+
+def test_gaveur_against_his_site_and_his_group(sim_db_url):
+    """A gaveur's indicators next to his site's means; his group's once the clustering job has run (before: a
+    French message naming the job)."""
+    engine = db.get_engine(sim_db_url)
+    page = _page(engine, "gaveurs")
+    assert "choisissez-le dans « Comparer »" in html.unescape(page_text(list(page.contenu.children)))
+    f = page.filtres.valeurs()
+    perf = queries.gaveur_performances(engine, None, f.debut, f.fin)
+    gaveur = perf.sort_values("nb_lots").iloc[-1]
+    page.filtres.comparaison.gaveur.value = int(gaveur["gaveur_id"])
+    texte = _comparer(page, "moyenne_site")
+    moyennes = queries.moyennes_sites(engine, f.debut, f.fin).loc[gaveur["site_code"]]
+    assert f"Gaveur {gaveur['code']}" in texte and f"Moyenne du site {gaveur['site_code']}" in texte
+    for colonne, colonne_ref in (("itm", "itm_moyen"), ("sigma_g", "sigma_moyen_g")):
+        assert formatting.nombre(gaveur[colonne], 2) in texte and formatting.nombre(moyennes[colonne_ref], 2) in texte
+        assert formatting.nombre(gaveur[colonne] - moyennes[colonne_ref], 2) in texte
+    assert "le job clustering n'a encore jamais réussi" in _comparer(page, "groupe")
+    jobs.run_job("clustering", engine)
+    clusters = results.clusters(engine).data.set_index("gaveur_id")
+    membres = clusters.index[clusters["cluster"] == clusters.loc[gaveur["gaveur_id"], "cluster"]].tolist()
+    lots = queries.qualite_lots(engine, None, f.debut, f.fin)
+    lots = lots[lots["gaveur_id"].isin(membres)]
+    page.filtres.actualiser.click()
+    texte = html.unescape(page_text(list(page.contenu.children)))
+    assert f"Groupe « {clusters.loc[gaveur['gaveur_id'], 'nom_cluster']} »" in texte
+    assert f"moyenne de {lots['gaveur_id'].nunique()} gaveurs et {len(lots)} lots du groupe" in texte
+    assert formatting.nombre(round(lots["sigma_g"].mean(), 1), 2) in texte

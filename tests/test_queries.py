@@ -166,3 +166,73 @@ def test_a_pool_closes_its_connections_once_idle_and_reconnects_on_the_next_quer
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
     finally:
         moteur.dispose()
+
+
+def _abattages(engine, sites) -> pd.DataFrame:
+    """Every slaughter of ``sites`` (day, gaveur, kg), read straight from the tables."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT a.date_abattage AS jour, l.gaveur_id, a.poids_foie_total_kg::float AS kg FROM abattages a "
+            "JOIN lots_gavage l USING (lot_id) WHERE l.site_code = ANY(:s)"), {"s": list(sites)}).all()
+    return pd.DataFrame(rows, columns=["jour", "gaveur_id", "kg"])
+
+
+def _par_semaine(prod: pd.DataFrame, debut: date, fin: date, recul: int = 0) -> list[float]:
+    """Independent weekly sums: week k covers debut+7k … min(debut+7k+6, fin), shifted back by ``recul`` days."""
+    sommes = []
+    for k in range(((fin - debut).days // 7) + 1):
+        d0 = debut + timedelta(days=7 * k)
+        d1 = min(d0 + timedelta(days=6), fin)
+        jours = prod["jour"]
+        sommes.append(float(prod.loc[(jours >= d0 - timedelta(days=recul)) & (jours <= d1 - timedelta(days=recul)),
+                                     "kg"].sum()))
+    return sommes
+
+
+# 91 days: 13 whole weeks; 407 days: the two windows overlap, the last week has 1 day
+@pytest.mark.parametrize("debut, fin", [(date(2026, 4, 1), date(2026, 6, 30)), (date(2025, 5, 20), date(2026, 6, 30))])
+def test_year_over_year_weeks_align_weekdays_and_match_an_independent_sum(engine, debut, fin):
+    sites = ["LL", "MT"]
+    df = queries.comparaison_annee(engine, sites, debut, fin)
+    prod = _abattages(engine, sites)
+    assert df["production_kg"].tolist() == pytest.approx(_par_semaine(prod, debut, fin))
+    attendu_avant = _par_semaine(prod, debut, fin, recul=364)
+    assert df["production_kg_an_passe"].tolist() == pytest.approx(attendu_avant)
+    assert sum(attendu_avant) > 0
+    assert sum(_par_semaine(prod, debut, fin, recul=365)) != pytest.approx(sum(attendu_avant))  # 365 would differ
+    # x axis = the current period's weeks; the year-earlier week is 52 weeks back, on the same weekday
+    assert df["semaine"].iloc[0].date() == debut and df["semaine"].iloc[-1].date() <= fin
+    assert ((df["semaine"] - df["semaine_an_passe"]).dt.days == 364).all()
+    assert (df["semaine"].dt.dayofweek == df["semaine_an_passe"].dt.dayofweek).all()
+    assert df["ecart_kg"].tolist() == pytest.approx((df["production_kg"] - df["production_kg_an_passe"]).tolist())
+    avec = df["production_kg_an_passe"] > 0
+    assert df.loc[avec, "ecart_pct"].tolist() == pytest.approx(
+        (100 * (df["production_kg"] - df["production_kg_an_passe"]) / df["production_kg_an_passe"])[avec].tolist())
+    assert df.loc[~avec, "ecart_pct"].isna().all()
+    total = queries.dashboard_kpis(engine, sites, debut, fin)["production_totale_kg"].sum()
+    assert df["production_kg"].sum() == pytest.approx(total, abs=0.1 * len(sites))
+
+
+def test_year_over_year_of_one_gaveur_and_of_the_first_year(engine):
+    prod = _abattages(engine, ["LL"])
+    gaveur = int(prod["gaveur_id"].mode().iloc[0])
+    debut, fin = date(2026, 1, 5), date(2026, 6, 30)
+    df = queries.comparaison_annee(engine, ["LL"], debut, fin, gaveurs=[gaveur])
+    sien = prod[prod["gaveur_id"] == gaveur]
+    assert df["production_kg"].tolist() == pytest.approx(_par_semaine(sien, debut, fin))
+    assert df["production_kg_an_passe"].tolist() == pytest.approx(_par_semaine(sien, debut, fin, recul=364))
+    assert 0 < df["production_kg"].sum() < queries.comparaison_annee(engine, ["LL"], debut, fin)["production_kg"].sum()
+    premier = prod["jour"].min()
+    debut_annee = queries.comparaison_annee(engine, ["LL"], premier, premier + timedelta(days=60))
+    assert debut_annee["production_kg"].sum() > 0 and debut_annee["production_kg_an_passe"].sum() == 0
+
+
+def test_site_against_site_weekly_production_sums_to_each_sites_total(engine):
+    debut, fin = PERIOD
+    kpis = queries.dashboard_kpis(engine, ["LL", "MT"], debut, fin).set_index("site_code")["production_totale_kg"]
+    for site in ("LL", "MT"):
+        semaines = queries.production_semaines(engine, [site], debut, fin)
+        assert semaines["production_kg"].sum() == pytest.approx(kpis[site], abs=0.1)
+        assert semaines["production_kg"].tolist() == pytest.approx(_par_semaine(_abattages(engine, [site]), debut, fin))
+    with pytest.raises(ValueError, match="needs both"):
+        queries.production_semaines(engine, ["LL"], None, fin)

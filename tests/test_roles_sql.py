@@ -162,24 +162,119 @@ def test_a_gaveur_compares_with_his_site_means_without_seeing_other_rows(base):
                             {"d": debut, "f": fin}).scalar_one() == 0
 
 
+def _codes_des_autres(base, gaveur_id: int) -> tuple[set[str], set[str]]:
+    """The codes of every other gaveur and of their lots."""
+    with base["owner"].connect() as conn:
+        gaveurs = set(conn.execute(sa.text("SELECT code FROM gaveurs WHERE gaveur_id <> :g"),
+                                   {"g": gaveur_id}).scalars())
+        lots = set(conn.execute(sa.text("SELECT code_lot FROM lots_gavage WHERE gaveur_id <> :g"),
+                                {"g": gaveur_id}).scalars())
+    return gaveurs, lots
+
+
+def _autres_vus(base, texte: str, gaveur_id: int) -> set[str]:
+    """The codes of other gaveurs and of their lots that appear in ``texte`` (as whole words)."""
+    import re
+
+    mots = set(re.findall(r"[\w-]+", texte))
+    gaveurs, lots = _codes_des_autres(base, gaveur_id)
+    return mots & (gaveurs | lots)
+
+
+def _comparer(base, login: str, mode: str, gaveur_id: int, debut, fin) -> str:
+    """The text (unescaped) of the Gaveurs page built as ``login`` with the comparison ``mode`` for ``gaveur_id``."""
+    import html
+
+    from euralis_lib.dashboards import gaveurs
+    from euralis_lib.dashboards.common import Comparaison, Contexte, Filters
+    from tests.helpers.pages import page_text
+
+    filtres = Filters(debut, fin, ["LL", "LS", "MT"], comparaison=Comparaison(mode, gaveur_id=gaveur_id))
+    role = {"g1": "gaveur", "g2": "gaveur"}.get(login, "superviseur")
+    contexte = Contexte(_moteur(base, login), filtres, lambda: None, Utilisateur(login, role))
+    return html.unescape(page_text(gaveurs.build(contexte)))
+
+
 def test_the_gaveurs_page_compares_a_gaveur_with_means_over_his_whole_site(base):
     from datetime import date
 
-    from euralis_lib.dashboards import gaveurs
+    from euralis_lib.dashboards import comparaison
     from euralis_lib.database import queries
+    from euralis_lib.presentation import formatting
 
     debut, fin = date(2025, 7, 1), date(2026, 6, 30)
     engine = _moteur(base, "g1")
     perf = queries.gaveur_performances(engine, None, debut, fin)
     assert perf["gaveur_id"].tolist() == [base["g1"]]
-    comp = gaveurs.comparaison(perf, base["g1"], queries.moyennes_sites(engine, debut, fin)).set_index("indicateur")
+    moyennes = queries.moyennes_sites(engine, debut, fin)
+    comp = comparaison.ecarts(perf.iloc[0], moyennes.loc[base["site"]]).set_index("indicateur")
     with base["owner"].connect() as conn:
-        itm_site = conn.execute(sa.text(
+        itm_site = float(conn.execute(sa.text(
             "SELECT round(sum(a.mais_total_kg) / sum(a.poids_foie_total_kg), 2) FROM lots_gavage l "
             "JOIN abattages a USING (lot_id) WHERE l.site_code = :s AND a.date_abattage BETWEEN :d AND :f"),
-            {"s": base["site"], "d": debut, "f": fin}).scalar_one()
-    assert comp.loc["ITM", "moyenne_site"] == pytest.approx(float(itm_site))
-    assert comp.loc["ITM", "gaveur"] == pytest.approx(perf["itm"].iloc[0])
+            {"s": base["site"], "d": debut, "f": fin}).scalar_one())
+    assert comp.loc["ITM", "reference"] == pytest.approx(itm_site)
+    assert comp.loc["ITM", "valeur"] == pytest.approx(perf["itm"].iloc[0])
+    assert comp.loc["ITM", "ecart"] == pytest.approx(perf["itm"].iloc[0] - itm_site)
+    assert perf["itm"].iloc[0] != pytest.approx(itm_site)  # the site's mean, not his own lots'
+    # The page he reads: the site's means over every gaveur of it, and nothing of another gaveur.
+    texte = _comparer(base, "g1", "moyenne_site", base["g1"], debut, fin)
+    nb_gaveurs = int(moyennes.loc[base["site"], "nb_gaveurs"])
+    assert nb_gaveurs >= 3 and f"moyenne de {nb_gaveurs} gaveurs" in texte
+    assert formatting.nombre(itm_site, 2) in texte and f"Moyenne du site {base['site']}" in texte
+    assert _autres_vus(base, texte, base["g1"]) == set()
+    assert _autres_vus(base, _comparer(base, "sup", "moyenne_site", base["g1"], debut, fin), base["g1"])  # control
+
+
+def test_a_gaveur_compares_with_his_groups_means_and_learns_no_other_gaveur(base):
+    """Issue 23: the group (cluster) means come from moyennes_groupe() (sql/198): the aggregate over his whole
+    group, only for a gaveur the caller reads, only for groups of at least three gaveurs."""
+    from datetime import date
+
+    from euralis_lib.database import queries
+    from euralis_lib.presentation import formatting
+
+    debut, fin = date(2025, 7, 1), date(2026, 6, 30)
+    g1, g2 = base["g1"], base["g2"]
+    # Before any clustering run, the page says so.
+    assert "le job clustering n'a encore jamais réussi" in _comparer(base, "g1", "groupe", g1, debut, fin)
+    with base["owner"].begin() as conn:
+        autres = conn.execute(sa.text(
+            "SELECT gaveur_id FROM gaveurs WHERE gaveur_id NOT IN (:a, :b) ORDER BY site_code <> :s, gaveur_id"),
+            {"a": g1, "b": g2, "s": base["site"]}).scalars().all()
+        groupe, petit = [g1, *autres[:2], autres[-1]], [g2, autres[-2]]  # his group spans two sites
+        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut, fin) VALUES ('clustering', 'success', now()) "
+                                   "RETURNING run_id")).scalar_one()
+        for cluster, nom, membres in ((0, "Réguliers", groupe), (1, "Prudents", petit)):
+            for g in membres:
+                conn.execute(sa.text("INSERT INTO clusters_gaveurs (run_id, gaveur_id, cluster, nom_cluster) "
+                                     "VALUES (:r, :g, :c, :n)"), {"r": run, "g": g, "c": cluster, "n": nom})
+        attendu = conn.execute(sa.text(
+            "SELECT count(DISTINCT l.gaveur_id), round(sum(a.mais_total_kg) / sum(a.poids_foie_total_kg), 2), "
+            "round(avg(a.sigma_g), 1) FROM lots_gavage l JOIN abattages a USING (lot_id) "
+            "WHERE l.gaveur_id = ANY(:g) AND a.date_abattage BETWEEN :d AND :f"),
+            {"g": groupe, "d": debut, "f": fin}).one()
+    try:
+        vu = queries.moyennes_groupe(_moteur(base, "g1"), g1, debut, fin)
+        assert vu[["nb_gaveurs", "itm_moyen", "sigma_moyen_g"]].astype(float).values.tolist() == [
+            pytest.approx([float(x) for x in attendu])]
+        assert vu["nom_cluster"].tolist() == ["Réguliers"] and attendu[0] == 4
+        sien = queries.gaveur_performances(_moteur(base, "g1"), None, debut, fin)
+        assert float(vu["itm_moyen"].iloc[0]) != pytest.approx(sien["itm"].iloc[0])  # the group's, not his own
+        # Another gaveur's group: nothing (a gaveur cannot learn who is in which group); too small a group: nothing.
+        assert queries.moyennes_groupe(_moteur(base, "g1"), g2, debut, fin).empty
+        assert queries.moyennes_groupe(_moteur(base, "g2"), g2, debut, fin).empty
+        assert queries.moyennes_groupe(_moteur(base, "sup"), g1, debut, fin).equals(vu)  # a supervisor: the same
+        # The page: his group's means, its size, nothing of another gaveur.
+        texte = _comparer(base, "g1", "groupe", g1, debut, fin)
+        assert "Groupe « Réguliers »" in texte and "moyenne de 4 gaveurs" in texte
+        assert formatting.nombre(float(attendu[1]), 2) in texte
+        assert _autres_vus(base, texte, g1) == set()
+        assert "Pas de moyenne de groupe" in _comparer(base, "g2", "groupe", g2, debut, fin)
+        assert "aucun lot abattu" in _comparer(base, "g1", "groupe", g2, debut, fin)  # crafted: another gaveur
+    finally:
+        with base["owner"].begin() as conn:
+            conn.execute(sa.text("DELETE FROM job_runs WHERE run_id = :r"), {"r": run})
 
 
 def test_only_an_admin_computes_a_plan(base):

@@ -87,6 +87,23 @@ class EmptySelectionError(EuralisError):
     """A filter selects nothing (no site, no gaveur, empty period)."""
 
 
+# The comparisons a page may offer in its filter bar (FilterSpec.comparaisons), as the « Comparer » list reads them.
+COMPARAISONS = {"aucune": "Aucune", "annee": "Même période il y a un an", "site": "Site contre site",
+                "moyenne_site": "Gaveur contre moyenne du site", "groupe": "Gaveur contre son groupe (cluster)"}
+MODES_GAVEUR = ("moyenne_site", "groupe")
+
+
+@dataclass(frozen=True)
+class Comparaison:
+    """The comparison chosen in a filter bar: its mode (a key of :data:`COMPARAISONS`), the two sites of « Site
+    contre site », the gaveur of the gaveur modes. Drawn by :mod:`euralis_lib.dashboards.comparaison`."""
+
+    mode: str = "aucune"
+    site: str | None = None
+    autre_site: str | None = None
+    gaveur_id: int | None = None
+
+
 @dataclass
 class Filters:
     """The values of a filter bar."""
@@ -95,6 +112,7 @@ class Filters:
     fin: date
     sites: list[str]
     gaveurs: list[int] | None = None
+    comparaison: Comparaison = Comparaison()
 
     def precedent(self) -> Filters:
         """The previous period of the same length (for trends)."""
@@ -175,22 +193,29 @@ def tendance(actuel: float, precedent: float) -> float | None:
 
 
 def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: str = "",
-             decimales: int = 0, hausse_favorable: bool = True) -> w.HTML:
-    """A KPI card: label, value and the trend vs the previous period of the same length."""
+             decimales: int = 0, hausse_favorable: bool = True, versus: str = "période précédente") -> w.HTML:
+    """A KPI card: label, value and the trend vs the previous period of the same length (or vs what
+    ``versus`` names: « il y a un an », another site)."""
     t = tendance(valeur, precedent) if precedent is not None else None
     if t is None:
-        texte_t, classe = "période précédente : n/d", "stable"
+        texte_t, classe = f"{versus} : n/d", "stable"
     else:
         fleche = "▲" if t > 0 else ("▼" if t < 0 else "■")
         bon = (t > 0) == hausse_favorable
         classe = "stable" if t == 0 else ("hausse" if bon else "baisse")
         signe = "+" if t > 0 else ""
-        texte_t = f"{fleche} {signe}{formatting.nombre(t, 1)} % vs période précédente"
+        texte_t = f"{fleche} {signe}{formatting.nombre(t, 1)} % vs {versus}"
     texte_v = formatting.nombre(valeur, decimales) + (f" {unite}" if unite else "")
+    return carte(label, texte_v, texte_t, classe)
+
+
+def carte(label: str, valeur: str, detail: str, classe: str = "stable") -> w.HTML:
+    """A card of the KPI row: ``label``, a formatted ``valeur`` and a ``detail`` line (class 'hausse', 'baisse'
+    or 'stable' colours it)."""
     return w.HTML(element(
         "div", element("div", label, class_="label"),
-        element("div", texte_v, class_="valeur", elementtiming="euralis-kpi"),  # paint time read by make bench-serve
-        element("div", texte_t, class_=classe), class_="euralis-kpi"))
+        element("div", valeur, class_="valeur", elementtiming="euralis-kpi"),  # paint time read by make bench-serve
+        element("div", detail, class_=classe), class_="euralis-kpi"))
 
 
 def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str] | None = None) -> w.HTML:
@@ -323,8 +348,9 @@ def instantane(widget: w.Widget) -> Markup:
             f = widget.valeurs()
         except EmptySelectionError:
             return Markup()
+        comparer = (f" · Comparer : {COMPARAISONS[f.comparaison.mode]}" if f.comparaison.mode != "aucune" else "")
         return element("div", f"Période du {formatting.jour(f.debut)} au {formatting.jour(f.fin)} · "
-                              f"Sites : {', '.join(f.sites)}", class_="euralis-filtres-instantane")
+                              f"Sites : {', '.join(f.sites)}{comparer}", class_="euralis-filtres-instantane")
     if isinstance(widget, w.HTML):
         return join([widget.value])
     if isinstance(widget, w.Box):
@@ -360,16 +386,57 @@ def require_sites(filtres: Filters) -> None:
         raise EmptySelectionError("Aucun site sélectionné : choisissez au moins un site dans le filtre.")
 
 
-class FilterBar(w.VBox):
-    """Period date pickers, site multi-select, optional gaveur multi-select and a refresh button."""
+class ComparisonControl(w.HBox):
+    """The « Comparer » list of a filter bar with the modes a page offers, and what the chosen mode needs: two
+    sites (« Site contre site ») or one gaveur (the gaveur modes), shown only for that mode."""
 
-    def __init__(self, debut: date, fin: date, sites: Sequence[str], gaveurs: pd.DataFrame | None = None) -> None:
+    def __init__(self, modes: Sequence[str], sites: Sequence[str], gaveurs: pd.DataFrame | None = None) -> None:
+        self.mode = w.Dropdown(options=[(COMPARAISONS[m], m) for m in ("aucune", *modes)], value="aucune",
+                               description="Comparer", layout=w.Layout(width="390px"))
+        self.mode.add_class("euralis-comparer")
+        self.site = w.Dropdown(options=list(sites), description="Site", layout=w.Layout(width="160px"))
+        self.autre_site = w.Dropdown(options=list(sites), value=sites[1] if len(sites) > 1 else sites[0],
+                                     description="contre", layout=w.Layout(width="160px"))
+        options = ([(f"{r.code} – {r.nom} ({r.site_code})", int(r.gaveur_id)) for r in gaveurs.itertuples()]
+                   if gaveurs is not None else [])
+        self.gaveur = w.Dropdown(options=options, description="Gaveur", layout=w.Layout(width="360px"))
+        self.mode.observe(lambda _c: self._montrer(), names="value")
+        super().__init__([self.mode, self.site, self.autre_site, self.gaveur])
+        self._montrer()
+
+    def _montrer(self) -> None:
+        mode = self.mode.value
+        for champ, visible in ((self.site, mode == "site"), (self.autre_site, mode == "site"),
+                               (self.gaveur, mode in MODES_GAVEUR)):
+            champ.layout.display = None if visible else "none"
+
+    def champs(self) -> list[w.Dropdown]:
+        """The lists whose change recomputes the page."""
+        return [self.mode, self.site, self.autre_site, self.gaveur]
+
+    def valeur(self) -> Comparaison:
+        """The comparison chosen."""
+        mode = self.mode.value
+        if mode == "site":
+            return Comparaison(mode, site=self.site.value, autre_site=self.autre_site.value)
+        if mode in MODES_GAVEUR:
+            return Comparaison(mode, gaveur_id=self.gaveur.value)
+        return Comparaison(mode)
+
+
+class FilterBar(w.VBox):
+    """Period date pickers, site multi-select, optional gaveur multi-select, a refresh button and, on pages
+    offering comparisons, the « Comparer » control."""
+
+    def __init__(self, debut: date, fin: date, sites: Sequence[str], gaveurs: pd.DataFrame | None = None,
+                 comparaisons: Sequence[str] = (), gaveurs_compares: pd.DataFrame | None = None) -> None:
         self.debut = w.DatePicker(description="Du", value=debut, layout=w.Layout(width="210px"))
         self.fin = w.DatePicker(description="Au", value=fin, layout=w.Layout(width="210px"))
         self.sites = w.SelectMultiple(options=list(sites), value=list(sites), description="Sites",
                                       rows=min(len(sites), 4), layout=w.Layout(width="200px"))
         self.sites.add_class("euralis-filtre-sites")
         self.gaveurs: w.SelectMultiple | None = None
+        self.comparaison = ComparisonControl(comparaisons, sites, gaveurs_compares) if comparaisons else None
         champs: list[w.Widget] = [self.debut, self.fin, self.sites]
         if gaveurs is not None:
             options = [(f"{r.code} – {r.nom} ({r.site_code})", int(r.gaveur_id)) for r in gaveurs.itertuples()]
@@ -381,7 +448,8 @@ class FilterBar(w.VBox):
         champs.append(self.actualiser)
         aide = ([w.HTML(element("span", "Gaveurs : aucune sélection = tous.", class_="euralis-source"))]
                 if gaveurs is not None else [])
-        super().__init__([w.HBox(champs), *aide])
+        comparer = [self.comparaison] if self.comparaison is not None else []
+        super().__init__([w.HBox(champs), *comparer, *aide])
 
     def valeurs(self) -> Filters:
         """The current filter values; raises EmptySelectionError on an empty or inverted period."""
@@ -390,11 +458,13 @@ class FilterBar(w.VBox):
         if self.debut.value > self.fin.value:
             raise EmptySelectionError("Période vide : la date de début est après la date de fin.")
         gaveurs = list(self.gaveurs.value) if self.gaveurs is not None and self.gaveurs.value else None
-        return Filters(self.debut.value, self.fin.value, list(self.sites.value), gaveurs)
+        comparaison = self.comparaison.valeur() if self.comparaison is not None else Comparaison()
+        return Filters(self.debut.value, self.fin.value, list(self.sites.value), gaveurs, comparaison)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever a filter changes or « Actualiser » is clicked."""
-        for champ in (self.debut, self.fin, self.sites, self.gaveurs):
+        comparer = self.comparaison.champs() if self.comparaison is not None else []
+        for champ in (self.debut, self.fin, self.sites, self.gaveurs, *comparer):
             if champ is not None:
                 champ.observe(lambda _change: callback(), names="value")
         self.actualiser.on_click(lambda _b: callback())
@@ -402,11 +472,14 @@ class FilterBar(w.VBox):
 
 @dataclass(frozen=True)
 class FilterSpec:
-    """A page's filter bar: default period length (or a function giving the period), gaveur choice."""
+    """A page's filter bar: default period length (or a function giving the period), gaveur choice, the
+    comparisons offered (keys of :data:`COMPARAISONS`; « Site contre site » is not offered to a gaveur, who
+    reads only his site)."""
 
     periode_jours: int = 90
     avec_gaveurs: bool = False
     periode_defaut: Callable[[Engine], tuple[date, date] | None] | None = None
+    comparaisons: tuple[str, ...] = ()
 
 
 @dataclass
@@ -455,8 +528,14 @@ class Page:
             if filtrage is not None:
                 periode = filtrage.periode_defaut(self.engine) if filtrage.periode_defaut else None
                 debut, fin = periode or queries.default_period(self.engine, days=filtrage.periode_jours)
-                gaveurs = queries.gaveur_options(self.engine) if filtrage.avec_gaveurs else None
-                self.filtres = FilterBar(debut, fin, queries.site_codes(self.engine), gaveurs=gaveurs)
+                modes = [m for m in filtrage.comparaisons
+                         if not (m == "site" and utilisateur is not None and utilisateur.role == "gaveur")]
+                compare_gaveurs = any(m in MODES_GAVEUR for m in modes)
+                gaveurs = (queries.gaveur_options(self.engine) if filtrage.avec_gaveurs or compare_gaveurs
+                           else None)
+                self.filtres = FilterBar(debut, fin, queries.site_codes(self.engine),
+                                         gaveurs=gaveurs if filtrage.avec_gaveurs else None, comparaisons=modes,
+                                         gaveurs_compares=gaveurs if compare_gaveurs else None)
                 self.filtres.on_change(self.refresh)
                 self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
         except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback

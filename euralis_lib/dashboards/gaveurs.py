@@ -1,4 +1,5 @@
-"""Gaveurs: sortable and searchable performance table, cluster of each gaveur, one gaveur vs his site."""
+"""Gaveurs: sortable and searchable performance table, cluster of each gaveur, and the comparisons of the filter
+bar: one gaveur vs his site's means or his group's (:mod:`euralis_lib.dashboards.comparaison`), year over year."""
 
 from __future__ import annotations
 
@@ -6,19 +7,16 @@ import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from euralis_lib.dashboards import common
+from euralis_lib.dashboards import common, comparaison
 from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
-from euralis_lib.presentation import plots
 
-FILTERS = common.FilterSpec(periode_jours=365, avec_gaveurs=True)
+FILTERS = common.FilterSpec(periode_jours=365, avec_gaveurs=True, comparaisons=("annee", "moyenne_site", "groupe"))
 
 COLONNES = {"code": "Code", "nom": "Nom", "site_code": "Site", "groupe": "Groupe", "nb_lots": "Lots",
             "production_kg": "Production (kg)", "itm": "ITM", "sigma_g": "Sigma (g)",
             "mortalite_pct": "Mortalité (%)", "rang": "Rang ITM (site)"}
-COMPARES = {"itm": "ITM", "sigma_g": "Sigma (g)", "mortalite_pct": "Mortalité (%)",
-            "poids_foie_moyen_g": "Poids de foie moyen (g)"}
 
 
 def performances(engine: Engine, filtres: Filters) -> tuple[pd.DataFrame, results.Result]:
@@ -32,21 +30,6 @@ def performances(engine: Engine, filtres: Filters) -> tuple[pd.DataFrame, result
               else pd.Series(dtype=object, name="nom_cluster"))
     perf["groupe"] = perf["gaveur_id"].map(groupe)
     return perf, clusters
-
-
-def comparaison(perf: pd.DataFrame, gaveur_id: int, moyennes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One gaveur's indicators next to the mean of the gaveurs of his site, or, for a gaveur who sees only
-    his own rows, next to the site means of ``moyennes`` (:func:`queries.moyennes_sites`)."""
-    ligne = perf[perf["gaveur_id"] == gaveur_id].iloc[0]
-    if moyennes is None:
-        site = perf[perf["site_code"] == ligne["site_code"]]
-        valeurs = [float(site[c].mean()) for c in COMPARES]
-    else:
-        site = moyennes.reindex([ligne["site_code"]]).iloc[0]
-        valeurs = [float(site.get({"itm": "itm_moyen", "sigma_g": "sigma_moyen_g"}.get(c, c), float("nan")))
-                   for c in COMPARES]
-    return pd.DataFrame({"indicateur": list(COMPARES.values()),
-                         "gaveur": [float(ligne[c]) for c in COMPARES], "moyenne_site": valeurs})
 
 
 class TableGaveurs:
@@ -79,23 +62,15 @@ class TableGaveurs:
 
 
 def build(ctx: Contexte) -> list[w.Widget]:
-    """Performance table, cluster source and the gaveur-vs-site comparison."""
+    """Performance table, cluster source and the comparison chosen in the filter bar (« Comparer »: one gaveur
+    against his site's or his group's means, computed in SQL so that a gaveur gets only aggregates)."""
     filtres = ctx.require_filters()
     perf, clusters = performances(ctx.engine, filtres)
-    # A gaveur sees only his own rows: the site means come from the database's aggregate function.
-    gaveur = ctx.utilisateur is not None and ctx.utilisateur.role == "gaveur"
-    moyennes = queries.moyennes_sites(ctx.engine, filtres.debut, filtres.fin) if gaveur else None
     table = TableGaveurs(perf)
     groupes = (common.source(f"groupes : {clusters.source()}") if not clusters.empty
                else common.message("Aucun groupe de gaveurs : lancez le job clustering."))
-    choix = w.Dropdown(options=[(f"{r.code} – {r.nom} ({r.site_code})", int(r.gaveur_id)) for r in perf.itertuples()],
-                       description="Gaveur", layout=w.Layout(width="420px"))
-    sortie = w.VBox([])
-
-    def comparer(_change=None) -> None:
-        sortie.children = [common.figure(plots.gaveur_contre_site(comparaison(perf, choix.value, moyennes)))]
-
-    choix.observe(comparer, names="value")
-    comparer()
-    return [table.widget, groupes, common.titre("Un gaveur contre la moyenne du site"), choix, sortie]
-
+    if filtres.comparaison.mode == "aucune":
+        aide = common.message("Comparer un gaveur à la moyenne de son site ou de son groupe : choisissez-le dans "
+                              "« Comparer » au-dessus.")
+        return [table.widget, groupes, aide]
+    return [table.widget, groupes, *comparaison.section(ctx)]

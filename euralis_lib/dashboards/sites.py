@@ -6,13 +6,13 @@ import ipywidgets as w
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from euralis_lib.dashboards import common
+from euralis_lib.dashboards import common, comparaison
 from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 from euralis_lib.presentation import plots
 
-FILTERS = common.FilterSpec(periode_jours=180, avec_gaveurs=True)
+FILTERS = common.FilterSpec(periode_jours=180, avec_gaveurs=True, comparaisons=("annee", "site"))
 
 LIBELLES = {"site_code": "Site", "production_kg": "Production (kg)", "nb_lots": "Lots", "itm": "ITM moyen",
             "sigma_g": "Sigma moyen (g)", "mortalite_pct": "Mortalité (%)", "marge_eur": "Marge (€)",
@@ -80,13 +80,15 @@ class Exploration:
 
 
 def build(ctx: Contexte) -> list[w.Widget]:
-    """Comparison table, metric charts, the drill-down explorer and the monthly performances per site."""
+    """Comparison table, metric charts, the drill-down explorer, the comparison chosen in the filter bar and the
+    monthly performances per site."""
     engine, filtres = ctx.engine, ctx.require_filters()
     comp = comparaison_sites(engine, filtres)
     exploration = Exploration(engine, filtres, comp)
     enfants = [common.table_html(comp, colonnes=LIBELLES), common.export_links(comp, "comparaison_sites", LIBELLES),
                common.figure(plots.indicateurs_sites(comp, LIBELLES)), exploration.widget,
-               common.source("base de production ; marges calculées avec les prix de prix_parametres")]
+               common.source("base de production ; marges calculées avec les prix de prix_parametres"),
+               *comparaison.section(ctx)]
     perf = results.performances(engine)
     enfants.append(common.titre("Performances mensuelles"))
     if perf.empty:

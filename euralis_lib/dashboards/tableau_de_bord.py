@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipywidgets as w
 from sqlalchemy.engine import Engine
 
-from euralis_lib.dashboards import common
+from euralis_lib.dashboards import common, comparaison
 from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.presentation import formatting, plots
 
-FILTERS = common.FilterSpec(periode_jours=90)
+FILTERS = common.FilterSpec(periode_jours=90, comparaisons=("annee",))
 
 KPIS = (  # (label, column, unit, decimals, increase is good)
     ("Production Totale", "production_totale_kg", "kg", 0, True),
@@ -31,7 +31,7 @@ def kpi_totaux(engine: Engine, filtres: Filters) -> dict[str, tuple[float, float
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """KPI cards, then (right after, :func:`~euralis_lib.dashboards.common.differe`) the weekly production
-    chart per site and its exports."""
+    chart per site and its exports, and the comparison chosen in the filter bar."""
     engine, filtres = ctx.engine, ctx.require_filters()
     totaux = kpi_totaux(engine, filtres)
     cartes = [common.kpi_card(label, *totaux[col], unite=unite, decimales=dec, hausse_favorable=bon)
@@ -39,7 +39,8 @@ def build(ctx: Contexte) -> list[w.Widget]:
     prec = filtres.precedent()
     return [w.HBox(cartes), common.differe(lambda: production(engine, filtres)), common.source(
         f"base de production (abattages, lots, alertes), période du {formatting.jour(filtres.debut)} au "
-        f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}")]
+        f"{formatting.jour(filtres.fin)}, tendance vs {formatting.jour(prec.debut)}–{formatting.jour(prec.fin)}"),
+        *comparaison.section(ctx)]
 
 
 def production(engine: Engine, filtres: Filters) -> list[w.Widget]:

@@ -203,6 +203,65 @@ def moyennes_sites(source: Source, debut: date, fin: date) -> pd.DataFrame:
                    ).set_index("site_code").astype(float)
 
 
+# The year-earlier period of a comparison: 364 days (52 weeks) back, so that each day falls on the same weekday
+# (a site slaughters on fixed weekdays: a 365-day shift would compare a slaughter day with a day off).
+RECUL_ANNEE_JOURS = 364
+
+
+def production_semaines(source: Source, sites: Sequence[str] | str | None, debut: date, fin: date,
+                        gaveurs: Sequence[int] | None = None, recul_jours: int = 0) -> pd.DataFrame:
+    """Liver production (kg) and slaughtered lots per week of the period ``debut``–``fin``, weeks counted from
+    ``debut`` (the last one may be shorter), zeros for weeks without slaughter.
+
+    With ``recul_jours``, the production of the same weeks ``recul_jours`` days earlier, dated on the period's
+    weeks (``semaine`` stays the current week's first day), so that two periods overlay on one axis.
+    """
+    if debut is None or fin is None:
+        raise ValueError("production_semaines needs both debut and fin.")
+    params = validate_filters(source, sites, debut, fin)
+    params.update(recul=int(recul_jours), gaveurs=[int(g) for g in gaveurs] if gaveurs is not None else None)
+    df = read_df(source, """
+        WITH semaines AS (
+            SELECT s::date AS semaine
+            FROM generate_series(CAST(:debut AS date), CAST(:fin AS date), interval '7 days') s),
+        prod AS (
+            SELECT a.date_abattage + CAST(:recul AS int) AS jour, a.poids_foie_total_kg AS kg
+            FROM abattages a JOIN lots_gavage l USING (lot_id)
+            WHERE l.site_code = ANY(:sites)
+              AND a.date_abattage BETWEEN CAST(:debut AS date) - CAST(:recul AS int)
+                                      AND CAST(:fin AS date) - CAST(:recul AS int)
+              AND (CAST(:gaveurs AS int[]) IS NULL OR l.gaveur_id = ANY(CAST(:gaveurs AS int[]))))
+        SELECT w.semaine, COALESCE(sum(p.kg), 0)::float AS production_kg, count(p.kg)::int AS nb_lots
+        FROM semaines w LEFT JOIN prod p ON p.jour BETWEEN w.semaine AND w.semaine + 6
+        GROUP BY w.semaine ORDER BY w.semaine""", params)
+    df["semaine"] = pd.to_datetime(df["semaine"])
+    return df
+
+
+def comparaison_annee(source: Source, sites: Sequence[str] | str | None, debut: date, fin: date,
+                      gaveurs: Sequence[int] | None = None) -> pd.DataFrame:
+    """Weekly production of the period next to the same weeks a year earlier (:data:`RECUL_ANNEE_JOURS` back):
+    ``production_kg``, ``production_kg_an_passe``, ``semaine_an_passe`` (that week's first day), ``ecart_kg``
+    (current − year earlier) and ``ecart_pct`` (NaN where the year earlier is zero)."""
+    actuel = production_semaines(source, sites, debut, fin, gaveurs)
+    avant = production_semaines(source, sites, debut, fin, gaveurs, recul_jours=RECUL_ANNEE_JOURS)
+    df = actuel[["semaine", "production_kg"]].assign(
+        production_kg_an_passe=avant["production_kg"].to_numpy(),
+        semaine_an_passe=actuel["semaine"] - pd.Timedelta(days=RECUL_ANNEE_JOURS))
+    df["ecart_kg"] = df["production_kg"] - df["production_kg_an_passe"]
+    df["ecart_pct"] = 100 * df["ecart_kg"] / df["production_kg_an_passe"].where(df["production_kg_an_passe"] != 0)
+    return df
+
+
+def moyennes_groupe(source: Source, gaveur_id: int, debut: date, fin: date) -> pd.DataFrame:
+    """The means of ``gaveur_id``'s group (cluster of the latest successful clustering run) over the lots
+    slaughtered in the period, through the ``moyennes_groupe`` SQL function (sql/198): one row, or none when
+    there is no run, the gaveur is in no group or not the caller's to read, or fewer than 3 gaveurs of the
+    group slaughtered. Only aggregates: no other gaveur's code or lot."""
+    return read_df(source, "SELECT * FROM moyennes_groupe(:g, :debut, :fin)",
+                   {"g": int(gaveur_id), "debut": debut, "fin": fin})
+
+
 def gaveur_performances(source: Source, sites: Sequence[str] | str | None = None, debut: date | None = None,
                         fin: date | None = None, gaveurs: Sequence[int] | None = None) -> pd.DataFrame:
     """Per-gaveur performance over the lots slaughtered in the period, ranked by ITM within each site.

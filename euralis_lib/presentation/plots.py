@@ -213,11 +213,31 @@ def itm_gaveurs(perf: pd.DataFrame, site: str) -> go.Figure:
     return _style(fig, f"Gaveurs du site {site} (ITM, cliquez pour voir les lots)", height=340)
 
 
-def gaveur_contre_site(comparaison: pd.DataFrame) -> go.Figure:
-    """One gaveur's indicators next to the mean of his site."""
-    fig = go.Figure([go.Bar(name="Gaveur", x=comparaison["indicateur"], y=comparaison["gaveur"]),
-                     go.Bar(name="Moyenne du site", x=comparaison["indicateur"], y=comparaison["moyenne_site"])])
-    return _style(fig, "Gaveur contre la moyenne de son site", height=340, barmode="group")
+def indicateurs_compares(comparaison: pd.DataFrame, libelle: str, libelle_reference: str, titre: str) -> go.Figure:
+    """Indicators side by side: ``valeur`` (named ``libelle``) next to ``reference`` (``libelle_reference``),
+    one group of bars per ``indicateur``."""
+    fig = go.Figure([go.Bar(name=libelle, x=comparaison["indicateur"], y=comparaison["valeur"]),
+                     go.Bar(name=libelle_reference, x=comparaison["indicateur"], y=comparaison["reference"])])
+    return _style(fig, titre, height=340, barmode="group")
+
+
+def series_comparees(df: pd.DataFrame, serie: str, reference: str, libelles: Mapping[str, str], titre: str,
+                     x: str = "semaine", dates_reference: str | None = None) -> go.Figure:
+    """Two series overlaid on one axis (``serie`` and ``reference`` against ``x``) and their difference
+    (``serie`` − ``reference``) as bars on the same axis; ``dates_reference``, a column of the reference's own
+    dates (the same weeks a year earlier), shows in the reference's tooltips."""
+    ecart = df[serie] - df[reference]
+    survol_ref = ({"customdata": df[dates_reference].dt.strftime("%d/%m/%Y"),
+                   "hovertemplate": "%{fullData.name}, semaine du %{customdata} : %{y:,.0f} kg<extra></extra>"}
+                  if dates_reference else {})
+    fig = go.Figure([
+        go.Bar(name="Écart", x=df[x], y=ecart, marker_color=["#2e7d32" if e >= 0 else "#c62828" for e in ecart],
+               opacity=0.45),
+        go.Scatter(name=libelles[serie], x=df[x], y=df[serie], mode="lines+markers", line={"color": "#1f4e79"}),
+        go.Scatter(name=libelles[reference], x=df[x], y=df[reference], mode="lines+markers",
+                   line={"color": "#9aa5b1", "dash": "dash"}, **survol_ref)])
+    fig.update_layout(xaxis_title=libelles.get(x, "Semaine"), yaxis_title="Production (kg de foie)")
+    return _style(fig, titre)
 
 
 def calendrier_capacite(util: pd.DataFrame) -> go.Figure:

@@ -487,8 +487,9 @@ def test_guarded_functions_answer_nothing_without_a_token_and_their_user_somethi
     runs.start_run(base["owner"], "orphelin-securite")  # an orphan: no session holds its job's lock
     exemples = {"moyennes_sites": "('2000-01-01', '2100-01-01')", "job_runs_metriques": f"({run_id})",
                 "euralis_marquer_orphelins": "('orphelin-securite')",  # marks it (only) for a user with a token
-                "refresh_performances_sites": None}  # refreshing answers nothing: checked by its refusal
-    pour = {"euralis_acces_gaveur": "g1", "euralis_acces_sites": "sup-ll"}
+                "refresh_performances_sites": None,  # refreshing answers nothing: checked by its refusal
+                "moyennes_groupe": f"({base['g1']}, '2000-01-01', '2100-01-01')"}  # g1's group (clustering run)
+    pour = {"euralis_acces_gaveur": "g1", "euralis_acces_sites": "sup-ll", "moyennes_groupe": "g1"}
     assert {f.proname for f in fonctions} >= {"euralis_moi", "euralis_acces_tout", "moyennes_sites",
                                               "performances_sites_lisibles", "job_runs_metriques"}
     for f in fonctions:
