@@ -274,3 +274,40 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
     journal = _access_log(site)
     assert not re.search(r'" 5\d\d ', journal), journal[-3000:]
 
+
+def test_the_site_gzips_what_an_instance_sends_plain(tmp_path):
+    """nginx compresses on its own: its upstream here is a plain file server that never compresses (the real
+    instances gzip too, see tests/test_transfer.py, so behind them nginx's own gzip would not show)."""
+    import gzip
+    import http.server
+    import ssl
+    import threading
+    from functools import partial
+
+    script = b"const plotly = {};\n" + b"".join(b"function f%d(x) { return x * %d; }\n" % (i, i) for i in range(5000))
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "bundle.js").write_bytes(script)
+    amont = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                     directory=str(tmp_path / "www")))
+    threading.Thread(target=amont.serve_forever, daemon=True).start()
+    settings = deploy.local_settings(tmp_path, https_port=free_port(), http_port=free_port(),
+                                     voila_port=amont.server_address[1], instances=1)
+    nginx = deploy.start_local_nginx(settings, deploy.write_local_site(settings, tmp_path))
+    contexte = ssl.create_default_context(cafile=str(settings.cert))
+    try:
+        def get(encodings: str | None) -> tuple[dict[str, str], bytes]:
+            demande = urllib.request.Request(f"https://127.0.0.1:{settings.https_port}/bundle.js",
+                                             headers={"Accept-Encoding": encodings} if encodings else {})
+            with urllib.request.urlopen(demande, timeout=30, context=contexte) as reponse:
+                return {k.lower(): v for k, v in reponse.headers.items()}, reponse.read()
+
+        entetes, corps = get("gzip, deflate, br")
+        assert entetes.get("content-encoding") == "gzip", entetes
+        assert gzip.decompress(corps) == script and len(corps) < len(script) / 4
+        assert "accept-encoding" in entetes.get("vary", "").lower(), entetes
+        entetes, corps = get(None)  # control: a client that does not ask gets the file as it is
+        assert "content-encoding" not in entetes and corps == script
+    finally:
+        serve.stop(nginx)
+        amont.shutdown()
+    assert " 200 " in (tmp_path / "logs" / "euralis-access.log").read_text()

@@ -90,11 +90,17 @@ class EuralisVoila(Voila):
         super().initialize(argv)
 
     def init_settings(self) -> dict:
-        """Voilà's settings; per-page pool sizes and culling set before its kernel manager is built."""
+        """Voilà's settings; per-page pool sizes and culling set before its kernel manager is built.
+
+        ``compress_response``: Tornado gzips every response a browser accepts gzipped (HTML, JavaScript, CSS,
+        JSON; not images or fonts, already compressed): Voilà's and the widgets' JavaScript was sent as is, most
+        of a first page view's bytes. It has to be set here, in the settings the application is built with:
+        Voilà applies its ``tornado_settings`` to the application after building it, too late for Tornado to add
+        its gzip transform."""
         kernels.configure(self.config, self.voila_configuration.default_pool_size)
         settings = super().init_settings()
         kernels.adopt(self.kernel_manager, self.cull_connected_timeout)
-        return {**settings, "euralis_kernels_per_user": self.kernels_per_user,
+        return {**settings, "euralis_kernels_per_user": self.kernels_per_user, "compress_response": True,
                 "euralis_kernel_cap_grace": self.kernel_cap_grace, "websocket_max_message_size": kernel_ws.MAX_FRAME}
 
     def listen(self) -> None:
