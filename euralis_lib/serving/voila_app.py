@@ -4,7 +4,7 @@
 (and ``/voila/rapports/rapports/<week end>/rapport-….pdf``, the archived weekly reports)
 serves the HTML reports of job runs (and their shared ``plotly.min.js``) from the reports folder,
 behind the same authentication as the pages, so a page links to a report instead of showing a path
-on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code
+on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code (cartesian traces only)
 (:mod:`euralis_lib.presentation.plotly_bundle`). Replaced routes (:data:`ROUTES`): every route carrying a kernel id
 checks its owner (:mod:`euralis_lib.serving.kernels`),
 the kernel websocket checks every frame (:mod:`euralis_lib.serving.kernel_ws`), ``/voila/query`` answers the kernel
@@ -116,7 +116,7 @@ class EuralisVoila(Voila):
         # plotly's public JavaScript, no login needed: imported by the figures' module, whose requests carry
         # no XSRF token (jupyter_server's file handler refuses them); cached for good with ?v=<version>.
         plotly_js = (url_path_join(self.server_url, plotly_bundle.ROUTE), StaticFileHandler,
-                     {"path": str(plotly_bundle.bundle_dir())})
+                     {"path": str(plotly_bundle.widget_dir())})
         # The live unread-alerts badge: one LISTEN per process, a Server-Sent Events stream per open page.
         alertes = (url_path_join(self.server_url, live.ROUTE), live.FluxAlertesHandler)
         return [rapports, plotly_js, alertes, *hardened(super().init_handlers())]
