@@ -57,6 +57,12 @@ bench-import: install
 bench-serve: install browser
 	$(PY) -m euralis_lib.bench.serve --users 1 5 10 $(if $(POOLS),--pools $(POOLS) --report bench-serve-pools)
 
+## make bench-transfer: bytes a browser downloads to open Tableau de bord, first and repeat view, direct and through
+## nginx (not a test).
+.PHONY: bench-transfer
+bench-transfer: install browser
+	$(PY) -m euralis_lib.bench.transfer
+
 ## make bench-alerts: 20 logged-in pages, alerts written by an import: p50/p95 from its commit to every page's
 ## badge, then the idle pages' server CPU and database connections for 2 minutes (not a test).
 .PHONY: bench-alerts

@@ -32,27 +32,7 @@ from euralis_lib.serving.browser import LOADED, free_port, kernel_ids
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.pages import PAGE_TIMEOUT_MS
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def _settings(base: Path, **ports: int) -> deploy.Settings:
-    return deploy.Settings(install_dir=config.PROJECT_ROOT, user="euralis", env_file=base / "euralis.env",
-                           server_name="127.0.0.1 localhost", listen_address="127.0.0.1", cert=base / "cert.pem",
-                           key=base / "key.pem", log_dir=base / "logs", **ports)
-
-
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
-    import socket
-
-    limite = time.monotonic() + timeout
-    while time.monotonic() < limite:
-        if proc.poll() is not None:
-            raise AssertionError(f"nginx exited with code {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port} after {timeout} s")
+NGINX = deploy.nginx_binary()
 
 
 @dataclass(frozen=True)
@@ -77,23 +57,12 @@ def https_site(pg_cluster, sim_template) -> Iterator[Site]:
         pytest.fail("openssl is not installed: no self-signed certificate (apt-get install openssl; .ci/run does it)")
     base = Path(tempfile.mkdtemp(prefix="eurn-", dir="/tmp"))
     base.chmod(0o755)
-    (base / "logs").mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(base / "key.pem"),
-                    "-out", str(base / "cert.pem")], check=True, capture_output=True)
     https, http, voila = free_port(), free_port(), free_port()
     while not _port_free(voila + 1):
         voila = free_port()
-    settings = _settings(base, https_port=https, http_port=http, voila_port=voila)
-    deploy.write(settings, base)
-    # The main configuration a Debian server has in /etc/nginx/nginx.conf, reduced to a private prefix.
-    (base / "nginx.conf").write_text(
-        f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/logs/error.log;\n"
-        "events { worker_connections 256; }\n"
-        f"http {{\n  client_body_temp_path {base}/body;\n  proxy_temp_path {base}/proxy;\n"
-        f"  fastcgi_temp_path {base}/fastcgi;\n  uwsgi_temp_path {base}/uwsgi;\n  scgi_temp_path {base}/scgi;\n"
-        f"  access_log {base}/logs/access.log;\n  include {base}/euralis.conf;\n}}\n")
-    check = subprocess.run([NGINX, "-t", "-p", str(base), "-c", str(base / "nginx.conf")], capture_output=True,
+    settings = deploy.local_settings(base, https_port=https, http_port=http, voila_port=voila)
+    main = deploy.write_local_site(settings, base)
+    check = subprocess.run([NGINX, "-t", "-p", str(base), "-c", str(main)], capture_output=True,
                            text=True)
     assert check.returncode == 0, check.stderr
     name = pg_cluster.clone(sim_template)
@@ -106,15 +75,14 @@ def https_site(pg_cluster, sim_template) -> Iterator[Site]:
         env.pop(name, None)
     voilas = {port: serve.start(port, env=env, pool_size=0, log_path=base / f"voila-{port}.log")
               for port in settings.voila_ports}
-    nginx = subprocess.Popen([NGINX, "-p", str(base), "-c", str(base / "nginx.conf"), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs = list(voilas.values())
     try:
+        procs.append(deploy.start_local_nginx(settings, main))
         for port, proc in voilas.items():
             serve.wait_ready(proc, port, timeout=180)
-        _wait_port(https, nginx)
         yield Site(https, http, base, voilas, settings)
     finally:
-        for proc in (nginx, *voilas.values()):
+        for proc in procs:
             serve.stop(proc)
         pg_cluster.drop(name)
         shutil.rmtree(base, ignore_errors=True)
@@ -176,7 +144,7 @@ def test_rendered_systemd_units_pass_systemd_analyze(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze is not installed (apt-get install systemd; .ci/run does it)")
     (tmp_path / "euralis.env").write_text("EURALIS_DATABASE_URL=postgresql://u:p@127.0.0.1/euralis\n")
-    paths = deploy.write(_settings(tmp_path), tmp_path)
+    paths = deploy.write(deploy.local_settings(tmp_path), tmp_path)
     units = [str(p) for p in paths if p.suffix == ".service"]
     assert len(units) == 4
     done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, cwd=tmp_path)
@@ -305,3 +273,41 @@ def test_a_session_sticks_to_one_instance_and_moves_still_logged_in_when_it_dies
         context.close()
     journal = _access_log(site)
     assert not re.search(r'" 5\d\d ', journal), journal[-3000:]
+
+
+def test_the_site_gzips_what_an_instance_sends_plain(tmp_path):
+    """nginx compresses on its own: its upstream here is a plain file server that never compresses (the real
+    instances gzip too, see tests/test_transfer.py, so behind them nginx's own gzip would not show)."""
+    import gzip
+    import http.server
+    import ssl
+    import threading
+    from functools import partial
+
+    script = b"const plotly = {};\n" + b"".join(b"function f%d(x) { return x * %d; }\n" % (i, i) for i in range(5000))
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "bundle.js").write_bytes(script)
+    amont = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                     directory=str(tmp_path / "www")))
+    threading.Thread(target=amont.serve_forever, daemon=True).start()
+    settings = deploy.local_settings(tmp_path, https_port=free_port(), http_port=free_port(),
+                                     voila_port=amont.server_address[1], instances=1)
+    nginx = deploy.start_local_nginx(settings, deploy.write_local_site(settings, tmp_path))
+    contexte = ssl.create_default_context(cafile=str(settings.cert))
+    try:
+        def get(encodings: str | None) -> tuple[dict[str, str], bytes]:
+            demande = urllib.request.Request(f"https://127.0.0.1:{settings.https_port}/bundle.js",
+                                             headers={"Accept-Encoding": encodings} if encodings else {})
+            with urllib.request.urlopen(demande, timeout=30, context=contexte) as reponse:
+                return {k.lower(): v for k, v in reponse.headers.items()}, reponse.read()
+
+        entetes, corps = get("gzip, deflate, br")
+        assert entetes.get("content-encoding") == "gzip", entetes
+        assert gzip.decompress(corps) == script and len(corps) < len(script) / 4
+        assert "accept-encoding" in entetes.get("vary", "").lower(), entetes
+        entetes, corps = get(None)  # control: a client that does not ask gets the file as it is
+        assert "content-encoding" not in entetes and corps == script
+    finally:
+        serve.stop(nginx)
+        amont.shutdown()
+    assert " 200 " in (tmp_path / "logs" / "euralis-access.log").read_text()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from datetime import date
 from pathlib import Path
 
@@ -75,12 +76,14 @@ def rss_per_kernel(server_pid: int) -> float:
     return statistics.fmean(tailles) if tailles else 0.0
 
 
-async def log_in(page, base: str, identifiants: tuple[str, str] | None) -> None:
-    """Log in through the login form (untimed) when the server has login; nothing otherwise."""
+async def log_in(page, base: str, identifiants: tuple[str, str] | None, suivant: str = "") -> None:
+    """Log in through the login form (untimed) when the server has login, landing on ``suivant`` (a path; the
+    server's default without); nothing without login."""
     if identifiants is None:
         return
     login, mot_de_passe = identifiants
-    await page.goto(f"{base}/login", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+    query = f"?next={urllib.parse.quote(suivant)}" if suivant else ""
+    await page.goto(f"{base}/login{query}", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
     await page.fill("#login", login)
     await page.fill("#mot_de_passe", mot_de_passe)
     async with page.expect_navigation(timeout=TIMEOUT_MS):

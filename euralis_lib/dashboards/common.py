@@ -293,14 +293,15 @@ def _a_la_demande(format_: str, icone: str, fichier: str, mime: str, fabriquer: 
 
 
 class FigureWidget(go.FigureWidget):
-    """plotly's figure widget loading its JavaScript from the server (cached) instead of carrying 5 MB of it."""
+    """plotly's figure widget loading its JavaScript from the server (cached) instead of carrying it."""
 
     _esm = plotly_bundle.ESM
 
 
 def figure(fig: go.Figure) -> go.FigureWidget:
-    """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates."""
-    return FigureWidget(plots.francais(fig))
+    """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates; WebGL scatters
+    drawn in SVG (the served plotly.js has cartesian traces only, :mod:`euralis_lib.presentation.plotly_bundle`)."""
+    return FigureWidget(plots.francais(plotly_bundle.svg_traces(fig)))
 
 
 def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement du graphique…") -> w.VBox:

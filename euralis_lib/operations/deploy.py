@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +120,56 @@ def write(settings: Settings, out: Path) -> list[Path]:
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)
     return written
+
+
+def nginx_binary() -> str:
+    """Debian's nginx (``/usr/sbin`` is not on every user's PATH)."""
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def local_settings(base: Path, **ports: int) -> Settings:
+    """The site of a private nginx on this machine (tests, benchmarks): 127.0.0.1 only, its certificate, key and
+    logs in ``base``; ``ports``: ``https_port``, ``http_port``, ``voila_port``, ``instances``."""
+    return Settings(install_dir=config.PROJECT_ROOT, user="euralis", env_file=base / "euralis.env",
+                    server_name="127.0.0.1 localhost", listen_address="127.0.0.1", cert=base / "cert.pem",
+                    key=base / "key.pem", log_dir=base / "logs", **ports)
+
+
+def write_local_site(settings: Settings, base: Path) -> Path:
+    """The rendered site in ``base`` with a self-signed certificate (openssl) and the main configuration a
+    Debian server has in /etc/nginx/nginx.conf, reduced to the private prefix ``base``; the main file's path
+    (``nginx -p BASE -c PATH``)."""
+    (base / "logs").mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(settings.key),
+                    "-out", str(settings.cert)], check=True, capture_output=True)
+    write(settings, base)
+    main = base / "nginx.conf"
+    main.write_text(
+        f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/logs/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{\n  include /etc/nginx/mime.types;\n  client_body_temp_path {base}/body;\n"
+        f"  proxy_temp_path {base}/proxy;\n  fastcgi_temp_path {base}/fastcgi;\n  uwsgi_temp_path {base}/uwsgi;\n"
+        f"  scgi_temp_path {base}/scgi;\n  access_log {base}/logs/access.log;\n  include {base}/euralis.conf;\n}}\n")
+    return main
+
+
+def start_local_nginx(settings: Settings, main: Path, timeout: float = 20) -> subprocess.Popen:
+    """nginx on the private prefix of :func:`write_local_site` (``main``: its main file), in the foreground of
+    the returned process, once its HTTPS port accepts connections; RuntimeError if it exits or times out."""
+    base = main.parent
+    proc = subprocess.Popen([nginx_binary(), "-p", str(base), "-c", str(main), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    limite = time.monotonic() + timeout
+    while time.monotonic() < limite:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited with code {proc.returncode}: {proc.stderr.read().decode()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", settings.https_port)) == 0:
+                return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"nginx does not listen on {settings.https_port} after {timeout} s")
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:

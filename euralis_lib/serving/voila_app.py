@@ -4,7 +4,7 @@
 (and ``/voila/rapports/rapports/<week end>/rapport-….pdf``, the archived weekly reports)
 serves the HTML reports of job runs (and their shared ``plotly.min.js``) from the reports folder,
 behind the same authentication as the pages, so a page links to a report instead of showing a path
-on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code
+on the server; ``/voila/plotly/widgetbundle.js`` serves plotly's widget code (cartesian traces only)
 (:mod:`euralis_lib.presentation.plotly_bundle`). Replaced routes (:data:`ROUTES`): every route carrying a kernel id
 checks its owner (:mod:`euralis_lib.serving.kernels`),
 the kernel websocket checks every frame (:mod:`euralis_lib.serving.kernel_ws`), ``/voila/query`` answers the kernel
@@ -90,11 +90,17 @@ class EuralisVoila(Voila):
         super().initialize(argv)
 
     def init_settings(self) -> dict:
-        """Voilà's settings; per-page pool sizes and culling set before its kernel manager is built."""
+        """Voilà's settings; per-page pool sizes and culling set before its kernel manager is built.
+
+        ``compress_response``: Tornado gzips every response a browser accepts gzipped (HTML, JavaScript, CSS,
+        JSON; not images or fonts, already compressed): Voilà's and the widgets' JavaScript was sent as is, most
+        of a first page view's bytes. It has to be set here, in the settings the application is built with:
+        Voilà applies its ``tornado_settings`` to the application after building it, too late for Tornado to add
+        its gzip transform."""
         kernels.configure(self.config, self.voila_configuration.default_pool_size)
         settings = super().init_settings()
         kernels.adopt(self.kernel_manager, self.cull_connected_timeout)
-        return {**settings, "euralis_kernels_per_user": self.kernels_per_user,
+        return {**settings, "euralis_kernels_per_user": self.kernels_per_user, "compress_response": True,
                 "euralis_kernel_cap_grace": self.kernel_cap_grace, "websocket_max_message_size": kernel_ws.MAX_FRAME}
 
     def listen(self) -> None:
@@ -110,7 +116,7 @@ class EuralisVoila(Voila):
         # plotly's public JavaScript, no login needed: imported by the figures' module, whose requests carry
         # no XSRF token (jupyter_server's file handler refuses them); cached for good with ?v=<version>.
         plotly_js = (url_path_join(self.server_url, plotly_bundle.ROUTE), StaticFileHandler,
-                     {"path": str(plotly_bundle.bundle_dir())})
+                     {"path": str(plotly_bundle.widget_dir())})
         # The live unread-alerts badge: one LISTEN per process, a Server-Sent Events stream per open page.
         alertes = (url_path_join(self.server_url, live.ROUTE), live.FluxAlertesHandler)
         return [rapports, plotly_js, alertes, *hardened(super().init_handlers())]
