@@ -257,7 +257,8 @@ def test_finance_table_exports_excel_and_pdf_on_demand(server, page):
     assert page.locator('a[download="finance.xlsx"]').count() == 0  # built only when asked for
     for bouton, fichier, mime, debut in (("Excel", "finance.xlsx", _XLSX, b"PK"),
                                          ("PDF", "finance.pdf", "application/pdf", b"%PDF")):
-        page.get_by_role("button", name=bouton, exact=True).first.click()
+        # the table's buttons come last (« Rapport PDF de cette page », at the top, also holds « PDF »)
+        page.get_by_role("button", name=bouton).last.click()
         lien = page.locator(f'a[download="{fichier}"]')
         lien.wait_for(timeout=60_000)
         entete, contenu = lien.get_attribute("href").split(",", 1)
