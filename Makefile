@@ -36,9 +36,15 @@ coverage: install browser
 	$(PY) -m coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q $(TESTS); status=$$?; \
 	$(PY) -m coverage combine -q && $(PY) -m coverage report; exit $$status
 
-## make bench: load and query timings at growing scale (not a test).
-bench: install
+## make bench: load and query timings at growing scale, then PDF reports and table exports (not a test).
+bench: install browser
 	$(PY) -m euralis_lib bench
+	$(PY) -m euralis_lib.bench.reports
+
+## make bench-reports: a site-week report, page PDFs, Excel/PDF exports at 1/3/10 years (not a test).
+.PHONY: bench-reports
+bench-reports: install browser
+	$(PY) -m euralis_lib.bench.reports
 
 ## make validate: every model against its planted truths and baseline on 8 seeds × 3 end dates (2 processes);
 ## report in reports/validation/, exit status 1 when a goal fails on the worst data set (not a test).

@@ -24,6 +24,7 @@ from euralis_lib.serving import serve
 from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
 from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar
+from tests.helpers.pdf import texte_pdf
 from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
@@ -256,7 +257,8 @@ def test_finance_table_exports_excel_and_pdf_on_demand(server, page):
     assert page.locator('a[download="finance.xlsx"]').count() == 0  # built only when asked for
     for bouton, fichier, mime, debut in (("Excel", "finance.xlsx", _XLSX, b"PK"),
                                          ("PDF", "finance.pdf", "application/pdf", b"%PDF")):
-        page.get_by_role("button", name=bouton).first.click()
+        # the table's buttons come last (« Rapport PDF de cette page », at the top, also holds « PDF »)
+        page.get_by_role("button", name=bouton).last.click()
         lien = page.locator(f'a[download="{fichier}"]')
         lien.wait_for(timeout=60_000)
         entete, contenu = lien.get_attribute("href").split(",", 1)
@@ -265,6 +267,22 @@ def test_finance_table_exports_excel_and_pdf_on_demand(server, page):
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_the_page_pdf_button_downloads_what_the_page_shows(server, page):
+    """« Rapport PDF de cette page », next to « Actualiser »: a click gives a download link whose file is the
+    page's PDF (title, filters, its chart drawn), named by the page's slug and the date."""
+    _open(page, server, "tableau_de_bord")
+    page.get_by_role("button", name="Rapport PDF de cette page").click()
+    lien = page.locator('a[download^="tableau_de_bord-"]')
+    lien.wait_for(timeout=120_000)
+    assert re.fullmatch(r"tableau_de_bord-\d{4}-\d\d-\d\d-\d{4}\.pdf", lien.get_attribute("download"))
+    entete, contenu = lien.get_attribute("href").split(",", 1)
+    assert entete == "data:application/pdf;base64"
+    fichier = base64.b64decode(contenu)
+    texte = texte_pdf(fichier)
+    assert fichier.startswith(b"%PDF") and texte.startswith("Tableau de bord ") and "Sites LL, LS, MT" in texte
+    assert "Production de foie par site (kg par semaine)" in texte and "Utilisateur admin-test (admin)" in texte
 
 
 def test_an_error_in_a_deferred_chart_becomes_a_french_message(server, page):

@@ -3,7 +3,6 @@ drawn; who reads a report's row and downloads its file follows the user's rights
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pypdf import PdfReader
 
 from euralis_lib import jobs
 from euralis_lib.auth import acces
@@ -21,6 +19,7 @@ from euralis_lib.jobs import runs
 from euralis_lib.presentation import formatting
 from euralis_lib.reporting import archive
 from euralis_lib.serving import serve
+from tests.helpers import pdf
 from tests.helpers.connexion import (
     Client,
     creer_utilisateur,
@@ -36,10 +35,8 @@ DEBUT = FIN - timedelta(days=6)
 
 
 def texte_pdf(chemin: Path) -> str:
-    """The PDF's text, thousands separators removed and whitespace collapsed (``1 234,5`` → ``1234,5``)."""
-    texte = "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(chemin.read_bytes())).pages)
-    texte = re.sub(r"(?<=\d)[\u202f\xa0 ](?=\d{3}(?!\d))", "", texte)
-    return re.sub(r"\s+", " ", texte)
+    """The PDF file's text (:func:`tests.helpers.pdf.texte_pdf`)."""
+    return pdf.texte_pdf(chemin.read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +97,8 @@ def test_the_site_report_shows_the_kpis_computed_from_the_database_and_its_chart
             "SELECT count(*), avg(a.itm) FROM abattages a JOIN lots_gavage l USING (lot_id) "
             "WHERE l.site_code = 'LL' AND a.date_abattage BETWEEN :d0 AND :d1"), q).one()
     assert production > 0 and actifs > 0 and abattus > 0
-    pdf = _rapports(base)[("LL", None)]
-    texte = texte_pdf(pdf)
+    fichier = _rapports(base)[("LL", None)]
+    texte = texte_pdf(fichier)
     assert "Rapport hebdomadaire — site LL — semaine du 22/06/2026 au 28/06/2026" in texte
     attendus = {"Production totale (kg de foie)": formatting.nombre(production, 1, milliers=""),
                 "Lots actifs": str(actifs), "Gaveurs actifs": str(gaveurs), "Lots abattus": str(abattus),

@@ -15,7 +15,8 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 import pandas as pd
@@ -25,6 +26,8 @@ from sqlalchemy.engine import Engine
 
 from euralis_lib.auth.acces import Utilisateur
 from euralis_lib.auth.page import lien_deconnexion
+from euralis_lib.dashboards import page_report
+from euralis_lib.dashboards.page_report import marquer
 from euralis_lib.dashboards.registry import PAGES, PageSpec
 from euralis_lib.database import db, queries
 from euralis_lib.exceptions import DatabaseUnavailableError, EuralisError
@@ -158,17 +161,19 @@ def message_html(texte: str, genre: str = "info") -> Markup:
 
 def message(texte: str, genre: str = "info") -> w.HTML:
     """A French message box (``genre`` 'info', 'avertissement' or 'erreur')."""
-    return w.HTML(message_html(texte, genre))
+    contenu = message_html(texte, genre)
+    return marquer(w.HTML(contenu), contenu)
 
 
 def titre(texte: str, niveau: int = 3) -> w.HTML:
-    """A section title (``<h3>`` by default), ``texte`` escaped."""
-    return w.HTML(element(f"h{niveau}", texte))
+    """A section title (``<h3>`` by default), ``texte`` escaped; a ``<h2>`` in the page's printed report."""
+    return marquer(w.HTML(element(f"h{niveau}", texte)), element("h2", texte))
 
 
 def source(texte: str) -> w.HTML:
     """The caption naming the run a figure comes from, e.g. 'source : run n° 3 du 25/11/2026 02:00'."""
-    return w.HTML(element("div", f"source : {texte}", class_="euralis-source"))
+    contenu = element("div", f"source : {texte}", class_="euralis-source")
+    return marquer(w.HTML(contenu), contenu)
 
 
 def nav_bar(actuelle: str, utilisateur: Utilisateur | None = None) -> w.HTML:
@@ -212,10 +217,10 @@ def kpi_card(label: str, valeur: float, precedent: float | None = None, unite: s
 def carte(label: str, valeur: str, detail: str, classe: str = "stable") -> w.HTML:
     """A card of the KPI row: ``label``, a formatted ``valeur`` and a ``detail`` line (class 'hausse', 'baisse'
     or 'stable' colours it)."""
-    return w.HTML(element(
-        "div", element("div", label, class_="label"),
-        element("div", valeur, class_="valeur", elementtiming="euralis-kpi"),  # paint time read by make bench-serve
-        element("div", detail, class_=classe), class_="euralis-kpi"))
+    html = element("div", element("div", label, class_="label"),
+                   element("div", valeur, class_="valeur", elementtiming="euralis-kpi"),  # read by make bench-serve
+                   element("div", detail, class_=classe), class_="euralis-kpi")
+    return marquer(w.HTML(html), html)
 
 
 def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str] | None = None) -> w.HTML:
@@ -232,7 +237,8 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
     corps = element("table", element("thead", tete), element("tbody", *lignes), class_="euralis")
     suite = (element("div", f"{len(df)} lignes, {max_lignes} affichées", class_="euralis-source")
              if len(df) > max_lignes else Markup())
-    return w.HTML(element("div", corps, style="max-height:420px; overflow:auto") + suite)
+    # In the printed report: the same rows, not clipped by the scrolling box.
+    return marquer(w.HTML(element("div", corps, style="max-height:420px; overflow:auto") + suite), corps + suite)
 
 
 # Where the tables of the page being built come from (page, filters, user): printed on their Excel and PDF
@@ -240,14 +246,16 @@ def table_html(df: pd.DataFrame, max_lignes: int = 200, colonnes: dict[str, str]
 _CONTEXTE_EXPORT: dict[str, str] = {}
 
 
-def contexte_export(page: str, filtres: Filters | None, utilisateur: Utilisateur | None) -> dict[str, str]:
-    """What an export says about its table: the page, the sites, the period, the gaveurs chosen and the user."""
+def contexte_export(page: str, filtres: Filters | None, utilisateur: Utilisateur | None,
+                    noms_gaveurs: Sequence[str] | None = None) -> dict[str, str]:
+    """What an export says about its table: the page, the sites, the period, the gaveurs chosen (their
+    ``noms_gaveurs`` when given, else their numbers) and the user."""
     contexte = {"Page": page}
     if filtres is not None:
         contexte["Sites"] = ", ".join(filtres.sites)
         contexte["Période"] = f"du {formatting.jour(filtres.debut)} au {formatting.jour(filtres.fin)}"
         if filtres.gaveurs:
-            contexte["Gaveurs"] = ", ".join(str(g) for g in filtres.gaveurs)
+            contexte["Gaveurs"] = ", ".join(noms_gaveurs or [str(g) for g in filtres.gaveurs])
     if utilisateur is not None:
         contexte["Utilisateur"] = f"{utilisateur.login} ({utilisateur.role})"
     return contexte
@@ -269,24 +277,32 @@ def export_links(df: pd.DataFrame, nom: str, colonnes: dict[str, str] | None = N
     return w.HBox([lien, *excel, *pdf], layout=w.Layout(align_items="center"))
 
 
-def _a_la_demande(format_: str, icone: str, fichier: str, mime: str, fabriquer: Callable[[], bytes]) -> list[w.Widget]:
-    """A button that builds a file (Excel, PDF) when clicked, then shows its download link in its place."""
-    bouton = w.Button(description=format_, icon=icone, tooltip=f"Préparer le fichier {format_} du tableau",
+def _a_la_demande(format_: str, icone: str, fichier: str | Callable[[], str], mime: str,
+                  fabriquer: Callable[[], bytes], une_fois: bool = True,
+                  aide: str | None = None) -> list[w.Widget]:
+    """A button that builds a file (Excel, PDF) when clicked, then shows its download link: in its place when
+    ``une_fois``, else next to it (a click builds the file again, of what is shown then). ``fichier`` is the
+    file's name, or a function giving it when the file is built."""
+    bouton = w.Button(description=format_, icon=icone, tooltip=aide or f"Préparer le fichier {format_} du tableau",
                       layout=w.Layout(width="auto"))
     lien = w.HTML()
 
     def preparer(_b: w.Button) -> None:
         bouton.disabled = True
+        nom = fichier() if callable(fichier) else fichier
         lien.value = element("span", f"{format_} en préparation…", class_="euralis-source")
         try:
             contenu = fabriquer()
         except Exception as exc:  # noqa: BLE001 — a French message, the traceback in the server log
-            log.warning("%s export %s failed", format_, fichier, exc_info=True)
+            log.warning("%s export %s failed", format_, nom, exc_info=True)
             lien.value = message_html(f"Le fichier {format_} n'a pas pu être préparé : {exc}", "erreur")
             bouton.disabled = False
             return
-        lien.value = download_link(fichier, mime, contenu, f"⬇ {format_}") + literal(" &nbsp;")
-        bouton.layout.display = "none"
+        lien.value = download_link(nom, mime, contenu, f"⬇ {format_}") + literal(" &nbsp;")
+        if une_fois:
+            bouton.layout.display = "none"
+        else:
+            bouton.disabled = False
 
     bouton.on_click(preparer)
     return [bouton, lien]
@@ -430,7 +446,8 @@ class FilterBar(w.VBox):
     offering comparisons, the « Comparer » control."""
 
     def __init__(self, debut: date, fin: date, sites: Sequence[str], gaveurs: pd.DataFrame | None = None,
-                 comparaisons: Sequence[str] = (), gaveurs_compares: pd.DataFrame | None = None) -> None:
+                 comparaisons: Sequence[str] = (), gaveurs_compares: pd.DataFrame | None = None,
+                 actions: Sequence[w.Widget] = ()) -> None:
         self.debut = w.DatePicker(description="Du", value=debut, layout=w.Layout(width="210px"))
         self.fin = w.DatePicker(description="Au", value=fin, layout=w.Layout(width="210px"))
         self.sites = w.SelectMultiple(options=list(sites), value=list(sites), description="Sites",
@@ -446,7 +463,7 @@ class FilterBar(w.VBox):
             champs.append(self.gaveurs)
         self.actualiser = w.Button(description="Actualiser", icon="refresh")
         self.actualiser.add_class("euralis-actualiser")
-        champs.append(self.actualiser)
+        champs += [self.actualiser, *actions]
         aide = ([w.HTML(element("span", "Gaveurs : aucune sélection = tous.", class_="euralis-source"))]
                 if gaveurs is not None else [])
         comparer = [self.comparaison] if self.comparaison is not None else []
@@ -461,6 +478,13 @@ class FilterBar(w.VBox):
         gaveurs = list(self.gaveurs.value) if self.gaveurs is not None and self.gaveurs.value else None
         comparaison = self.comparaison.valeur() if self.comparaison is not None else Comparaison()
         return Filters(self.debut.value, self.fin.value, list(self.sites.value), gaveurs, comparaison)
+
+    def noms_gaveurs(self) -> list[str]:
+        """The chosen gaveurs as the list shows them (« code – nom (site) »); empty when none is chosen."""
+        if self.gaveurs is None:
+            return []
+        noms = dict((v, libelle) for libelle, v in self.gaveurs.options)
+        return [noms[g] for g in self.gaveurs.value]
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever a filter changes or « Actualiser » is clicked."""
@@ -517,12 +541,19 @@ class Page:
         self.contenu = w.VBox([], layout=w.Layout(width="100%"))
         self.contenu.add_class("euralis-contenu")
         self.filtres: FilterBar | None = None
+        # « Rapport PDF de cette page », next to « Actualiser »: a click prints what the page shows then.
+        rapport = (_a_la_demande(page_report.LIBELLE, "file-pdf", self._nom_rapport, "application/pdf",
+                                 self.rapport_pdf, une_fois=False,
+                                 aide="Imprimer en PDF ce que la page affiche, avec ses filtres")
+                   if spec.rapport else [])
+        for r in rapport:
+            r.add_class("euralis-rapport-page")
         barre: list[w.Widget] = []
         if filtrage is None:
             actualiser = w.Button(description="Actualiser", icon="refresh")
             actualiser.add_class("euralis-actualiser")
             actualiser.on_click(lambda _b: self.refresh())
-            barre = [actualiser]
+            barre = [w.HBox([actualiser, *rapport], layout=w.Layout(align_items="center"))]
         self.widget = w.VBox([nav_bar(spec.slug, utilisateur), *barre, self.chargement, self.contenu])
         try:
             self.engine = self.engine or db.get_engine()
@@ -536,7 +567,7 @@ class Page:
                            else None)
                 self.filtres = FilterBar(debut, fin, queries.site_codes(self.engine),
                                          gaveurs=gaveurs if filtrage.avec_gaveurs else None, comparaisons=modes,
-                                         gaveurs_compares=gaveurs if compare_gaveurs else None)
+                                         gaveurs_compares=gaveurs if compare_gaveurs else None, actions=rapport)
                 self.filtres.on_change(self.refresh)
                 self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
         except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback
@@ -548,6 +579,24 @@ class Page:
     def slug(self) -> str:
         """The page's slug in the registry."""
         return self.spec.slug
+
+    def contexte(self) -> dict[str, str]:
+        """The page, its current filters (gaveurs by name) and its user, as exports and its report print them."""
+        try:
+            filtres = self.filtres.valeurs() if self.filtres is not None else None
+        except EmptySelectionError:
+            filtres = None
+        noms = self.filtres.noms_gaveurs() if self.filtres is not None else None
+        return contexte_export(self.spec.titre, filtres, self.utilisateur, noms)
+
+    def rapport_pdf(self, genere_le: datetime | None = None) -> bytes:
+        """« Rapport PDF de cette page »: the page's title, filters, user and time, then its KPIs, charts and
+        tables as shown now (:mod:`.page_report`); nothing is read again from the database."""
+        genere_le = genere_le or datetime.now(ZoneInfo(formatting.FUSEAU))
+        return page_report.pdf_bytes(self.spec.titre, self.contexte(), self.contenu, genere_le)
+
+    def _nom_rapport(self) -> str:
+        return page_report.nom_fichier(self.slug, datetime.now(ZoneInfo(formatting.FUSEAU)))
 
     def _erreur(self, exc: BaseException) -> None:
         log.warning("page %s: %s", self.slug, exc, exc_info=not isinstance(exc, EuralisError | ValueError))
@@ -562,7 +611,7 @@ class Page:
                 raise DatabaseUnavailableError("no engine")
             filtres = self.filtres.valeurs() if self.filtres is not None else None
             _CONTEXTE_EXPORT.clear()
-            _CONTEXTE_EXPORT.update(contexte_export(self.spec.titre, filtres, self.utilisateur))
+            _CONTEXTE_EXPORT.update(self.contexte())
             enfants = self.build(Contexte(self.engine, filtres, self.refresh, self.utilisateur))
         except Exception as exc:  # noqa: BLE001
             self._erreur(exc)

@@ -11,8 +11,9 @@ from euralis_lib.auth import ROLES
 @dataclass(frozen=True)
 class PageSpec:
     """One dashboard page: URL slug, title in the navigation bar, description on the landing page, the
-    roles that may open it (with login; the database enforces the rows and writes either way) and ``pool``:
-    preheated kernels kept ready for it (None: the server's ``--pool_size``), more for the pages opened first."""
+    roles that may open it (with login; the database enforces the rows and writes either way), ``pool``:
+    preheated kernels kept ready for it (None: the server's ``--pool_size``), more for the pages opened first,
+    and ``rapport``: whether it offers « Rapport PDF de cette page » (every data page)."""
 
     slug: str
     titre: str
@@ -20,6 +21,7 @@ class PageSpec:
     module: str = ""
     roles: tuple[str, ...] = ROLES
     pool: int | None = None
+    rapport: bool = True
 
     @property
     def nom_module(self) -> str:
@@ -28,7 +30,7 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs.", pool=2),
+    PageSpec("accueil", "Accueil", "Toutes les pages et l'état des calculs.", pool=2, rapport=False),
     PageSpec("tableau_de_bord", "Tableau de bord", "Production, lots et gaveurs actifs, alertes critiques, tendances.",
              pool=3),
     PageSpec("sites", "Sites de Production", "Comparaison des sites, exploration site → gaveurs → lots."),
@@ -37,9 +39,10 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("qualite", "Qualité", "ITM et sigma par site et souche, formules de poids de foie, lots anormaux."),
     PageSpec("abattages", "Abattages", "Plan d'abattage, capacité utilisée, hongrois contre glouton."),
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
-    PageSpec("rapports", "Rapports", "Rapports hebdomadaires en PDF (par site, par gaveur), selon vos droits."),
+    PageSpec("rapports", "Rapports", "Rapports hebdomadaires en PDF (par site, par gaveur), selon vos droits.",
+             rapport=False),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "
-             "et quarantaine.", module="import_fichiers", roles=("admin",)),
+             "et quarantaine.", module="import_fichiers", roles=("admin",), rapport=False),
     PageSpec("alertes", "Alertes", "Centre d'alertes : filtrer, lire, acquitter ; fausses alertes par règle."),
     PageSpec("ops", "Ops", "Jobs planifiés, prochains runs, sauvegardes, durées et échecs.",
              roles=("admin", "superviseur")),

@@ -117,8 +117,13 @@ def html(r: Rapport, genere_le: datetime) -> Markup:
         element("p", "Sources : " + " ; ".join(["données de production de la base", *r.sources])
                 + f". Généré le {formatting.horodatage(genere_le)}.", class_="sources"),
     ]
-    corps = element("body", element("h1", titre(p)),
-                    element("p", "Euralis — coopérative foie gras. Chiffres issus de la base de données.",
-                            class_="sous-titre"), join(sections))
-    tete = element("head", element("meta", charset="utf-8"), element("title", titre(p)), element("style", STYLE))
+    return document(titre(p), join(sections))
+
+
+def document(titre_page: str, sections: Markup, style: Markup = STYLE,
+             sous_titre: str = "Euralis — coopérative foie gras. Chiffres issus de la base de données.") -> Markup:
+    """A printable French page: ``titre_page`` as its title and heading, ``sous_titre``, then ``sections``
+    (the weekly report's, or a dashboard page's: :mod:`euralis_lib.dashboards.page_report`)."""
+    corps = element("body", element("h1", titre_page), element("p", sous_titre, class_="sous-titre"), sections)
+    tete = element("head", element("meta", charset="utf-8"), element("title", titre_page), element("style", style))
     return literal("<!DOCTYPE html>") + element("html", tete, corps, lang="fr")
