@@ -276,11 +276,15 @@ def test_site_against_site_shows_both_sites_and_their_means(shared_sim_url):
 
 
 def test_gaveur_against_his_site_and_his_group(sim_db_url):
-    """A gaveur's indicators next to his site's means; his group's once the clustering job has run (before: a
-    French message naming the job)."""
+    """The page opens on the first gaveur of the list against his site's means; a gaveur's indicators next to
+    his site's means; his group's once the clustering job has run (before: a French message naming the job)."""
     engine = db.get_engine(sim_db_url)
     page = _page(engine, "gaveurs")
-    assert "choisissez-le dans « Comparer »" in html.unescape(page_text(list(page.contenu.children)))
+    controle = page.filtres.comparaison
+    assert controle.mode.value == "moyenne_site" and controle.gaveur.value == controle.gaveur.options[0][1]
+    premier = controle.gaveur.options[0][0].split(" – ")[0]
+    assert f"Gaveur {premier}" in html.unescape(page_text(list(page.contenu.children)))
+    assert "choisissez-le dans « Comparer »" in _comparer(page, "aucune")
     f = page.filtres.valeurs()
     perf = queries.gaveur_performances(engine, None, f.debut, f.fin)
     gaveur = perf.sort_values("nb_lots").iloc[-1]

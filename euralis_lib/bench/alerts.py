@@ -1,20 +1,20 @@
 """``make bench-alerts``: the live unread-alerts badge on many open pages (issue 22).
 
-A benchmark, not a test. A throw-away PostgreSQL cluster gets a simulated database; one Voilà server with
-login serves it, with no preheated kernel (a pool would start as many kernels again to refill itself while
-the bench measures); N logged-in Chromium contexts (one user each: an admin and N − 1 superviseurs of every
-site, so every page reads every alert of a site and expects each new one) open Accueil, the lightest page
-with the navigation bar, a few at a time, and the bench waits until every badge shows a count and the server
-is idle again. Then, for K rounds, a lots file with one lot above the mortality rule's threshold goes through
-the real import (:func:`euralis_lib.imports.load.import_content`: its transaction raises the alert, the
+A benchmark, not a test. A throw-away PostgreSQL cluster gets a simulated database; one Voilà server with login
+serves it, with no preheated kernel (a pool would start as many kernels again to refill itself while the bench
+measures); N logged-in Chromium contexts (one user each: an admin and N − 1 superviseurs of every site, so every
+page reads every alert of a site and expects each new one) open Accueil, the lightest page with the navigation
+bar (``--page`` opens another), a few at a time, and the bench waits until every badge shows a count and the
+server is idle again. Then, for K rounds, a lots file with one lot above the mortality rule's threshold goes
+through the real import (:func:`euralis_lib.imports.load.import_content`: its transaction raises the alert, the
 commit notifies); latency = the moment each page's badge shows its new count (``Date.now()`` of a
 MutationObserver in the page: browser and bench share the clock) − the moment the import returned (after its
 commit). A page that does not show its new count within ``--timeout`` seconds is a miss, reported. Then, the
-pages open and nothing written, ``--idle`` seconds: CPU seconds of the server's process tree (server and
-page kernels) as a share of one core, and the database's client connections (by application and user) before
-the pages were opened, at the start and at the end of the idle time.
-Prints a table, also written to ``reports/bench-alerts-<date>.md`` with its provenance and the goals'
-verdicts (p95 ≤ 2 s, idle < 2 % of one core, no connection added per page).
+pages open and nothing written, ``--idle`` seconds: CPU seconds of the server's process tree (server and page
+kernels) as a share of one core, and the database's client connections (by application and user) before the
+pages were opened, at the start and at the end of the idle time. Prints a table, also written to
+``reports/bench-alerts-<date>.md`` with its provenance and the goals' verdicts (p95 ≤ 2 s, idle < 2 % of one
+core, no connection added per page).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from euralis_lib.bench.serve import (
     wait_settled,
 )
 from euralis_lib.config import CHROMIUM_ARGS, chromium
-from euralis_lib.dashboards import PAGES
+from euralis_lib.dashboards import PAGES, page_spec
 from euralis_lib.serving.browser import LOADED, kernel_pids, tree_rss
 
 BADGE = '[data-testid="alertes-non-lues"]'
@@ -144,8 +144,8 @@ def import_alert(engine: Engine, numero: int, jeton: str) -> tuple[float, float]
 
 
 async def open_pages(base: str, users: list[tuple[str, str]], batch: int, timeout_s: float,
-                     after_first: Callable[[], None]):
-    """Launch Chromium, one context per user: log in, open Accueil (the first page alone, then ``batch`` pages at
+                     after_first: Callable[[], None], slug: str = "accueil"):
+    """Launch Chromium, one context per user: log in, open page ``slug`` (the first alone, then ``batch`` pages at
     a time) and wait until its badge shows a count; the observer of badge changes is installed in every page.
     ``after_first`` is called once the first page shows its count. Returns (playwright, browser, pages)."""
     from playwright.async_api import async_playwright
@@ -160,7 +160,7 @@ async def open_pages(base: str, users: list[tuple[str, str]], batch: int, timeou
         pages.append(page)
 
     async def ouvrir(page) -> None:
-        await page.goto(f"{base}/voila/render/accueil.ipynb", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+        await page.goto(f"{base}/voila/render/{slug}.ipynb", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
         await page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
         await page.wait_for_function(HAS_COUNT, timeout=timeout_s * 1000)
         await page.evaluate(OBSERVER, BADGE)
@@ -211,7 +211,7 @@ async def measure(args: argparse.Namespace, proc, base: str, url: str, users: li
         resultats.connections["1 page open"] = connections(engine)
 
     debut = time.monotonic()
-    pw, browser, pages = await open_pages(base, users, args.batch, args.timeout, une_page_ouverte)
+    pw, browser, pages = await open_pages(base, users, args.batch, args.timeout, une_page_ouverte, args.page)
     resultats.open_s = time.monotonic() - debut
     try:
         await asyncio.get_running_loop().run_in_executor(None, wait_settled, proc.pid)
@@ -268,12 +268,13 @@ def format_report(args: argparse.Namespace, r: Results) -> str:
     p50, p95 = (percentile(mesures, 50), percentile(mesures, 95)) if mesures else (float("nan"),) * 2
     lignes = [f"# bench-alerts — {r.provenance}", "",
               f"Settings: {r.pages} pages (1 admin, {r.pages - 1} superviseurs of every site, one Chromium context "
-              f"each, page Accueil, no preheated kernel), {args.rounds} rounds of one lot above the mortality "
+              f"each, page {page_spec(args.page).titre}, no preheated kernel), {args.rounds} rounds of one lot above "
+              "the mortality "
               f"threshold through the lots import, timeout {args.timeout:g} s, {args.gap:g} s between rounds, "
               f"idle {args.idle:g} s, {args.years} simulated year(s). Load average at the end: {r.load_end}.",
               "",
               "| measure | value |", "|---|---|",
-              f"| pages opened (login + Accueil + badge count), s | {r.open_s:.1f} |",
+              f"| pages opened (login + {page_spec(args.page).titre} + badge count), s | {r.open_s:.1f} |",
               f"| initial badge counts | {', '.join(map(str, sorted(set(r.initial))))} |",
               f"| page updates expected / seen / missed | {len(r.latencies) * r.pages} / {len(mesures)} / "
               f"{r.misses()} |",
@@ -302,6 +303,8 @@ def parser() -> argparse.ArgumentParser:
     """The command line (``--pages 3 --rounds 2 --idle 10 --years 1``: a smoke run)."""
     p = argparse.ArgumentParser(prog="python -m euralis_lib.bench.alerts", description=__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=20, help="logged-in pages open at once (one user each)")
+    p.add_argument("--page", default="accueil", choices=[spec.slug for spec in PAGES],
+                   help="the page every user opens (its navigation bar carries the badge)")
     p.add_argument("--rounds", type=int, default=10, help="alerts written, one import each")
     p.add_argument("--idle", type=float, default=120, help="seconds the pages sit idle for the CPU and connections")
     p.add_argument("--timeout", type=float, default=30, help="seconds after which a page's update is a miss")

@@ -404,11 +404,14 @@ def require_sites(filtres: Filters) -> None:
 
 
 class ComparisonControl(w.HBox):
-    """The « Comparer » list of a filter bar with the modes a page offers, and what the chosen mode needs: two
-    sites (« Site contre site ») or one gaveur (the gaveur modes), shown only for that mode."""
+    """The « Comparer » list of a filter bar with the modes a page offers (``defaut`` chosen first when offered),
+    and what the chosen mode needs: two sites (« Site contre site ») or one gaveur (the gaveur modes, the first
+    of the list at first), shown only for that mode."""
 
-    def __init__(self, modes: Sequence[str], sites: Sequence[str], gaveurs: pd.DataFrame | None = None) -> None:
-        self.mode = w.Dropdown(options=[(COMPARAISONS[m], m) for m in ("aucune", *modes)], value="aucune",
+    def __init__(self, modes: Sequence[str], sites: Sequence[str], gaveurs: pd.DataFrame | None = None,
+                 defaut: str = "aucune") -> None:
+        self.mode = w.Dropdown(options=[(COMPARAISONS[m], m) for m in ("aucune", *modes)],
+                               value=defaut if defaut in modes else "aucune",
                                description="Comparer", layout=w.Layout(width="390px"))
         self.mode.add_class("euralis-comparer")
         self.site = w.Dropdown(options=list(sites), description="Site", layout=w.Layout(width="160px"))
@@ -447,14 +450,15 @@ class FilterBar(w.VBox):
 
     def __init__(self, debut: date, fin: date, sites: Sequence[str], gaveurs: pd.DataFrame | None = None,
                  comparaisons: Sequence[str] = (), gaveurs_compares: pd.DataFrame | None = None,
-                 actions: Sequence[w.Widget] = ()) -> None:
+                 actions: Sequence[w.Widget] = (), comparaison_defaut: str = "aucune") -> None:
         self.debut = w.DatePicker(description="Du", value=debut, layout=w.Layout(width="210px"))
         self.fin = w.DatePicker(description="Au", value=fin, layout=w.Layout(width="210px"))
         self.sites = w.SelectMultiple(options=list(sites), value=list(sites), description="Sites",
                                       rows=min(len(sites), 4), layout=w.Layout(width="200px"))
         self.sites.add_class("euralis-filtre-sites")
         self.gaveurs: w.SelectMultiple | None = None
-        self.comparaison = ComparisonControl(comparaisons, sites, gaveurs_compares) if comparaisons else None
+        self.comparaison = (ComparisonControl(comparaisons, sites, gaveurs_compares, comparaison_defaut)
+                            if comparaisons else None)
         champs: list[w.Widget] = [self.debut, self.fin, self.sites]
         if gaveurs is not None:
             options = [(f"{r.code} – {r.nom} ({r.site_code})", int(r.gaveur_id)) for r in gaveurs.itertuples()]
@@ -499,12 +503,13 @@ class FilterBar(w.VBox):
 class FilterSpec:
     """A page's filter bar: default period length (or a function giving the period), gaveur choice, the
     comparisons offered (keys of :data:`COMPARAISONS`; « Site contre site » is not offered to a gaveur, who
-    reads only his site)."""
+    reads only his site) and the one shown when the page opens."""
 
     periode_jours: int = 90
     avec_gaveurs: bool = False
     periode_defaut: Callable[[Engine], tuple[date, date] | None] | None = None
     comparaisons: tuple[str, ...] = ()
+    comparaison_defaut: str = "aucune"
 
 
 @dataclass
@@ -567,7 +572,8 @@ class Page:
                            else None)
                 self.filtres = FilterBar(debut, fin, queries.site_codes(self.engine),
                                          gaveurs=gaveurs if filtrage.avec_gaveurs else None, comparaisons=modes,
-                                         gaveurs_compares=gaveurs if compare_gaveurs else None, actions=rapport)
+                                         gaveurs_compares=gaveurs if compare_gaveurs else None, actions=rapport,
+                                         comparaison_defaut=filtrage.comparaison_defaut)
                 self.filtres.on_change(self.refresh)
                 self.widget.children = (self.widget.children[0], self.filtres, self.chargement, self.contenu)
         except Exception as exc:  # noqa: BLE001 — users get a French message, the log gets the traceback

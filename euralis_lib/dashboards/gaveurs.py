@@ -12,7 +12,9 @@ from euralis_lib.dashboards.common import Contexte, Filters
 from euralis_lib.database import queries
 from euralis_lib.jobs import results
 
-FILTERS = common.FilterSpec(periode_jours=365, avec_gaveurs=True, comparaisons=("annee", "moyenne_site", "groupe"))
+# The page opens on the first gaveur of the list against his site's means (a gaveur: himself).
+FILTERS = common.FilterSpec(periode_jours=365, avec_gaveurs=True, comparaisons=("annee", "moyenne_site", "groupe"),
+                            comparaison_defaut="moyenne_site")
 
 COLONNES = {"code": "Code", "nom": "Nom", "site_code": "Site", "groupe": "Groupe", "nb_lots": "Lots",
             "production_kg": "Production (kg)", "itm": "ITM", "sigma_g": "Sigma (g)",
