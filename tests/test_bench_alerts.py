@@ -38,8 +38,8 @@ def test_each_goal_fails_on_its_own_measure():
 
 
 def test_the_report_names_its_provenance_settings_and_verdicts():
-    args = argparse.Namespace(rounds=2, timeout=30, gap=2, idle=100, years=1)
+    args = argparse.Namespace(rounds=2, timeout=30, gap=2, idle=100, years=1, page="tableau_de_bord")
     texte = alerts.format_report(args, _results(None, 1.0, 3))
-    assert "commit " in texte and "cores" in texte and "load average" in texte
+    assert "commit " in texte and "cores" in texte and "load average" in texte and "page Tableau de bord" in texte
     assert "| page updates expected / seen / missed | 6 / 5 / 1 |" in texte
     assert texte.count("FAIL") == 2 and texte.count("PASS") == 1

@@ -186,6 +186,8 @@ CAS = {
                                               4: "aussi ligne(s) 2"}),
     "doses_doublon_exact.csv": ("doses", {}),
     "abattages_grades.csv": ("abattages", {}),
+    "abattages_nombres_infinis.csv": ("abattages", {2: "« 1e400 » n'est pas un nombre",
+                                                    3: "« inf » n'est pas un nombre"}),
     "abattages_correction_moins_de_grades.csv": ("abattages", {}),
 }
 
