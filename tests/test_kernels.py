@@ -139,7 +139,7 @@ def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
     """Visits with navigation and tab closes: the kernel count goes back to the pool size."""
     assert server.kernels() == server.pool  # 3 for Tableau de bord (registry) + 1 for Sites
     vus, contextes = set(), []
-    for _ in range(3):
+    for _ in range(2):
         context = _contexte(browser, server.port, identifiants)  # one user each; the browser keeps running
         contextes.append(context)
         page = context.new_page()
@@ -150,19 +150,19 @@ def test_leaving_pages_frees_their_kernels(server, browser, identifiants):
         page.wait_for_function(LOADED, timeout=TIMEOUT_MS)
         vus.add(page.evaluate(KERNEL_ID))
         page.close(run_before_unload=True)  # the user closes the tab
-    assert len(vus) == 6
-    # Settled when the six kernels the pages got are shut down, their processes gone, and the pools full again:
+    assert len(vus) == 4
+    # Settled when the four kernels the pages got are shut down, their processes gone, and the pools full again:
     # the count alone can equal the pool size earlier (a page's kernel logged as shut down but its process still
     # exiting while a pool waits for its refill).
-    _wait_for(lambda: sum(f"Kernel shutdown: {k}" in server.log_text() for k in vus) == 6
+    _wait_for(lambda: sum(f"Kernel shutdown: {k}" in server.log_text() for k in vus) == 4
               and not server.kernel_ids() & vus and server.kernels() == server.pool, 180,
-              f"the 6 page kernels shut down and the count back to the pool size {server.pool} "
+              f"the 4 page kernels shut down and the count back to the pool size {server.pool} "
               f"(now {server.kernels()})")
     time.sleep(3)  # nothing else is freed or started once settled
     assert server.kernels() == server.pool
     log = server.log_text()
     assert "403 POST /voila/api/shutdown" not in log
-    assert sum(f"Kernel shutdown: {k}" in log for k in vus) == 6  # each by its page, none culled
+    assert sum(f"Kernel shutdown: {k}" in log for k in vus) == 4  # each by its page, none culled
     for context in contextes:
         context.close()
 
