@@ -27,6 +27,8 @@ from euralis_lib.database import db, embedded, migrations
 from tests.helpers.once import computed_once
 from tests.helpers.simulation import SIM_END
 
+pytest_plugins = ["tests.helpers.no_skip"]  # CI: a skip is a failure (EURALIS_SKIP_IS_FAILURE=1)
+
 SIM_YEARS = 2
 SIM_SEED = 42
 # The small slice of the validation matrix the suite runs: several seeds, end dates in other seasons.
