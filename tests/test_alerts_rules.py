@@ -348,8 +348,8 @@ def test_meals_off_the_curve_imported_in_two_files_raise_once_when_the_run_is_lo
     import_content(owner, "doses", _doses_csv(owner, code, lot, range(8, 9), 1.35), "doses_b.csv")
     with owner.connect() as conn:
         message = conn.execute(sa.text("SELECT message FROM alertes WHERE cle_dedup = :c"), {"c": cle}).scalar_one()
-    assert message.startswith("4 repas de suite au-dessus de la courbe de contrôle de 35 % en moyenne (seuil 30 %)")
-    assert message.endswith("(repas 5 à 8)")
+    assert re.fullmatch(r"4 repas de suite au-dessus de la courbe de contrôle de 35 % en moyenne, 1\d\d g par canard "
+                        rf"\(seuils 30 % et 100 g\) sur le lot {re.escape(code)} \(repas 5 à 8\)", message), message
     import_content(owner, "doses", _doses_csv(owner, code, lot, range(9, 12), 1.35), "doses_c.csv")
     assert _compte(owner, cle) == 1  # the run grows: still one alert for the lot
     autre, code_autre = _lot_sur_la_courbe(owner, (lot,))
@@ -370,7 +370,8 @@ def test_meals_off_the_curve_imported_in_two_files_raise_once_when_the_run_is_lo
 def test_doses_judged_on_the_mean_of_the_run_alternating_doses_raise_nothing_a_noisy_cut_does(donnees):
     """sql/197: four meals alternating 40 % above and below the curve are a gaveur's irregular hand (mean 0);
     a cut whose noise leaves one meal at 25 % among 33 to 61 under the curve is still a cut (mean 38 %);
-    the rule meant each meal beyond the threshold (sql/189) missed it."""
+    the rule meant each meal beyond the threshold (sql/189) missed it. sql/201: the first meals of a lot, near
+    200 g, 35 % under the curve are less than 100 g per duck: nothing, unless an admin lowers ``ecart_min_g``."""
     owner = donnees["owner"]
     irregulier, code = _lot_sur_la_courbe(owner)
     import_content(owner, "doses", _doses_csv(owner, code, irregulier, range(3, 11),
@@ -383,8 +384,23 @@ def test_doses_judged_on_the_mean_of_the_run_alternating_doses_raise_nothing_a_n
         message = conn.execute(sa.text("SELECT message FROM alertes WHERE cle_dedup = :c"),
                                {"c": f"doses_hors_courbe:{coupe}"}).scalar_one()
     # the first window beyond 30 % on average is reported (it may take in the meal before the cut)
-    assert re.fullmatch(r"4 repas de suite sous la courbe de contrôle de (3\d) % en moyenne \(seuil 30 %\) sur le lot "
-                        + code_coupe + r" \(repas (8|9) à (11|12)\)", message), message
+    assert re.fullmatch(r"4 repas de suite sous la courbe de contrôle de (3\d) % en moyenne, 1\d\d g par canard "
+                        r"\(seuils 30 % et 100 g\) sur le lot " + code_coupe + r" \(repas (8|9) à (11|12)\)",
+                        message), message
+    debut, code_debut = _lot_sur_la_courbe(owner, (irregulier, coupe))
+    with owner.connect() as conn:
+        courbe = conn.execute(sa.text("SELECT avg(dose_theorique_g) FROM doses_gavage WHERE lot_id = :l AND repas <= 4"),
+                              {"l": debut}).scalar_one()
+    assert 0.35 * float(courbe) < 100  # 35 % of the first meals' curve is less than 100 g
+    import_content(owner, "doses", _doses_csv(owner, code_debut, debut, range(1, 5), 0.65), "debut.csv")
+    assert _compte(owner, f"doses_hors_courbe:{debut}") == 0
+    adm = donnees["moteurs"]["adm"]
+    try:
+        rules.modifier(adm, "doses_hors_courbe", parametres={"ecart_min_g": 0})
+        import_content(owner, "doses", _doses_csv(owner, code_debut, debut, range(1, 5), 0.64), "debut_b.csv")
+        assert _compte(owner, f"doses_hors_courbe:{debut}") == 1
+    finally:
+        rules.modifier(adm, "doses_hors_courbe", parametres={"ecart_min_g": 100})
 
 
 def test_one_transaction_may_raise_more_alerts_than_the_lock_table_holds(donnees):
