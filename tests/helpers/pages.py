@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import ipywidgets as w
 
 from euralis_lib.dashboards import PAGES, common
+from euralis_lib.serving import serve
+from euralis_lib.serving.browser import LOADED
 from euralis_lib.serving.kernels import POOLS_ENV
 
 PAGE_TIMEOUT_MS = 180_000
@@ -29,3 +33,13 @@ def click_first_bar(page, title: str) -> None:  # noqa: ANN001
     bar.scroll_into_view_if_needed()
     box = bar.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def open_page(page, port: int, name: str) -> float:  # noqa: ANN001
+    """Open the dashboard page ``name`` of the server on ``port`` and wait until its content is computed (the live
+    widgets drawn); seconds from the request."""
+    debut = time.monotonic()
+    page.goto(serve.url(port, page=name), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
+    return time.monotonic() - debut
+
