@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import ipywidgets as w
 
@@ -12,6 +13,8 @@ from euralis_lib.serving.browser import LOADED
 from euralis_lib.serving.kernels import POOLS_ENV
 
 PAGE_TIMEOUT_MS = 180_000
+# The pages that draw charts on the dashboards' test database (tests.helpers.dashboard_server).
+CHART_PAGES = ("tableau_de_bord", "sites", "gaveurs", "previsions", "qualite", "abattages", "finance", "ops")
 
 
 def page_text(widgets: list[w.Widget]) -> str:
@@ -43,3 +46,15 @@ def open_page(page, port: int, name: str) -> float:  # noqa: ANN001
     page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
     return time.monotonic() - debut
 
+
+def screenshot_whole_page(page, path: Path) -> None:  # noqa: ANN001
+    """Save a screenshot of the whole page to ``path``: Voilà's page scrolls inside an element, where a full-page
+    screenshot stops at the window's height, so the window grows to the content's height for the screenshot."""
+    taille = page.viewport_size
+    hauteur = page.evaluate("() => { const p = document.querySelector('.euralis-page');"
+                            " return p ? Math.ceil(p.getBoundingClientRect().bottom) + 24 : 0; }")
+    page.set_viewport_size({"width": taille["width"], "height": max(taille["height"], hauteur)})
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(taille)
