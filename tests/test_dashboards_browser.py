@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from euralis_lib import config
 from euralis_lib.dashboards import PAGES, tableau_de_bord
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
-from tests.helpers.connexion import creer_utilisateur, se_connecter
-from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar
+from tests.helpers.connexion import se_connecter
+from tests.helpers.dashboard_server import dash_admin, dash_database, dash_reports_dir, dash_server  # noqa: F401  (fixtures)
+from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar, open_page
 from tests.helpers.pdf import texte_pdf
-from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +34,7 @@ JOB_PAGES = ("sites", "gaveurs", "previsions", "qualite", "abattages", "finance"
 ANGLAIS = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")  # plotly's default month names
 BRUT = re.compile(r"^(True|False|None|nan|NaN|NaT|<NA>)$|\d{4}-\d{2}-\d{2}|(^|\s)/(tmp|work|root|home|srv|var)/")
 # A page whose deferred part fails after its request, like a chart whose query breaks (test notebook only).
-DIFFERE_EN_ERREUR = """from IPython.display import display
+_DIFFERE_EN_ERREUR = """from IPython.display import display
 from euralis_lib.dashboards.common import differe, message
 from euralis_lib.auth.kernel_request import wait_for_request
 
@@ -50,58 +47,8 @@ def graphique():
 
 display(message("Cartes affichées"), differe(graphique))
 """
-
-
-@pytest.fixture(scope="module")
-def reports_dir(tmp_path_factory) -> Path:
-    """The reports folder shared by the module's job runs and its Voilà server."""
-    return tmp_path_factory.mktemp("rapports")
-
-
-@pytest.fixture(scope="module")
-def dash_db(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[object, str]]:
-    """A private simulated database for this module with real results of every registered job (in-process,
-    quick settings; one through papermill so its run has an HTML report). Dropped by the database-down test."""
-    from euralis_lib import jobs
-    from euralis_lib.database import db
-    from euralis_lib.jobs import pipeline
-
-    name = pg_cluster.clone(sim_template)
-    engine = db.get_engine(pg_cluster.url(name))
-    rapides = {"previsions": {"nb_origines": 2}, "entrainement": {"generations": 30}}
-    for job in jobs.JOBS:
-        if job != "refresh_performances":
-            jobs.run_job(job, engine, **rapides.get(job, {}))
-    saved = os.environ.get("EURALIS_REPORTS_DIR")
-    os.environ["EURALIS_REPORTS_DIR"] = str(reports_dir)
-    try:
-        pipeline.execute_job("refresh_performances", engine=engine, progress=False)
-    finally:
-        os.environ.pop("EURALIS_REPORTS_DIR") if saved is None else os.environ.update(EURALIS_REPORTS_DIR=saved)
-    engine.dispose()
-    yield pg_cluster, name
-    pg_cluster.drop(name)
-
-
-@pytest.fixture(scope="module")
-def admin(dash_db) -> tuple[str, str]:
-    """The admin every page of this module is opened as (the server has login): login, password."""
-    cluster, name = dash_db
-    return "admin-test", creer_utilisateur(cluster.url(name), "admin-test", "admin")
-
-
-@pytest.fixture(scope="module")
-def server(dash_db, admin, reports_dir, tmp_path_factory) -> Iterator[int]:
-    """Voilà on a free port serving a copy of notebooks/apps plus an empty notebook (the floor)."""
-    cluster, name = dash_db
-    apps = copy_apps(tmp_path_factory.mktemp("apps"))
-    vide = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page vide")])
-    nbformat.write(vide, apps / "vide.ipynb")
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DIFFERE_EN_ERREUR)]),
-                   apps / "differe_en_erreur.ipynb")
-    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
-    with voila_server(apps, env) as port:
-        yield port
+# The server's test notebooks (tests.helpers.dashboard_server): an empty one (the floor) and the failing one.
+NOTEBOOKS = {"vide": None, "differe_en_erreur": _DIFFERE_EN_ERREUR}
 
 
 @pytest.fixture
@@ -111,14 +58,6 @@ def page(browser, server, admin):
     se_connecter(pg, server, *admin)
     yield pg
     pg.close()
-
-
-def _open(page, port: int, name: str) -> float:
-    """Open a dashboard page and wait until its content is computed; seconds from request."""
-    debut = time.monotonic()
-    page.goto(serve.url(port, page=name), wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
-    return time.monotonic() - debut
 
 
 def _screenshots() -> Path:
@@ -135,7 +74,7 @@ def _kpi_value(page, label: str) -> str:
 def test_every_page_renders_without_error_or_traceback(server, page):
     for spec in PAGES:
         name, titre = spec.slug, spec.titre
-        _open(page, server, name)
+        open_page(page, server, name)
         if name in JOB_PAGES:  # plotly draws after the content is computed: seconds on two busy cores
             page.locator("svg.main-svg").first.wait_for(state="visible", timeout=60_000)
         page.wait_for_timeout(800)  # let every chart of the page draw before the screenshot
@@ -155,7 +94,7 @@ def test_every_page_renders_without_error_or_traceback(server, page):
 
 
 def test_a_job_report_opens_from_the_landing_page(server, page):
-    _open(page, server, "accueil")
+    open_page(page, server, "accueil")
     lien = page.locator("table.euralis a", has_text="rapport").first
     assert lien.get_attribute("href").startswith("../rapports/")  # a link, never a path on the server
     with page.context.expect_page() as nouvelle:
@@ -181,7 +120,7 @@ def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
             navs: document.querySelectorAll('.euralis-nav').length, visible: s.offsetParent !== null,
             app: !!document.querySelector('.jp-OutputArea'), t: Math.round(performance.now())});
     }).observe(document, {childList: true, subtree: true});""")
-    seconds = {"tableau_de_bord": _open(page, server, "tableau_de_bord")}
+    seconds = {"tableau_de_bord": open_page(page, server, "tableau_de_bord")}
     vus = page.evaluate("window.__instantane")
     assert any(v["kpis"] == len(tableau_de_bord.KPIS) and v["navs"] == 1 and v["visible"] for v in vus), vus
     assert page.locator(".euralis-instantane").count() == 0 and page.locator(".euralis-nav").count() == 1
@@ -210,7 +149,7 @@ def test_dashboard_shows_the_four_kpis_and_a_plotly_chart(server, page):
 
 
 def test_navigation_bar_leads_to_sites_de_production(server, page):
-    _open(page, server, "tableau_de_bord")
+    open_page(page, server, "tableau_de_bord")
     page.locator(".euralis-nav a", has_text="Sites de Production").click()
     page.wait_for_url("**/sites.ipynb", timeout=PAGE_TIMEOUT_MS)
     page.wait_for_function(LOADED, timeout=PAGE_TIMEOUT_MS)
@@ -227,7 +166,7 @@ def test_navigation_bar_leads_to_sites_de_production(server, page):
 
 
 def test_site_filter_changes_a_kpi_value(server, page):
-    _open(page, server, "tableau_de_bord")
+    open_page(page, server, "tableau_de_bord")
     avant = _kpi_value(page, "Production Totale")
     page.select_option(".euralis-filtre-sites select", ["LL"])
     page.wait_for_function(
@@ -240,7 +179,7 @@ def test_site_filter_changes_a_kpi_value(server, page):
 
 
 def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
-    _open(page, server, "abattages")
+    open_page(page, server, "abattages")
     source = page.locator(".euralis-source", has_text="source : run n°")
     avant = source.first.inner_text()
     page.locator(".euralis-calcul-plan").click()
@@ -252,7 +191,7 @@ def test_abattages_computes_a_plan_for_the_chosen_period(server, page):
 
 
 def test_finance_table_exports_excel_and_pdf_on_demand(server, page):
-    _open(page, server, "finance")
+    open_page(page, server, "finance")
     assert page.locator('a[download="finance.csv"]').count() == 1
     assert page.locator('a[download="finance.xlsx"]').count() == 0  # built only when asked for
     for bouton, fichier, mime, debut in (("Excel", "finance.xlsx", _XLSX, b"PK"),
@@ -272,7 +211,7 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def test_the_page_pdf_button_downloads_what_the_page_shows(server, page):
     """« Rapport PDF de cette page », next to « Actualiser »: a click gives a download link whose file is the
     page's PDF (title, filters, its chart drawn), named by the page's slug and the date."""
-    _open(page, server, "tableau_de_bord")
+    open_page(page, server, "tableau_de_bord")
     page.get_by_role("button", name="Rapport PDF de cette page").click()
     lien = page.locator('a[download^="tableau_de_bord-"]')
     lien.wait_for(timeout=120_000)
@@ -305,7 +244,7 @@ def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_d
     def present() -> bool:
         return db.read_df(engine, "SELECT 1 FROM gaveurs WHERE code = 'LL-G999'").shape[0] == 1
 
-    _open(page, server, "import")
+    open_page(page, server, "import")
     with page.expect_file_chooser() as choix:  # the widget's <input type=file> is never in the DOM
         page.locator(".widget-upload").click()
     choix.value.set_files(str(fichier))
@@ -323,7 +262,7 @@ def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_d
 
 def test_database_down_shows_the_french_message(server, page, dash_db):
     """Runs last in the module: drops the module's database under the open page."""
-    _open(page, server, "tableau_de_bord")
+    open_page(page, server, "tableau_de_bord")
     cluster, name = dash_db
     cluster.drop(name)
     page.locator(".euralis-actualiser").click()

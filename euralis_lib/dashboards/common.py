@@ -83,6 +83,9 @@ table.euralis {border-collapse:collapse; font-size:13px;}
 table.euralis th, table.euralis td {border-bottom:1px solid #e5e5e5; padding:3px 8px; text-align:left;}
 table.euralis td.nombre {text-align:right; font-variant-numeric:tabular-nums;}
 table.euralis th {background:#f2f4f7;}
+.euralis-page .widget-hbox {flex-wrap:wrap;}
+.euralis-page .jupyter-widgets {max-width:100%;}
+.euralis-page .js-plotly-plot {width:100%; min-width:0; overflow:hidden;}
 </style>""")
 
 
@@ -315,9 +318,13 @@ class FigureWidget(go.FigureWidget):
 
 
 def figure(fig: go.Figure) -> go.FigureWidget:
-    """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates; WebGL scatters
-    drawn in SVG (the served plotly.js has cartesian traces only, :mod:`euralis_lib.presentation.plotly_bundle`)."""
-    return FigureWidget(plots.francais(plotly_bundle.svg_traces(fig)))
+    """An interactive plotly widget (zoom, pan, tooltips, click events), French numbers and dates, as wide as its
+    column at any window width (no fixed width; its module redraws it when the column's width changes and wraps its
+    title to it); WebGL scatters drawn in SVG (the served plotly.js has cartesian traces only,
+    :mod:`euralis_lib.presentation.plotly_bundle`)."""
+    fig = plots.francais(plotly_bundle.svg_traces(fig))
+    fig.update_layout(autosize=True, width=None)
+    return FigureWidget(fig)
 
 
 def differe(construire: Callable[[], list[w.Widget]], attente: str = "Chargement du graphique…") -> w.VBox:
@@ -560,6 +567,7 @@ class Page:
             actualiser.on_click(lambda _b: self.refresh())
             barre = [w.HBox([actualiser, *rapport], layout=w.Layout(align_items="center"))]
         self.widget = w.VBox([nav_bar(spec.slug, utilisateur), *barre, self.chargement, self.contenu])
+        self.widget.add_class("euralis-page")  # rows wrap and charts follow the width on a phone (_CSS)
         try:
             self.engine = self.engine or db.get_engine()
             if filtrage is not None:

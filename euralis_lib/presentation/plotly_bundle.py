@@ -3,9 +3,10 @@ cartesian traces.
 
 plotly's ``FigureWidget`` is an anywidget whose ``_esm`` trait holds plotly's whole widget bundle
 (~5 MB of JavaScript): every figure of every page view serialised it in the kernel, sent it over
-the websocket and evaluated it in the browser. Here the figure's ``_esm`` is a two-line module that
-imports the bundle from the dashboards server (``/voila/plotly/widgetbundle.js?v=<version>``,
-cached by the browser), resolved relative to the page so that it also works under a URL prefix.
+the websocket and evaluated it in the browser. Here the figure's ``_esm`` is a small module (``static/figure.js``,
+2 kB) that imports the bundle from the dashboards server (``/voila/plotly/widgetbundle.js?v=<version>``,
+cached by the browser), resolved relative to the page so that it also works under a URL prefix, and redraws the
+figure at its column's width (plotly's widget draws it once, 700 px wide when its element is not yet on the page).
 
 That bundle is plotly's widget code around the whole of plotly.js (maps with MapLibre, 3D, geography: 4.8 MB,
 1.5 MB gzipped, half of a first page view). The dashboards draw bars, lines and scatters, boxes and heatmaps
@@ -36,8 +37,11 @@ CARTESIAN = Path(__file__).parent / "static" / "plotly-cartesian.min.js"
 CARTESIAN_VERSION = re.search(rb"plotly\.js \(cartesian - minified\) v([0-9.]+)", CARTESIAN.read_bytes()[:200]).group(
     1).decode()
 VERSION = f"{importlib.metadata.version('plotly')}-cartesian-{CARTESIAN_VERSION}"
-ESM = (f'const m = await import(new URL("../plotly/widgetbundle.js?v={VERSION}", document.baseURI).href);\n'
-       "export default m.default;\n")
+# The figure widget's module (static/figure.js): plotly's widget, redrawn at its column's width when that width
+# changes, its titles wrapped to it. Sent with every figure: its whole-line comments are left out.
+FIGURE_JS = Path(__file__).parent / "static" / "figure.js"
+ESM = "".join(ligne for ligne in FIGURE_JS.read_text(encoding="utf-8").replace("__VERSION__", VERSION)
+              .splitlines(keepends=True) if not ligne.lstrip().startswith("//"))
 # plotly.js inside the widget bundle: a CommonJS module (esbuild's wrapper) holding plotly.js's UMD build, which
 # ends by setting window.Plotly. Minified names differ between plotly releases, hence the patterns.
 _PLOTLY_START = re.compile(r'var (\w+)=(\w+)\(\((\w+),(\w+)\)=>\{\(function\(\w+,\w+\)\{'

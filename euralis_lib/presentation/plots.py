@@ -17,7 +17,8 @@ from euralis_lib.models import noms
 from euralis_lib.presentation import formatting
 
 SITE_COLORS = {"LL": "#1f77b4", "LS": "#ff7f0e", "MT": "#2ca02c"}
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 20, "t": 50, "b": 40}, "height": 380}
+# No width: a figure takes its container's (the dashboards redraw it when that width changes).
+_LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 20, "t": 50, "b": 40}, "height": 380, "autosize": True}
 _JOUR_MS = 86_400_000
 # Dates written the French way without a locale bundle in the browser: hours, days, then months.
 _DATES_FR = [{"dtickrange": [None, _JOUR_MS], "value": "%d/%m %H:%M"},
