@@ -389,8 +389,8 @@ def test_doses_judged_on_the_mean_of_the_run_alternating_doses_raise_nothing_a_n
                         message), message
     debut, code_debut = _lot_sur_la_courbe(owner, (irregulier, coupe))
     with owner.connect() as conn:
-        courbe = conn.execute(sa.text("SELECT avg(dose_theorique_g) FROM doses_gavage WHERE lot_id = :l AND repas <= 4"),
-                              {"l": debut}).scalar_one()
+        courbe = conn.execute(sa.text("SELECT avg(dose_theorique_g) FROM doses_gavage "
+                                      "WHERE lot_id = :l AND repas <= 4"), {"l": debut}).scalar_one()
     assert 0.35 * float(courbe) < 100  # 35 % of the first meals' curve is less than 100 g
     import_content(owner, "doses", _doses_csv(owner, code_debut, debut, range(1, 5), 0.65), "debut.csv")
     assert _compte(owner, f"doses_hors_courbe:{debut}") == 0

@@ -21,7 +21,15 @@ from euralis_lib.serving import serve
 from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
 from tests.helpers.connexion import se_connecter
 from tests.helpers.dashboard_server import dash_admin, dash_database, dash_reports_dir, dash_server  # noqa: F401  (fixtures)
-from tests.helpers.pages import PAGE_TIMEOUT_MS, click_first_bar, open_page
+from tests.helpers.pages import (
+    CHART_PAGES,
+    PAGE_TIMEOUT_MS,
+    WINDOWS,
+    click_first_bar,
+    open_page,
+    screenshot_whole_page,
+    settled_width_problems,
+)
 from tests.helpers.pdf import texte_pdf
 
 pytestmark = pytest.mark.browser
@@ -72,13 +80,15 @@ def _kpi_value(page, label: str) -> str:
 
 
 def test_every_page_renders_without_error_or_traceback(server, page):
+    """Every page at a desktop window: no error, French values, its run named. Then at a desktop and a phone window
+    (:data:`tests.helpers.pages.WINDOWS`): nothing wider than the window, every chart as wide as its column (redrawn
+    when the window narrows), no chart title cut; a screenshot of the whole page at each."""
     for spec in PAGES:
         name, titre = spec.slug, spec.titre
         open_page(page, server, name)
-        if name in JOB_PAGES:  # plotly draws after the content is computed: seconds on two busy cores
-            page.locator("svg.main-svg").first.wait_for(state="visible", timeout=60_000)
-        page.wait_for_timeout(800)  # let every chart of the page draw before the screenshot
-        page.screenshot(path=str(_screenshots() / f"{name}.png"), full_page=True)
+        if name in CHART_PAGES:  # plotly draws after the content is computed: seconds on two busy cores
+            page.locator(".euralis-contenu svg.main-svg").first.wait_for(state="visible", timeout=60_000)
+        page.wait_for_function("() => !document.querySelector('.euralis-differe')", timeout=60_000)
         texte = page.inner_text("body")
         assert "Traceback" not in texte and "Error" not in texte, f"{name}: {texte[:500]}"
         assert page.locator(".jp-OutputArea-output[data-mime-type*='stderr']").count() == 0, name
@@ -91,6 +101,13 @@ def test_every_page_renders_without_error_or_traceback(server, page):
         assert not bruts, f"{name}: raw values in tables: {bruts[:10]}"
         graduations = page.eval_on_selector_all(".xtick text, .ytick text", "els => els.map(e => e.textContent)")
         assert not [g for g in graduations if ANGLAIS.search(g)], f"{name}: English dates on an axis: {graduations}"
+        for fenetre, (largeur, hauteur) in WINDOWS.items():
+            page.set_viewport_size({"width": largeur, "height": hauteur})
+            graphes, problemes = settled_width_problems(page)
+            screenshot_whole_page(page, _screenshots() / f"{name}-{fenetre}.png")
+            assert graphes or name not in CHART_PAGES, f"{name}: no chart drawn"
+            assert not problemes, f"{name} in a {largeur} px window: " + "; ".join(problemes)
+        page.set_viewport_size(dict(zip(("width", "height"), WINDOWS["bureau"], strict=True)))
 
 
 def test_a_job_report_opens_from_the_landing_page(server, page):
