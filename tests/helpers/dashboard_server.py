@@ -21,13 +21,17 @@ def dash_reports_dir(tmp_path_factory) -> Path:
 
 
 # The jobs whose results fill the database, with quick settings.
-QUICK_JOBS = {"previsions": {"nb_origines": 2}, "entrainement": {"generations": 30}}
+QUICK_JOBS = {"previsions": {"nb_origines": 2}, "entrainement": {"generations": 5}}
+# Not run for the dashboards' pages: the weekly PDF reports (~18 s; the Rapports page with reports is
+# tests/test_reports.py's, in its own browser test).
+NOT_RUN = ("rapport_hebdo",)
 
 
 @pytest.fixture(scope="module", name="dash_db")
 def dash_database(pg_cluster, sim_template, reports_dir, request) -> Iterator[tuple[object, str]]:
-    """A private simulated database for this module with real results of every registered job (in-process,
-    :data:`QUICK_JOBS` settings; ``refresh_performances`` through papermill so its run has an HTML report). A module
+    """A private simulated database for this module with real results of every registered job but
+    :data:`NOT_RUN` (in-process, :data:`QUICK_JOBS` settings; ``refresh_performances`` through papermill so its
+    run has an HTML report). A module
     that does not need them all sets ``JOBS``: the jobs to run (job → settings), all in-process. A test may drop it."""
     from euralis_lib import jobs
     from euralis_lib.database import db
@@ -39,7 +43,7 @@ def dash_database(pg_cluster, sim_template, reports_dir, request) -> Iterator[tu
     for job in jobs.JOBS:
         if choisis is not None and job in choisis:
             jobs.run_job(job, engine, **choisis[job])
-        elif choisis is None and job != "refresh_performances":
+        elif choisis is None and job not in ("refresh_performances", *NOT_RUN):
             jobs.run_job(job, engine, **QUICK_JOBS.get(job, {}))
     saved = os.environ.get("EURALIS_REPORTS_DIR")
     os.environ["EURALIS_REPORTS_DIR"] = str(reports_dir)
