@@ -107,7 +107,8 @@ def test_every_page_renders_without_error_or_traceback(server, page):
             screenshot_whole_page(page, _screenshots() / f"{name}-{fenetre}.png")
             assert graphes or name not in CHART_PAGES, f"{name}: no chart drawn"
             assert not problemes, f"{name} in a {largeur} px window: " + "; ".join(problemes)
-        page.set_viewport_size(dict(zip(("width", "height"), WINDOWS["bureau"], strict=True)))
+        largeur, hauteur = WINDOWS["bureau"]
+        page.set_viewport_size({"width": largeur, "height": hauteur})
 
 
 def test_a_job_report_opens_from_the_landing_page(server, page):

@@ -1,4 +1,4 @@
-"""A Voilà server with login on a simulated database holding real results of every registered job, and its admin:
+"""A Voilà server with login on a simulated database holding real results of the registered jobs, and its admin:
 the fixtures ``dash_db``, ``admin`` and ``server`` of the dashboards' browser tests (imported by their modules)."""
 
 from __future__ import annotations
@@ -28,28 +28,23 @@ NOT_RUN = ("rapport_hebdo",)
 
 
 @pytest.fixture(scope="module", name="dash_db")
-def dash_database(pg_cluster, sim_template, reports_dir, request) -> Iterator[tuple[object, str]]:
+def dash_database(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[object, str]]:
     """A private simulated database for this module with real results of every registered job but
     :data:`NOT_RUN` (in-process, :data:`QUICK_JOBS` settings; ``refresh_performances`` through papermill so its
-    run has an HTML report). A module
-    that does not need them all sets ``JOBS``: the jobs to run (job → settings), all in-process. A test may drop it."""
+    run has an HTML report). A test may drop it."""
     from euralis_lib import jobs
     from euralis_lib.database import db
     from euralis_lib.jobs import pipeline
 
     name = pg_cluster.clone(sim_template)
     engine = db.get_engine(pg_cluster.url(name))
-    choisis = getattr(request.module, "JOBS", None)
     for job in jobs.JOBS:
-        if choisis is not None and job in choisis:
-            jobs.run_job(job, engine, **choisis[job])
-        elif choisis is None and job not in ("refresh_performances", *NOT_RUN):
+        if job not in ("refresh_performances", *NOT_RUN):
             jobs.run_job(job, engine, **QUICK_JOBS.get(job, {}))
     saved = os.environ.get("EURALIS_REPORTS_DIR")
     os.environ["EURALIS_REPORTS_DIR"] = str(reports_dir)
     try:
-        if choisis is None:
-            pipeline.execute_job("refresh_performances", engine=engine, progress=False)
+        pipeline.execute_job("refresh_performances", engine=engine, progress=False)
     finally:
         os.environ.pop("EURALIS_REPORTS_DIR") if saved is None else os.environ.update(EURALIS_REPORTS_DIR=saved)
     engine.dispose()
@@ -67,14 +62,13 @@ def dash_admin(dash_db) -> tuple[str, str]:
 @pytest.fixture(scope="module", name="server")
 def dash_server(dash_db, admin, reports_dir, tmp_path_factory, request) -> Iterator[int]:
     """Voilà on a free port serving a copy of notebooks/apps, plus the module's own test notebooks: its
-    ``NOTEBOOKS`` (name → source of the notebook's one code cell, or None for an empty page titled « Page vide »).
-    The kernel pools are the registry's unless the module sets ``POOLS`` (:func:`tests.helpers.pages.pools`)."""
+    ``NOTEBOOKS`` (name → source of the notebook's one code cell, or None for an empty page titled « Page vide »);
+    the registry's kernel pools."""
     cluster, name = dash_db
     apps = copy_apps(tmp_path_factory.mktemp("apps"))
     for nom, code in getattr(request.module, "NOTEBOOKS", {}).items():
         cellule = (nbformat.v4.new_markdown_cell("# Page vide") if code is None else nbformat.v4.new_code_cell(code))
         nbformat.write(nbformat.v4.new_notebook(cells=[cellule]), apps / f"{nom}.ipynb")
-    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir),
-           **getattr(request.module, "POOLS", {})}
-    with voila_server(apps, env, pool_size=0 if hasattr(request.module, "POOLS") else 1) as port:
+    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
+    with voila_server(apps, env) as port:
         yield port
