@@ -180,6 +180,19 @@ def test_render_refuses_a_placeholder_without_value():
         deploy.render_all(deploy.Settings(user="root"))
 
 
+def test_brotli_is_rendered_only_for_an_nginx_that_loads_it(tmp_path):
+    avec, sans = (deploy.render_all(deploy.Settings(brotli=b))["euralis.conf"] for b in (True, False))
+    assert "brotli on;" in avec and 'proxy_set_header Accept-Encoding "";' in avec
+    assert not re.search(r"^\s*brotli", sans, re.MULTILINE) and "Accept-Encoding" not in sans
+    assert "gzip on;" in avec and "gzip on;" in sans
+    (tmp_path / "50-mod-http-brotli-filter.conf").write_text("load_module modules/ngx_http_brotli_filter_module.so;\n")
+    (tmp_path / "50-mod-stream.conf").write_text("load_module /opt/nginx/ngx_stream_module.so;\n")
+    assert deploy.brotli_enabled(tmp_path) and not deploy.brotli_enabled(tmp_path / "absent")
+    assert deploy.enabled_modules(tmp_path) == [
+        "load_module /usr/share/nginx/modules/ngx_http_brotli_filter_module.so;",
+        "load_module /opt/nginx/ngx_stream_module.so;"]
+
+
 def test_render_spreads_instances_over_ports_and_hosts_behind_a_session_hash():
     texte = deploy.render_all(deploy.Settings(voila_port=9000, instances=3, hosts=("10.0.0.5", "10.0.0.6")))
     site = texte["euralis.conf"]
@@ -285,23 +298,36 @@ def _heure(ligne: str) -> datetime:
     return datetime.strptime(re.search(r"\[([^]]+)\]", ligne).group(1), "%d/%b/%Y:%H:%M:%S %z")
 
 
-def test_the_site_gzips_what_an_instance_sends_plain(tmp_path):
-    """nginx compresses on its own: its upstream here is a plain file server that never compresses (the real
-    instances gzip too, see tests/test_transfer.py, so behind them nginx's own gzip would not show)."""
+def test_the_site_compresses_what_an_instance_sends_plain(tmp_path):
+    """nginx compresses on its own: its upstream here is a plain file server that never compresses. Brotli for a
+    browser that accepts it (Debian's libnginx-mod-http-brotli-filter, installed by .ci/run and found by
+    ``deploy``), gzip for one that accepts only gzip, the file as it is otherwise; the instances are asked for
+    plain responses, which nginx compresses."""
     import gzip
     import http.server
     import ssl
     import threading
     from functools import partial
 
+    import brotli
+
     script = b"const plotly = {};\n" + b"".join(b"function f%d(x) { return x * %d; }\n" % (i, i) for i in range(5000))
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "bundle.js").write_bytes(script)
-    amont = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
-                                                                     directory=str(tmp_path / "www")))
+    demandes: list[str | None] = []
+
+    class Amont(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            demandes.append(self.headers.get("Accept-Encoding"))
+            super().do_GET()
+
+    amont = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Amont, directory=str(tmp_path / "www")))
     threading.Thread(target=amont.serve_forever, daemon=True).start()
+    assert deploy.brotli_enabled(), f"nginx does not load {deploy.BROTLI_MODULE}: apt-get install " \
+                                    "libnginx-mod-http-brotli-filter (.ci/run does)"
     settings = deploy.local_settings(tmp_path, https_port=free_port(), http_port=free_port(),
                                      voila_port=amont.server_address[1], instances=1)
+    assert settings.brotli
     nginx = deploy.start_local_nginx(settings, deploy.write_local_site(settings, tmp_path))
     contexte = ssl.create_default_context(cafile=str(settings.cert))
     try:
@@ -311,10 +337,16 @@ def test_the_site_gzips_what_an_instance_sends_plain(tmp_path):
             with urllib.request.urlopen(demande, timeout=30, context=contexte) as reponse:
                 return {k.lower(): v for k, v in reponse.headers.items()}, reponse.read()
 
-        entetes, corps = get("gzip, deflate, br")
-        assert entetes.get("content-encoding") == "gzip", entetes
-        assert gzip.decompress(corps) == script and len(corps) < len(script) / 4
+        entetes, corps = get("gzip, deflate, br, zstd")  # what Chromium sends over HTTPS
+        assert entetes.get("content-encoding") == "br", entetes
+        assert brotli.decompress(corps) == script and len(corps) < len(script) / 4
         assert "accept-encoding" in entetes.get("vary", "").lower(), entetes
+        taille_br = len(corps)
+        entetes, corps = get("gzip, deflate")
+        assert entetes.get("content-encoding") == "gzip", entetes
+        assert gzip.decompress(corps) == script and taille_br < len(corps) < len(script) / 4
+        assert "accept-encoding" in entetes.get("vary", "").lower(), entetes
+        assert not any(demandes), demandes  # the upstream was asked for the file plain every time
         entetes, corps = get(None)  # control: a client that does not ask gets the file as it is
         assert "content-encoding" not in entetes and corps == script
     finally:

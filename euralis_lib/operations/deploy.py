@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from euralis_lib import config
@@ -32,10 +32,42 @@ TEMPLATES = {"euralis-dashboards.service": "systemd/euralis-dashboards.service",
              "euralis-courriels.service": "systemd/euralis-courriels.service",
              "euralis.conf": "nginx/euralis.conf"}
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+NGINX_MODULES_ENABLED = Path("/etc/nginx/modules-enabled")
+NGINX_PREFIX = Path("/usr/share/nginx")  # Debian's: relative load_module paths start there
+BROTLI_MODULE = "ngx_http_brotli_filter_module"  # Debian's libnginx-mod-http-brotli-filter
 
 
 class DeployError(EuralisError):
     """A deployment template cannot be rendered (a placeholder has no value)."""
+
+
+def brotli_enabled(modules_enabled: Path = NGINX_MODULES_ENABLED) -> bool:
+    """Whether this host's nginx loads the brotli filter (a ``load_module`` of it among the files Debian's
+    nginx.conf includes from ``modules-enabled``)."""
+    return any(BROTLI_MODULE in path.read_text(encoding="utf-8", errors="replace")
+               for path in sorted(modules_enabled.glob("*.conf")) if path.is_file())
+
+
+def enabled_modules(modules_enabled: Path = NGINX_MODULES_ENABLED) -> list[str]:
+    """The ``load_module`` lines of Debian's ``modules-enabled``, their paths made absolute (a private prefix,
+    ``nginx -p``, would resolve them elsewhere)."""
+    return [f"load_module {NGINX_PREFIX / m.group(1).strip()};"
+            for path in sorted(modules_enabled.glob("*.conf")) if path.is_file()
+            for m in re.finditer(r"^\s*load_module\s+([^;]+);", path.read_text(encoding="utf-8", errors="replace"),
+                                 re.MULTILINE)]
+
+
+# The site's compression when nginx has the brotli filter: browsers that accept it (every current one, over
+# HTTPS) get brotli, about a sixth fewer bytes than gzip on the JavaScript of a first page view; the others
+# gzip. The instances then send their responses plain to nginx (Accept-Encoding emptied towards them), since
+# nginx compresses only what comes uncompressed.
+_BROTLI = """    brotli on;
+    brotli_comp_level 5;
+    brotli_min_length 1024;
+    brotli_types text/css text/javascript application/javascript application/x-javascript application/json
+                 text/plain text/xml application/xml image/svg+xml;
+"""
+_UPSTREAM_PLAIN = '        proxy_set_header Accept-Encoding "";\n'
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,7 @@ class Settings:
     cert: Path = Path("/etc/ssl/certs/euralis.pem")
     key: Path = Path("/etc/ssl/private/euralis.key")
     log_dir: Path = Path("/var/log/nginx")
+    brotli: bool = field(default_factory=brotli_enabled)  # nginx compresses with brotli too (see _BROTLI)
 
     @property
     def voila_ports(self) -> list[int]:
@@ -92,7 +125,8 @@ class Settings:
                 "HTTP_PORT": str(self.http_port), "HTTPS_PORT": str(self.https_port),
                 "HTTPS_SUFFIX": "" if self.https_port == 443 else f":{self.https_port}",
                 "VOILA_PORT": str(self.voila_port), "CERT": str(self.cert), "KEY": str(self.key),
-                "LOG_DIR": str(self.log_dir)}
+                "LOG_DIR": str(self.log_dir), "BROTLI": _BROTLI if self.brotli else "",
+                "UPSTREAM_ACCEPT_ENCODING": _UPSTREAM_PLAIN if self.brotli else ""}
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -137,8 +171,8 @@ def local_settings(base: Path, **ports: int) -> Settings:
 
 def write_local_site(settings: Settings, base: Path) -> Path:
     """The rendered site in ``base`` with a self-signed certificate (openssl) and the main configuration a
-    Debian server has in /etc/nginx/nginx.conf, reduced to the private prefix ``base``; the main file's path
-    (``nginx -p BASE -c PATH``)."""
+    Debian server has in /etc/nginx/nginx.conf (its enabled modules included), reduced to the private prefix
+    ``base``; the main file's path (``nginx -p BASE -c PATH``)."""
     (base / "logs").mkdir(parents=True, exist_ok=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(settings.key),
@@ -146,7 +180,8 @@ def write_local_site(settings: Settings, base: Path) -> Path:
     write(settings, base)
     main = base / "nginx.conf"
     main.write_text(
-        f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/logs/error.log;\n"
+        "".join(f"{line}\n" for line in enabled_modules())
+        + f"worker_processes 1;\npid {base}/nginx.pid;\nerror_log {base}/logs/error.log;\n"
         "events { worker_connections 256; }\n"
         f"http {{\n  include /etc/nginx/mime.types;\n  client_body_temp_path {base}/body;\n"
         f"  proxy_temp_path {base}/proxy;\n  fastcgi_temp_path {base}/fastcgi;\n  uwsgi_temp_path {base}/uwsgi;\n"
@@ -177,7 +212,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                         server_name=args.server_name, http_port=args.http_port, https_port=args.https_port,
                         voila_port=args.voila_port, instances=args.instances,
                         hosts=tuple(h.strip() for h in args.hosts.split(",") if h.strip()), cert=args.cert,
-                        key=args.key, log_dir=args.log_dir)
+                        key=args.key, log_dir=args.log_dir, brotli=args.brotli)
     for path in write(settings, args.out):
         print(path)
     print(f"health probes every instance with this line in {settings.env_file}:\n"
@@ -205,4 +240,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cert", type=Path, default=d.cert, help="TLS certificate (full chain, PEM)")
     p.add_argument("--key", type=Path, default=d.key, help="TLS private key (PEM)")
     p.add_argument("--log-dir", type=Path, default=d.log_dir, help="nginx log folder")
+    p.add_argument("--brotli", action=argparse.BooleanOptionalAction, default=d.brotli,
+                   help="compress with brotli as well as gzip (default: whether this host's nginx loads "
+                        f"{BROTLI_MODULE}, Debian's libnginx-mod-http-brotli-filter)")
     p.set_defaults(func=_cmd_deploy)
