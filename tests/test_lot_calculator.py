@@ -3,6 +3,7 @@ database where the job entrainement ran for one site, read as a supervisor and a
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -15,7 +16,9 @@ from euralis_lib.database import db, queries
 from euralis_lib.jobs import lot_calculator, results
 from euralis_lib.models import lot_calculator as calc
 from euralis_lib.models import regression
+from euralis_lib.presentation import formatting
 from tests.helpers.connexion import creer_utilisateur, engine_de
+from tests.helpers.pages import page_text
 
 PLAN = {"poids_entree_kg": 4.2, "duree_jours": 11, "jeune_h": 10.0}
 
@@ -94,3 +97,27 @@ def test_a_gaveur_simulates_only_his_site_and_souches(trained):
         queries.lot_grades(engine, site, souche))  # his own lots only
     with pytest.raises(calc.CalculatorError, match="Aucune formule retenue lisible pour MT / MULARD"):
         lot_calculator.predict_lot(sien, site="MT", souche="MULARD", **PLAN)
+
+
+def test_the_page_computes_on_click_and_says_in_french_what_it_cannot_read(trained):
+    from euralis_lib.dashboards import simulateur
+    from euralis_lib.dashboards.common import Contexte
+
+    engine = db.get_engine(trained)
+    enfants = simulateur.build(Contexte(engine, None, lambda: None))
+    champs = {c.description: c for boite in enfants[2].children for c in boite.children}
+    calculer, sortie = enfants[3], enfants[4]
+    assert champs["Site"].options == ("LL",) and set(champs["Souche"].options) == {"BARBARIE", "MULARD"}
+    champs["Souche"].value = "MULARD"
+    calculer.click()
+    texte = page_text(list(sortie.children))
+    attendu = lot_calculator.predict_lot(engine, site="LL", souche="MULARD", **PLAN)
+    assert f"{formatting.nombre(attendu.poids_foie_g.valeur)} g" in texte and "intervalle à 80 %" in texte
+    assert attendu.formule in html.unescape(texte) and f"moteur {attendu.engine}" in texte
+    champs["Plan de doses"].value = "jours"
+    champs["Doses par jour (g)"].value = "400; 500; beaucoup"
+    calculer.click()
+    assert "Doses par jour illisibles" in page_text(list(sortie.children))
+    champs["Doses par jour (g)"].value = "400; 500"
+    calculer.click()
+    assert "2 doses par jour pour 11 jours de gavage" in html.unescape(page_text(list(sortie.children)))
