@@ -64,7 +64,9 @@ def build(ctx: Contexte) -> list[w.Widget]:
     souche = w.Dropdown(description="Souche", style=_STYLE)
 
     def souches(_change: object = None) -> None:
-        souche.options = [so for s, so in choix if s == site.value]
+        options = [so for s, so in choix if s == site.value]
+        souche.options = options
+        souche.value = options[0]  # new options leave no choice made
 
     souches()
     site.observe(souches, names="value")
