@@ -105,8 +105,8 @@ def test_the_page_computes_on_click_and_says_in_french_what_it_cannot_read(train
 
     engine = db.get_engine(trained)
     enfants = simulateur.build(Contexte(engine, None, lambda: None))
-    champs = {c.description: c for boite in enfants[2].children for c in boite.children}
-    calculer, sortie = enfants[3], enfants[4]
+    champs = {c.description: c for boite in enfants[1].children for c in boite.children}
+    calculer, sortie = enfants[2], enfants[3]
     assert champs["Site"].options == ("LL",) and champs["Souche"].options == ("BARBARIE", "MULARD")
     assert champs["Souche"].value == "BARBARIE"  # a choice made when the page opens
     champs["Souche"].value = "MULARD"
@@ -115,7 +115,9 @@ def test_the_page_computes_on_click_and_says_in_french_what_it_cannot_read(train
     attendu = lot_calculator.predict_lot(engine, site="LL", souche="MULARD", **PLAN)
     assert f"{formatting.nombre(attendu.poids_foie_g.valeur)} g" in texte and "intervalle à 80 %" in texte
     assert attendu.formule in html.unescape(texte) and f"moteur {attendu.engine}" in texte
+    assert champs["Doses par jour (g)"].disabled and champs["Dose totale (kg/canard)"].disabled
     champs["Plan de doses"].value = "jours"
+    assert not champs["Doses par jour (g)"].disabled
     champs["Doses par jour (g)"].value = "400; 500; beaucoup"
     calculer.click()
     assert "Doses par jour illisibles" in page_text(list(sortie.children))

@@ -19,7 +19,7 @@ FILTERS = None
 NOMS_GRADES = {"Extra": "Extra", "Premier choix": "Premier choix", "Second choix": "Second choix",
                "Declasse": "Déclassé"}
 PLANS = {"courbe": "Courbe témoin", "total": "Dose totale par canard", "jours": "Doses par jour"}
-_STYLE = {"description_width": "11em"}
+_STYLE = {"description_width": "13em"}
 
 
 def _intervalle(i: Interval, decimales: int, unite: str) -> str:
@@ -79,6 +79,14 @@ def build(ctx: Contexte) -> list[w.Widget]:
                    style=_STYLE)
     jeune = w.BoundedFloatText(value=10.0, min=0.0, max=30.0, step=0.5, description="Jeûne avant abattage (h)",
                                style=_STYLE)
+    for champ in (site, souche, poids, duree, plan, total, jours, jeune):
+        champ.layout = w.Layout(width="25em", max_width="100%")
+
+    def champs_du_plan(_change: object = None) -> None:
+        total.disabled, jours.disabled = plan.value != "total", plan.value != "jours"
+
+    champs_du_plan()
+    plan.observe(champs_du_plan, names="value")
     calculer = w.Button(description="Calculer", button_style="primary", icon="calculator")
     sortie = w.VBox([])
 
@@ -102,8 +110,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
         sortie.children = resultat(p)
 
     calculer.on_click(lancer)
-    return [common.titre("Simulateur de lot"),
-            common.message("Choisissez le lot à simuler puis « Calculer » : poids de foie, ITM, grades et marge "
+    return [common.message("Choisissez le lot à simuler puis « Calculer » : poids de foie, ITM, grades et marge "
                            "prédits par la formule retenue de votre site et souche, chacun avec son intervalle "
                            "à 80 %."),
             w.HBox([w.VBox([site, souche, poids, duree]), w.VBox([plan, total, jours, jeune])]), calculer, sortie]
