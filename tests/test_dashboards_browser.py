@@ -19,7 +19,7 @@ from euralis_lib import config
 from euralis_lib.dashboards import PAGES, tableau_de_bord
 from euralis_lib.serving import serve
 from euralis_lib.serving.browser import KPIS_PAINTED, LOADED
-from tests.helpers.connexion import se_connecter
+from tests.helpers.connexion import creer_utilisateur, se_connecter
 from tests.helpers.dashboard_server import dash_admin, dash_database, dash_reports_dir, dash_server  # noqa: F401  (fixtures)
 from tests.helpers.pages import (
     CHART_PAGES,
@@ -276,6 +276,42 @@ def test_import_page_uploads_a_file_through_the_same_import(server, page, dash_d
     page.get_by_text("Import « gaveurs » de gaveurs_navigateur.csv (import n°").wait_for(timeout=60_000)
     page.screenshot(path=str(_screenshots() / "import_rapport.png"), full_page=True)
     assert present()
+
+
+def test_a_gaveur_simulates_a_lot_of_his_own_site_and_reads_the_formula(server, browser, dash_db):
+    """Issue 24: a gaveur opens « Simulateur de lot », is offered only his site (and souches of his lots), computes
+    and reads the predicted liver weight with its 80 % interval and the retained formula with its engine."""
+    from euralis_lib.database import db
+
+    cluster, name = dash_db
+    engine = db.get_engine(cluster.url(name))
+    lots = db.read_df(engine, """
+        SELECT l.gaveur_id, l.site_code, l.souche_code FROM lots_gavage l JOIN abattages USING (lot_id)
+        WHERE l.gaveur_id = (SELECT gaveur_id FROM lots_gavage GROUP BY gaveur_id ORDER BY count(*) DESC LIMIT 1)
+        GROUP BY 1, 2, 3""")
+    gaveur_id, site = int(lots["gaveur_id"][0]), str(lots["site_code"][0])
+    mot_de_passe = creer_utilisateur(cluster.url(name), "gaveur-simulateur", "gaveur", gaveur_id=gaveur_id)
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        se_connecter(pg, server, "gaveur-simulateur", mot_de_passe)
+        debut = time.monotonic()
+        open_page(pg, server, "simulateur")
+        assert pg.locator(".widget-dropdown", has_text="Site").locator("option").all_inner_texts() == [site]
+        souches = pg.locator(".widget-dropdown", has_text="Souche").locator("option").all_inner_texts()
+        assert souches and set(souches) <= set(lots["souche_code"]), souches
+        pg.get_by_role("button", name="Calculer").click()
+        carte = pg.locator(".euralis-kpi", has_text="Poids de foie moyen")
+        carte.or_(pg.locator(".euralis-message.erreur")).first.wait_for(timeout=60_000)
+        assert pg.locator(".euralis-message.erreur").count() == 0, pg.locator(".euralis-contenu").inner_text()
+        assert re.fullmatch(r"\d+ g", carte.locator(".valeur").inner_text()), carte.inner_text()
+        assert re.search(r"intervalle à 80 % : \d+ – \d+ g", carte.inner_text()), carte.inner_text()
+        formule = pg.locator(".euralis-formule").inner_text()
+        assert f"{site} / {souches[0]}" in formule and "moteur" in formule and "poids_foie_moyen_g =" in formule
+        assert "Traceback" not in pg.inner_text("body") and pg.locator(".euralis-message.erreur").count() == 0
+        pg.screenshot(path=str(_screenshots() / "simulateur_gaveur.png"), full_page=True)
+        print(f"simulateur: a gaveur's page and computation in {time.monotonic() - debut:.1f} s")
+    finally:
+        pg.close()
 
 
 def test_database_down_shows_the_french_message(server, page, dash_db):

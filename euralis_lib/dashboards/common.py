@@ -54,6 +54,7 @@ COLONNES = {
     "pct_extra": "Extra (%)", "taux_fonte_pct": "Taux de fonte (%)",
     "meilleure_reference": "Meilleure référence", "r2_meilleure_reference": "R² meilleure référence (mêmes lots)",
     "ecart_r2": "Écart de R² (formule − référence)", "nb_termes_polynomiale": "Termes de la référence polynomiale",
+    "residu_p10_g": "Résidu p10 (g, lots de test)", "residu_p90_g": "Résidu p90 (g, lots de test)",
 }
 # How a PostgreSQL permission error's object is named to a user.
 GENRES_OBJETS = {"table": "la table", "view": "la vue", "materialized view": "la vue", "function": "la fonction",

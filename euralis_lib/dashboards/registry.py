@@ -39,6 +39,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("qualite", "Qualité", "ITM et sigma par site et souche, formules de poids de foie, lots anormaux."),
     PageSpec("abattages", "Abattages", "Plan d'abattage, capacité utilisée, hongrois contre glouton."),
     PageSpec("finance", "Finance", "Chiffre d'affaires, coûts et marges par site et par mois."),
+    PageSpec("simulateur", "Simulateur de lot", "Poids de foie, ITM, grades et marge prédits pour un lot, avec leur "
+             "intervalle à 80 %."),
     PageSpec("rapports", "Rapports", "Rapports hebdomadaires en PDF (par site, par gaveur), selon vos droits.",
              rapport=False),
     PageSpec("import", "Import", "Importer des fichiers des sites (gaveurs, lots, doses, abattages), avec rapport "

@@ -330,15 +330,19 @@ def qualite_resume(source: Source, sites: Sequence[str] | str | None = None, deb
         ORDER BY l.site_code, l.souche_code""", params)
 
 
-_FINANCE_LOTS = """
+# The price parameter of each liver grade (any other grade: « Declasse »'s), for the finance indicators and the
+# lot calculator's margin.
+GRADE_PRICES = {"Extra": "prix_foie_extra_eur_kg", "Premier choix": "prix_foie_premier_choix_eur_kg",
+                "Second choix": "prix_foie_second_choix_eur_kg", "Declasse": "prix_foie_declasse_eur_kg"}
+# Per-duck costs of a lot (EUR per duck entered), the corn apart (priced per kg eaten).
+DUCK_COSTS = ("prix_canard_pag_eur", "cout_main_oeuvre_eur_canard", "cout_energie_eur_canard")
+_GRADE_CASE = ("CASE q.grade " + " ".join(f"WHEN '{g}' THEN '{p}'" for g, p in GRADE_PRICES.items() if g != "Declasse")
+               + f" ELSE '{GRADE_PRICES['Declasse']}' END")
+_FINANCE_LOTS = f"""
     SELECT l.lot_id, l.site_code, l.gaveur_id, g.nom AS gaveur_nom,
            date_trunc('month', a.date_abattage)::date AS mois,
            a.nb_canards_abattus, l.nb_canards_entres,
-           COALESCE((SELECT sum(q.poids_kg * prix_a(
-                         CASE q.grade WHEN 'Extra' THEN 'prix_foie_extra_eur_kg'
-                                      WHEN 'Premier choix' THEN 'prix_foie_premier_choix_eur_kg'
-                                      WHEN 'Second choix' THEN 'prix_foie_second_choix_eur_kg'
-                                      ELSE 'prix_foie_declasse_eur_kg' END, l.site_code, a.date_abattage))
+           COALESCE((SELECT sum(q.poids_kg * prix_a({_GRADE_CASE}, l.site_code, a.date_abattage))
                      FROM qualite_foies q WHERE q.lot_id = l.lot_id),
                     a.poids_foie_total_kg * prix_a('prix_foie_premier_choix_eur_kg', l.site_code, a.date_abattage))
                AS revenu_foie_eur,
@@ -423,3 +427,47 @@ def lot_features(source: Source, sites: Sequence[str] | str | None = None, debut
         LEFT JOIN abattages a USING (lot_id)
         WHERE l.site_code = ANY(:sites) AND l.debut BETWEEN :debut AND :fin
         ORDER BY l.lot_id""", params)
+
+
+def prices(source: Source, site: str, day: date) -> dict[str, float | None]:
+    """Every price parameter in force on ``day`` for ``site`` (the site's row first, then the all-sites one, as
+    the finance indicators price a lot: ``prix_a``), the rows the user may read; None when undefined."""
+    df = read_df(source, """
+        SELECT p.parametre, prix_a(p.parametre, :site, :day)::float AS valeur
+        FROM (SELECT DISTINCT parametre FROM prix_parametres) p ORDER BY p.parametre""", {"site": site, "day": day})
+    return {str(r.parametre): (None if pd.isna(r.valeur) else float(r.valeur)) for r in df.itertuples(index=False)}
+
+
+def control_curve(source: Source, site: str, souche: str) -> pd.DataFrame:
+    """The control curve (``dose_theorique_g`` per meal, g per duck) of the lots of a site × souche the user may
+    read, averaged per number of meals and meal: columns ``nb_repas``, ``repas``, ``dose_theorique_g``, ``nb_lots``."""
+    return read_df(source, """
+        WITH n AS (SELECT lot_id, count(*) AS nb_repas FROM doses_gavage
+                   WHERE lot_id IN (SELECT lot_id FROM lots_gavage WHERE site_code = :site AND souche_code = :souche)
+                   GROUP BY lot_id)
+        SELECT n.nb_repas::int AS nb_repas, d.repas::int AS repas, avg(d.dose_theorique_g)::float AS dose_theorique_g,
+               count(*)::int AS nb_lots
+        FROM doses_gavage d JOIN n USING (lot_id)
+        GROUP BY n.nb_repas, d.repas ORDER BY n.nb_repas, d.repas""", {"site": site, "souche": souche})
+
+
+def lot_grades(source: Source, site: str, souche: str) -> pd.DataFrame:
+    """One row per slaughtered lot of a site × souche the user may read: liver weight, mortality, and per grade
+    of :data:`GRADE_PRICES` its share of the livers (``part_<grade>``) and of their weight (``part_kg_<grade>``)."""
+    colonnes = ", ".join(
+        f"(sum(q.nb_foies) FILTER (WHERE q.grade = '{g}')::float / NULLIF(sum(q.nb_foies), 0))::float AS \"part_{g}\", "
+        f"(sum(q.poids_kg) FILTER (WHERE q.grade = '{g}') / NULLIF(sum(q.poids_kg), 0))::float AS \"part_kg_{g}\""
+        for g in GRADE_PRICES)
+    df = read_df(source, f"""
+        SELECT l.lot_id, a.poids_foie_moyen_g::float AS poids_foie_moyen_g,
+               (100.0 * l.nb_morts / l.nb_canards_entres)::float AS mortalite_pct, {colonnes}
+        FROM lots_gavage l JOIN abattages a USING (lot_id) JOIN qualite_foies q USING (lot_id)
+        WHERE l.site_code = :site AND l.souche_code = :souche
+        GROUP BY l.lot_id, a.poids_foie_moyen_g ORDER BY l.lot_id""", {"site": site, "souche": souche})
+    return df.fillna({c: 0.0 for c in df.columns if c.startswith("part_")})
+
+
+def site_souches(source: Source) -> list[tuple[str, str]]:
+    """The (site, souche) pairs of the lots the user may read (a gaveur: his own), in order."""
+    df = read_df(source, "SELECT DISTINCT site_code, souche_code FROM lots_gavage ORDER BY site_code, souche_code")
+    return [(str(s), str(so)) for s, so in df.itertuples(index=False)]

@@ -36,7 +36,7 @@ def run(engine: Engine, *, run_id: int | None, sites: list[str] | None, debut: s
         rows = [{"run_id": rid, "site_code": site, "souche_code": souche, "cible": CIBLE, "rang_pareto": i,
                  "formule": f.texte, "engine": model.engine_, "complexite": f.complexite, "r2_test": f.r2_test,
                  "mae_test": f.mae_test, "n_train": model.n_train_, "n_test": model.n_test_,
-                 "est_retenue": f.est_retenue}
+                 "est_retenue": f.est_retenue, "residu_p10_g": f.residu_p10_g, "residu_p90_g": f.residu_p90_g}
                 for (site, souche), model in fitted.items() for i, f in enumerate(model.pareto_)]
         references = [{"run_id": rid, "site_code": site, "souche_code": souche, "cible": CIBLE,
                        "reference": b.nom, "r2_test": b.r2_test, "nb_termes": b.nb_termes,

@@ -63,9 +63,11 @@ def formules(engine: Engine, run_id: int | None = None) -> Result:
 
 def formules_retenues(engine: Engine, run_id: int | None = None) -> Result:
     """The retained formula per site × souche (``entrainement``) with its best baseline on the same held-out
-    lots (``regression_references``: « meilleure référence ») and the polynomial baseline's number of terms."""
+    lots (``regression_references``: « meilleure référence »), the polynomial baseline's number of terms and the
+    10th / 90th percentiles of its held-out residuals (sql/203; read by the lot calculator)."""
     res = _read(engine, "entrainement", """
         SELECT f.site_code, f.souche_code, f.formule, f.engine, f.r2_test, f.mae_test, f.complexite,
+               f.residu_p10_g, f.residu_p90_g, f.n_test,
                b.reference AS meilleure_reference, b.r2_test AS r2_meilleure_reference,
                f.r2_test - b.r2_test AS ecart_r2, p.nb_termes AS nb_termes_polynomiale
         FROM formules_regression f

@@ -66,7 +66,9 @@ def readable(expression: str | sympy.Expr, features: tuple[str, ...] = FEATURES)
 
 @dataclass
 class Formula:
-    """One formula of the Pareto front with its held-out accuracy."""
+    """One formula of the Pareto front with its held-out accuracy and the 10th / 90th percentiles of its
+    held-out residuals (observed − predicted, g): what the lot calculator adds to a prediction for its 80 %
+    interval."""
 
     expression: sympy.Expr
     complexite: int
@@ -74,6 +76,8 @@ class Formula:
     mae_test: float
     mse_train: float
     est_retenue: bool = False
+    residu_p10_g: float = math.nan
+    residu_p90_g: float = math.nan
 
     @property
     def texte(self) -> str:
@@ -91,18 +95,19 @@ class SymbolicRegression(BaseEstimator):
 
     Fitted attributes: ``pareto_`` (formulas by complexity), ``formula_`` (the retained one),
     ``engine_`` (the engine that produced them), ``n_train_``/``n_test_`` (lots in each split),
-    ``baselines_`` (ridge, lasso and boosting fitted and scored on the same split), ``best_baseline_``
-    (the one with the higher held-out R²), ``polynomial_baseline_`` (ridge or lasso, chosen by
+    ``baselines_`` (with ``baselines=True``: ridge, lasso and boosting fitted and scored on the same split),
+    ``best_baseline_`` (the one with the higher held-out R²), ``polynomial_baseline_`` (ridge or lasso, chosen by
     cross-validation) and ``test_`` (the held-out lots).
     """
 
     def __init__(self, *, generations: int, random_state: int, features: tuple[str, ...] = FEATURES,
-                 engine: str | None = None, test_size: float = 0.25) -> None:
+                 engine: str | None = None, test_size: float = 0.25, baselines: bool = True) -> None:
         self.generations = generations
         self.random_state = random_state
         self.features = features
         self.engine = engine
         self.test_size = test_size
+        self.baselines = baselines
 
     def fit(self, df: pd.DataFrame) -> SymbolicRegression:
         """Split lots into train/test (seeded), fit the engine, evaluate every Pareto formula."""
@@ -117,11 +122,12 @@ class SymbolicRegression(BaseEstimator):
             self.engine_)
         if fit is None:
             raise ValueError(f"unknown engine {self.engine_!r}: use 'pysr', 'bibliotheque' or 'pyoperon'")
-        X_train, y_train = train_df[list(self.features)].to_numpy(float), train_df[CIBLE].to_numpy(float)
-        self.baselines_ = baselines.fit_baselines(X_train, y_train, test_df[list(self.features)].to_numpy(float),
-                                                  test_df[CIBLE].to_numpy(float), self.features, self.random_state)
-        self.best_baseline_ = baselines.best(self.baselines_)
-        self.polynomial_baseline_ = baselines.polynomial_choice(self.baselines_)
+        if self.baselines:  # five sixths of the fit's time: left out where only the formula is needed
+            X_train, y_train = train_df[list(self.features)].to_numpy(float), train_df[CIBLE].to_numpy(float)
+            self.baselines_ = baselines.fit_baselines(X_train, y_train, test_df[list(self.features)].to_numpy(float),
+                                                      test_df[CIBLE].to_numpy(float), self.features, self.random_state)
+            self.best_baseline_ = baselines.best(self.baselines_)
+            self.polynomial_baseline_ = baselines.polynomial_choice(self.baselines_)
         candidates = fit(train_df[list(self.features)].to_numpy(), train_df[CIBLE].to_numpy())
         front = []
         symbols = [sympy.Symbol(f) for f in self.features]
@@ -132,10 +138,13 @@ class SymbolicRegression(BaseEstimator):
                 out = fn(*[frame[f].to_numpy(float) for f in self.features])
                 return np.broadcast_to(np.asarray(out, dtype=float), (len(frame),))
 
+            predicted = predict(test_df)
+            p10, p90 = residual_bounds(test_df[CIBLE].to_numpy(float) - predicted)
             front.append(Formula(expression, int(complexity),
-                                 r2_test=float(r2_score(test_df[CIBLE], predict(test_df))),
-                                 mae_test=float(mean_absolute_error(test_df[CIBLE], predict(test_df))),
-                                 mse_train=float(np.mean((train_df[CIBLE] - predict(train_df)) ** 2))))
+                                 r2_test=float(r2_score(test_df[CIBLE], predicted)),
+                                 mae_test=float(mean_absolute_error(test_df[CIBLE], predicted)),
+                                 mse_train=float(np.mean((train_df[CIBLE] - predict(train_df)) ** 2)),
+                                 residu_p10_g=float(p10), residu_p90_g=float(p90)))
         front.sort(key=lambda f: f.complexite)
         # Retained: the lowest extended Bayesian information criterion on the training lots (selection
         # never sees test data): each fitted constant must lower n·ln(MSE) by more than ln(n) plus
@@ -178,6 +187,20 @@ class SymbolicRegression(BaseEstimator):
                 for row in model.equations_.itertuples()]
 
 
+def residual_bounds(residus: np.ndarray, niveau: float = 0.8) -> tuple[float, float]:
+    """The residuals to add to a prediction for a ``niveau`` interval with equal tails, taken from ``n`` held-out
+    residuals as split conformal prediction takes them: the ⌊(n+1)·α/2⌋-th smallest and the ⌈(n+1)·(1−α/2)⌉-th
+    (α = 1 − ``niveau``), so that a new lot falls inside with probability ≥ ``niveau`` whatever ``n``; plain
+    10th / 90th percentiles cover less on the sixty held-out lots of a small site × souche. NaN when ``n`` is too
+    small for the ranks."""
+    tries = np.sort(np.asarray(residus, dtype=float))
+    n, alpha = len(tries), 1 - niveau
+    bas, haut = math.floor((n + 1) * alpha / 2), math.ceil((n + 1) * (1 - alpha / 2))
+    if bas < 1 or haut > n:
+        return math.nan, math.nan
+    return float(tries[bas - 1]), float(tries[haut - 1])
+
+
 def _nb_candidats(nb_features: int) -> int:
     """Size of the term library of ``bibliotheque``: features, squares and products of two."""
     return nb_features + nb_features * (nb_features + 1) // 2
@@ -218,9 +241,10 @@ def _forward_swap(T: np.ndarray, y: np.ndarray, max_terms: int) -> list[list[int
 Combo = tuple[str, str]
 
 
-def train_all(df: pd.DataFrame, *, seed: int, generations: int, min_lots: int,
-              engine: str | None = None) -> tuple[dict[Combo, SymbolicRegression], dict[Combo, str]]:
+def train_all(df: pd.DataFrame, *, seed: int, generations: int, min_lots: int, engine: str | None = None,
+              baselines: bool = True) -> tuple[dict[Combo, SymbolicRegression], dict[Combo, str]]:
     """One regression per site × souche; combos with fewer than ``min_lots`` slaughtered lots are skipped.
+    ``baselines=False``: the formulas alone, without their fair baselines (``baselines_`` and the best left unset).
 
     A feature never recorded for a combination (e.g. ``jeune_h`` in imported files that lack it) is
     left out of its formula rather than emptying it.
@@ -236,5 +260,5 @@ def train_all(df: pd.DataFrame, *, seed: int, generations: int, min_lots: int,
                                        f"(minimum {min_lots})")
             continue
         fitted[(site, souche)] = SymbolicRegression(engine=engine, random_state=seed, generations=generations,
-                                                    features=features).fit(complete)
+                                                    features=features, baselines=baselines).fit(complete)
     return fitted, skipped

@@ -1,6 +1,6 @@
 """Validation matrix: every model scored against the simulator's planted truths and its baseline.
 
-Each scorer module (``simulateur``, ``regression``, ``anomalies``, ``clustering``, ``previsions``,
+Each scorer module (``simulateur``, ``regression``, ``lot_calculator``, ``anomalies``, ``clustering``, ``previsions``,
 ``alertes``, which loads each data set into a database of its own so the rules run as the triggers they are;
 planning has no planted truth and is checked against exhaustive search instead) exposes
 ``score(donnees: SimulatedData) -> DataFrame`` with the columns

@@ -32,7 +32,7 @@ from euralis_lib.presentation.markup import element, html
 from euralis_lib.validation import COLONNES, ligne, nom_jeu, tableau
 
 # Planning has no planted truth in the simulator: it is checked against exhaustive search in tests/test_planning.py.
-SCORERS = ["simulateur", "regression", "anomalies", "clustering", "previsions", "alertes"]
+SCORERS = ["simulateur", "regression", "lot_calculator", "anomalies", "clustering", "previsions", "alertes"]
 SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
 FINS = (date(2025, 3, 31), date(2025, 8, 31), date(2025, 12, 20))
 ANNEES = 3
