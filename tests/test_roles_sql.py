@@ -243,8 +243,8 @@ def test_a_gaveur_compares_with_his_groups_means_and_learns_no_other_gaveur(base
             "SELECT gaveur_id FROM gaveurs WHERE gaveur_id NOT IN (:a, :b) ORDER BY site_code <> :s, gaveur_id"),
             {"a": g1, "b": g2, "s": base["site"]}).scalars().all()
         groupe, petit = [g1, *autres[:2], autres[-1]], [g2, autres[-2]]  # his group spans two sites
-        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut, fin) VALUES ('clustering', 'success', now()) "
-                                   "RETURNING run_id")).scalar_one()
+        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut, fin, etape) "
+                                   "VALUES ('clustering', 'success', now(), 'publie') RETURNING run_id")).scalar_one()
         for cluster, nom, membres in ((0, "Réguliers", groupe), (1, "Prudents", petit)):
             for g in membres:
                 conn.execute(sa.text("INSERT INTO clusters_gaveurs (run_id, gaveur_id, cluster, nom_cluster) "
