@@ -87,10 +87,15 @@ def test_wrong_parameter_type_is_refused_before_any_run_row(env):
 
 def test_a_notebook_run_by_hand_is_exploratory_until_an_admin_promotes_it(env, capsys):
     """Issue 24: papermill on a job notebook with other parameters stores an exploratory run that pages never
-    show; the admin's command line promotes it (audited), and rolls back to the run published before."""
+    show; an admin promotes it (Ops page, command line), audited, and rolls back to the run published before."""
     import papermill
 
     from euralis_lib import cli
+    from euralis_lib.auth.acces import Utilisateur
+    from euralis_lib.dashboards import ops as ops_page
+    from euralis_lib.dashboards.common import Contexte
+    from euralis_lib.operations import ops
+    from tests.helpers.pages import page_text
 
     engine, reports = env
     publie = jobs.run_job("clustering", engine)["run_id"]  # default parameters: published
@@ -105,24 +110,39 @@ def test_a_notebook_run_by_hand_is_exploratory_until_an_admin_promotes_it(env, c
     assert lu.source().endswith(", lancé à la main")
     assert "exploratoire" in results.clusters(engine, explore.run_id).source()  # still viewable by its number
 
-    assert cli.main(["runs", "promote", str(explore.run_id)]) == 0
-    assert f"before: run {publie}" in capsys.readouterr().out
+    # A supervisor's Ops page shows the stages and no control; an admin's publishes the chosen run.
+    recents = ops.recent_runs(engine)
+    superviseur = Contexte(engine, None, lambda: None, Utilisateur("sup", "superviseur"))
+    assert "Seul un administrateur publie" in page_text(ops_page.publication(superviseur, recents))
+    assert not [b for b in ops_page.publication(superviseur, recents) if isinstance(b, ops_page.w.HBox)]
+    admin = ops_page.publication(Contexte(engine, None, lambda: None), recents)
+    [(choix, publier)] = [b.children for b in admin if isinstance(b, ops_page.w.HBox) and
+                          "euralis-publier-run" in b.children[1]._dom_classes]
+    assert [v for _, v in choix.options] == [explore.run_id] and "sites = LL" in choix.options[0][0]
+    publier.click()
+    assert "publié : les pages le montrent" in admin[-1].value
     lu = results.clusters(engine)
     assert lu.run.run_id == explore.run_id and set(lu.data["site_code"]) == {"LL"}
     assert f"promu par {engine.url.username} le " in lu.source()
-    assert cli.main(["runs", "list", "--job", "clustering"]) == 0
-    liste = capsys.readouterr().out
-    assert "affiche" in liste and "publie" in liste
+    assert "publié, affiché par les pages" in page_text(ops_page.build(Contexte(engine, None, lambda: None)))
 
+    # The command line: list, rollback, promote again, rollback until there is nothing before.
+    assert cli.main(["runs", "list", "--job", "clustering"]) == 0
+    assert "affiche" in capsys.readouterr().out
     assert cli.main(["runs", "rollback", "clustering"]) == 0
     assert f"back to run {publie}" in capsys.readouterr().out
     assert runs.latest_run(engine, "clustering").run_id == publie
     assert runs.get_run(engine, explore.run_id).etape == "retire"
+    assert cli.main(["runs", "promote", str(explore.run_id)]) == 0
+    assert f"before: run {publie}" in capsys.readouterr().out
+    assert runs.latest_run(engine, "clustering").run_id == explore.run_id
+    with pytest.raises(runs.PublicationError, match="déjà celui que les pages montrent"):
+        runs.promote(engine, explore.run_id)
+    assert cli.main(["runs", "rollback", "clustering"]) == 0
     assert cli.main(["runs", "rollback", "clustering"]) == 2  # nothing published before it
     assert "n'a pas de run publié précédent" in capsys.readouterr().err
-    with pytest.raises(runs.PublicationError, match="déjà celui que les pages montrent"):
-        runs.promote(engine, publie)
-    audit = db.read_df(engine, "SELECT action, job, run_avant, run_apres, par FROM job_runs_publications "
-                               "ORDER BY publication_id")
-    assert audit.values.tolist() == [["promotion", "clustering", publie, explore.run_id, engine.url.username],
-                                     ["retour", "clustering", explore.run_id, publie, engine.url.username]]
+    audit = db.read_df(engine, "SELECT action, run_avant, run_apres, par FROM job_runs_publications "
+                               "WHERE job = 'clustering' ORDER BY publication_id")
+    aller, retour = [publie, explore.run_id], [explore.run_id, publie]
+    assert audit.values.tolist() == [[a, *r, engine.url.username] for a, r in (
+        ("promotion", aller), ("retour", retour), ("promotion", aller), ("retour", retour))]

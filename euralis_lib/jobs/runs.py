@@ -239,12 +239,16 @@ def get_run(engine: Engine, run_id: int) -> Run | None:
     return _row_to_run(row) if row else None
 
 
-def latest_run(engine: Engine, job: str) -> Run | None:
-    """The run of ``job`` that pages show: its successful published run published last (sql/202's
-    ``euralis_run_publie``); exploratory runs never are. None when there is none."""
+def latest_run(engine: Engine, job: str, statut: str = "success") -> Run | None:
+    """The run of ``job`` that pages show (default): its successful published run published last (sql/202's
+    ``euralis_run_publie``), never an exploratory one. With another ``statut``: the latest run with it, of any
+    stage. None when there is none."""
+    publie = statut == "success"
     with connect(engine) as conn:
-        row = conn.execute(sa.text(f"SELECT {_COLONNES} FROM job_runs WHERE run_id = euralis_run_publie(:j)"),
-                           {"j": job}).first()
+        row = conn.execute(sa.text(
+            f"SELECT {_COLONNES} FROM job_runs WHERE run_id = euralis_run_publie(:j)" if publie else
+            f"SELECT {_COLONNES} FROM job_runs WHERE job = :j AND statut = :s ORDER BY run_id DESC LIMIT 1"),
+            {"j": job, "s": statut}).first()
     return _row_to_run(row) if row else None
 
 
