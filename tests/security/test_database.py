@@ -52,7 +52,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
     owner = db.get_engine(url)
     for job in jobs.JOBS:
         if job not in SANS_RESULTATS:
-            jobs.run_job(job, owner, **RAPIDES.get(job, {}))
+            jobs.run_job(job, owner, publier=True, **RAPIDES.get(job, {}))
     with owner.connect() as conn:
         premier = ("SELECT gaveur_id FROM lots_gavage WHERE site_code = :s GROUP BY 1 ORDER BY count(*) DESC, 1 "
                    "LIMIT 1")
