@@ -59,7 +59,8 @@ def test_job_notebooks_accept_non_default_parameters(env):
 
 def test_a_failing_notebook_marks_the_run_failed_and_keeps_the_evidence(env):
     engine, _ = env
-    ok = pipeline.execute_notebook("test_echec", FAILING, {"echec": False}, engine=engine, progress=False)
+    ok = pipeline.execute_notebook("test_echec", FAILING, {"echec": False}, engine=engine, progress=False,
+                                   publier=True)  # published: what pages show while later runs fail
     assert ok.statut == "success"
     with pytest.raises(pipeline.JobFailedError, match="panne simulée") as info:
         pipeline.execute_notebook("test_echec", FAILING, {"echec": True}, engine=engine, progress=False)

@@ -40,7 +40,6 @@ from euralis_lib.database.db import connect
 from euralis_lib.exceptions import EuralisError
 
 STATUSES = ("running", "success", "failed", "abandoned", "skipped")
-ETAPES = ("exploratoire", "publie", "retire")
 _TRACKED = ("euralis-workbench", "pandas", "numpy", "scikit-learn", "scipy", "prophet", "statsmodels",
             "pyoperon", "pysr", "papermill", "sqlalchemy")
 
@@ -85,10 +84,10 @@ class Run:
     engine: str | None
     rapport_path: str | None
     erreur: str | None
-    declencheur: str = "manuel"
-    etape: str = "publie"
-    publie_le: datetime | None = None
-    publie_par: str | None = None
+    declencheur: str
+    etape: str  # exploratoire, publie or retire (sql/202)
+    publie_le: datetime | None  # when an admin promoted it
+    publie_par: str | None  # who promoted it
 
 
 def library_versions() -> dict[str, str]:
