@@ -61,7 +61,7 @@ GRANT SELECT ON job_runs_publications TO euralis_admin, euralis_superviseur;
 -- Who may publish: from the dashboards, an admin with his token (SET LOCAL ROLE euralis_admin); elsewhere
 -- (the command line), the database's owner or a superuser, not under a pipeline or web role. Returns the
 -- name the audit credits; refuses anyone else. The `role` setting is the caller's even in a definer function.
-CREATE OR REPLACE FUNCTION euralis_publieur() RETURNS text
+CREATE OR REPLACE FUNCTION euralis_acces_publieur() RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $f$
 DECLARE
     qui text := COALESCE(NULLIF(current_setting('role', true), 'none'), session_user);
@@ -77,8 +77,8 @@ BEGIN
     RAISE EXCEPTION 'seul un administrateur publie un run' USING ERRCODE = 'insufficient_privilege';
 END;
 $f$;
-REVOKE ALL ON FUNCTION euralis_publieur() FROM PUBLIC;
-COMMENT ON FUNCTION euralis_publieur() IS 'Who publishes: an admin''s login from the dashboards, the owner or a superuser from the command line; refused to anyone else (sql/202).';
+REVOKE ALL ON FUNCTION euralis_acces_publieur() FROM PUBLIC;
+COMMENT ON FUNCTION euralis_acces_publieur() IS 'Who publishes: an admin''s login from the dashboards, the owner or a superuser from the command line; refused to anyone else (sql/202).';
 
 -- The stage columns change only inside the functions below (they run as the table's owner) or by the owner.
 CREATE OR REPLACE FUNCTION job_runs_etape_gardee() RETURNS trigger
@@ -108,7 +108,7 @@ CREATE TRIGGER job_runs_etape_gardee_trg BEFORE INSERT OR UPDATE ON job_runs
 CREATE OR REPLACE FUNCTION euralis_promouvoir_run(p_run_id bigint) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
 DECLARE
-    qui text := euralis_publieur();
+    qui text := euralis_acces_publieur();
     r job_runs;
     avant bigint;
 BEGIN
@@ -141,7 +141,7 @@ COMMENT ON FUNCTION euralis_promouvoir_run(bigint) IS 'An admin publishes a succ
 CREATE OR REPLACE FUNCTION euralis_retour_run(p_job text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
 DECLARE
-    qui text := euralis_publieur();
+    qui text := euralis_acces_publieur();
     courant bigint;
     precedent bigint;
 BEGIN
