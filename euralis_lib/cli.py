@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 # Modules adding their own subcommands with ``register(subparsers)``.
 COMMAND_MODULES: list[str] = ["euralis_lib.jobs.pipeline", "euralis_lib.serving.serve", "euralis_lib.imports.cli",
                                "euralis_lib.database.safeguard", "euralis_lib.operations.deploy",
-                               "euralis_lib.operations.health", "euralis_lib.auth.cli"]
+                               "euralis_lib.operations.health", "euralis_lib.auth.cli",
+                               "euralis_lib.operations.runs_cli"]
 
 
 def _cmd_db(args: argparse.Namespace) -> int:

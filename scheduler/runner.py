@@ -55,7 +55,8 @@ def run_entry(schedule: Schedule, entry: Entry, engine: Engine, declencheur: str
     try:
         run = pipeline.execute_notebook(entry.name, entry.notebook, entry.parameters, declencheur=declencheur,
                                         engine=engine, attempts=schedule.retries + 1,
-                                        backoff_s=schedule.retry_backoff_seconds, stop=stop, progress=progress)
+                                        backoff_s=schedule.retry_backoff_seconds, stop=stop, progress=progress,
+                                        publier=True)
     except runs.JobBusyError as exc:
         log.info("%s", exc)
         return Outcome("skipped", [exc.run_id], str(exc))

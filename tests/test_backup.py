@@ -23,6 +23,7 @@ from euralis_lib import config
 from euralis_lib.database import backup, db, migrations, restore
 from euralis_lib.database.backup import BackupError
 from euralis_lib.database.pgclient import ClientToolError, Server, client_tools
+from euralis_lib.jobs import results
 from euralis_lib.jobs.schedule import load_schedule
 from scheduler import runner
 from tests.helpers.filesystem import small_filesystem
@@ -297,9 +298,11 @@ def test_scheduled_backup_job_runs_the_notebook_and_records_its_figures(sim_db_u
     [fait] = backup.list_backups(dossier)
     assert fait.verified
     with engine.connect() as conn:
-        run = conn.execute(sa.text("SELECT statut, metriques, rapport_path FROM job_runs WHERE run_id = :r"),
+        run = conn.execute(sa.text("SELECT statut, etape, metriques, rapport_path FROM job_runs WHERE run_id = :r"),
                            {"r": outcome.run_ids[0]}).one()
     assert run.statut == "success" and run.metriques["sauvegarde"] == fait.path.name
+    # Scheduled, so published even with its own parameters (sql/202): the Ops page's backup caption names it.
+    assert run.etape == "publie" and results.sauvegardes(engine, dossier=dossier).run.run_id == outcome.run_ids[0]
     assert run.metriques["dossier"] == str(dossier)
     assert run.metriques["octets"] == fait.manifest["dump"]["bytes"] and run.metriques["duree_verification_s"] > 0
     assert "réussie" in Path(run.rapport_path).with_suffix(".html").read_text(encoding="utf-8")

@@ -80,7 +80,7 @@ def test_database_down_gives_the_french_message_not_a_traceback(tmp_path):
 
 def test_capacity_use_never_exceeds_the_slaughterhouse_capacity(sim_db_url):
     engine = db.get_engine(sim_db_url)
-    jobs.run_job("planning", engine, debut="2026-06-20", fin="2026-07-10")
+    jobs.run_job("planning", engine, publier=True, debut="2026-06-20", fin="2026-07-10")
     plan = results.planning(engine).data
     util = abattages.utilisation(plan, queries.sites(engine))
     assert not util.empty and util["utilisation_pct"].max() <= 100.0
@@ -114,7 +114,7 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
     from euralis_lib.models.noms import PREVISION
 
     engine = db.get_engine(sim_db_url)
-    run = jobs.run_job("previsions", engine, nb_origines=2, horizons=[30, 90])
+    run = jobs.run_job("previsions", engine, publier=True, nb_origines=2, horizons=[30, 90])
     texte = page_text(previsions.build(_ctx(engine, PERIODE)))
     assert "Modèle retenu" in texte and "Rapport au naïf" in texte
     choix = results.choix_previsions(engine, run["run_id"]).data

@@ -263,7 +263,7 @@ def test_ops_page_shows_the_last_backup_and_its_verification(sim_db_url, tmp_pat
     assert f"Dernière sauvegarde : {local:%d/%m/%Y %H:%M} ({fait.path.name}" in texte
     assert "vérification : réussie le " in texte and "euralis-message info" in texte
     assert "job backup" not in texte  # made by hand: no run to name
-    resultat = jobs.run_job("backup", engine, dossier=str(dossier))
+    resultat = jobs.run_job("backup", engine, publier=True, dossier=str(dossier))
     texte = page_text(ops_page.sauvegardes(engine, dossier))
     assert f"job backup : run n° {resultat['run_id']} du " in texte
     monkeypatch.setenv("EURALIS_BACKUP_DIR", str(dossier))

@@ -38,7 +38,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
     name = pg_cluster.clone(sim_template)
     url = pg_cluster.url(name)
     owner = db.get_engine(url)
-    jobs.run_job("planning", owner, debut=PLAN[0].isoformat(), fin=PLAN[1].isoformat())
+    jobs.run_job("planning", owner, publier=True, debut=PLAN[0].isoformat(), fin=PLAN[1].isoformat())
     with owner.begin() as conn:
         g1, g2 = conn.execute(sa.text(
             "SELECT l.gaveur_id FROM planning_abattages p JOIN lots_gavage l USING (lot_id) WHERE l.site_code = 'LL' "

@@ -58,7 +58,7 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
         with owner.begin() as conn:  # g1 asked for his own report; g2 did not
             conn.execute(sa.text("UPDATE gaveurs SET rapport_hebdo = (gaveur_id = :g)"), {"g": g1})
         role_job = db.url_en_role(url, jobs.get("rapport_hebdo").role_db)  # as the scheduler runs it
-        site = jobs.run_job("rapport_hebdo", db.get_engine(role_job), fin=FIN.isoformat())
+        site = jobs.run_job("rapport_hebdo", db.get_engine(role_job), publier=True, fin=FIN.isoformat())
         mdp = utilisateurs_de_test(url, g1, g2)
         mdp["sup-ll"] = creer_utilisateur(url, "sup-ll", "superviseur", sites=["LL"])
         yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "dossier": dossier, "site": site,

@@ -243,8 +243,8 @@ def test_a_gaveur_compares_with_his_groups_means_and_learns_no_other_gaveur(base
             "SELECT gaveur_id FROM gaveurs WHERE gaveur_id NOT IN (:a, :b) ORDER BY site_code <> :s, gaveur_id"),
             {"a": g1, "b": g2, "s": base["site"]}).scalars().all()
         groupe, petit = [g1, *autres[:2], autres[-1]], [g2, autres[-2]]  # his group spans two sites
-        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut, fin) VALUES ('clustering', 'success', now()) "
-                                   "RETURNING run_id")).scalar_one()
+        run = conn.execute(sa.text("INSERT INTO job_runs (job, statut, fin, etape) "
+                                   "VALUES ('clustering', 'success', now(), 'publie') RETURNING run_id")).scalar_one()
         for cluster, nom, membres in ((0, "Réguliers", groupe), (1, "Prudents", petit)):
             for g in membres:
                 conn.execute(sa.text("INSERT INTO clusters_gaveurs (run_id, gaveur_id, cluster, nom_cluster) "
@@ -290,6 +290,40 @@ def test_only_an_admin_computes_a_plan(base):
     with base["owner"].connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM planning_abattages WHERE run_id = :r"),
                             {"r": metriques["run_id"]}).scalar_one() > 0
+
+
+def test_only_an_admin_publishes_a_run_and_the_database_refuses_everyone_else(base):
+    """Issue 24: promotion and rollback are decided by PostgreSQL (sql/202): supervisors, gaveurs and the job
+    role are refused, even writing the stage directly; an admin's promotion is credited to his login."""
+    from euralis_lib.jobs import runs
+
+    with base["owner"].begin() as conn:
+        publie, explore = conn.execute(sa.text(
+            "INSERT INTO job_runs (job, statut, fin, etape) VALUES ('finance', 'success', now(), 'publie'), "
+            "('finance', 'success', now(), 'exploratoire') RETURNING run_id")).scalars().all()
+    job = db.get_engine(db.url_en_role(base["owner"].url.render_as_string(hide_password=False), "euralis_job"))
+    try:
+        for moteur in (_moteur(base, "sup"), _moteur(base, "g1"), _moteur(base, "inconnu"), job):
+            with pytest.raises(runs.PublicationError):
+                runs.promote(moteur, explore)
+            with pytest.raises(runs.PublicationError):
+                runs.rollback(moteur, "finance")
+        with job.begin() as conn, pytest.raises(sa.exc.ProgrammingError, match="seul un administrateur"):
+            conn.execute(sa.text("UPDATE job_runs SET etape = 'publie' WHERE run_id = :r"), {"r": explore})
+        assert runs.latest_run(base["owner"], "finance").run_id == publie
+        assert runs.promote(_moteur(base, "adm"), explore) == publie  # the control: an admin may
+        promu = runs.latest_run(_moteur(base, "sup"), "finance")  # what a supervisor's pages now show
+        assert (promu.run_id, promu.publie_par) == (explore, "adm")
+        assert runs.rollback(_moteur(base, "adm"), "finance") == publie
+        with base["owner"].connect() as conn:
+            audit = conn.execute(sa.text("SELECT action, run_avant, run_apres, par FROM job_runs_publications "
+                                         "WHERE job = 'finance' ORDER BY publication_id")).all()
+        assert [tuple(a) for a in audit] == [("promotion", publie, explore, "adm"), ("retour", explore, publie, "adm")]
+    finally:
+        job.dispose()
+        with base["owner"].begin() as conn:
+            conn.execute(sa.text("DELETE FROM job_runs_publications WHERE job = 'finance'"))
+            conn.execute(sa.text("DELETE FROM job_runs WHERE run_id IN (:a, :b)"), {"a": publie, "b": explore})
 
 
 def test_administration_changes_are_an_admins_only(base):

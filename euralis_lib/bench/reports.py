@@ -106,14 +106,15 @@ def bench_pdf(socket: Path, repeat: int) -> dict:
     simulator.load(engine, simulator.simulate(years=1, seed=42, end=FIN_DONNEES))
     fin = FIN_DONNEES - timedelta(days=(FIN_DONNEES.weekday() + 1) % 7)  # the last Sunday of the data
     jobs.run_job("finance", engine, declencheur="bench")
-    jobs.run_job("planning", engine, declencheur="bench", debut=(fin + timedelta(days=1)).isoformat(),
+    jobs.run_job("planning", engine, declencheur="bench", publier=True, debut=(fin + timedelta(days=1)).isoformat(),
                  fin=(fin + timedelta(days=7)).isoformat())
     dossier = tempfile.mkdtemp(prefix="eurb-rapports-")
     ancien = os.environ.get("EURALIS_REPORTS_DIR")
     os.environ["EURALIS_REPORTS_DIR"] = dossier
     try:
         t0 = time.perf_counter()
-        resultat = jobs.run_job("rapport_hebdo", engine, declencheur="bench", site="LL", fin=fin.isoformat())
+        resultat = jobs.run_job("rapport_hebdo", engine, declencheur="bench", publier=True, site="LL",
+                                fin=fin.isoformat())
         rapport_s = time.perf_counter() - t0
     finally:
         os.environ.pop("EURALIS_REPORTS_DIR") if ancien is None else os.environ.update(EURALIS_REPORTS_DIR=ancien)

@@ -58,9 +58,10 @@ def periode_du_plan(engine: Engine) -> tuple[date, date] | None:
 
 def calculer_plan(engine: Engine, filtres: Filters) -> dict:
     """What « Calculer le plan » does: job ``planning`` for the chosen period and sites, through the job
-    registry (its lock taken and the run recorded, like every other way of starting a job)."""
-    return jobs.run_job("planning", engine, declencheur="tableau de bord", debut=filtres.debut.isoformat(),
-                        fin=filtres.fin.isoformat(), sites=list(filtres.sites))
+    registry (its lock taken and the run recorded, like every other way of starting a job). The plan is
+    published: the page, for everyone, shows the plan computed last."""
+    return jobs.run_job("planning", engine, declencheur="tableau de bord", publier=True,
+                        debut=filtres.debut.isoformat(), fin=filtres.fin.isoformat(), sites=list(filtres.sites))
 
 
 def bouton_calcul(ctx: Contexte) -> w.Widget:

@@ -26,8 +26,8 @@ def cartes() -> w.HTML:
 
 
 def etat_jobs(ctx: Contexte) -> pd.DataFrame:
-    """Per registered job: what it computes, its last successful run and that run's report — linked only
-    when the database says the user may read it (``euralis_fichier_lisible``)."""
+    """Per registered job: what it computes, the run pages show (published, :func:`runs.latest_run`) and that
+    run's report — linked only when the database says the user may read it (``euralis_fichier_lisible``)."""
     lignes = []
     for job in jobs.JOBS.values():
         run = runs.latest_run(ctx.engine, job.name)
@@ -41,5 +41,5 @@ def etat_jobs(ctx: Contexte) -> pd.DataFrame:
 
 def build(ctx: Contexte) -> list[w.Widget]:
     """Page cards and the table of the jobs' last successful runs."""
-    colonnes = {"titre": "Calcul", "description": "Ce qu'il fait", "dernier_succes": "Dernier run réussi"}
+    colonnes = {"titre": "Calcul", "description": "Ce qu'il fait", "dernier_succes": "Run publié (affiché)"}
     return [cartes(), common.titre("Derniers calculs"), common.table_html(etat_jobs(ctx), colonnes=colonnes)]

@@ -15,16 +15,6 @@ from euralis_lib.dashboards.common import Contexte
 FILTERS = None
 
 
-def _action(etat: w.HTML, ctx: Contexte, faire, reussite: str) -> None:  # noqa: ANN001
-    try:
-        faire()
-    except Exception as exc:  # noqa: BLE001 — shown in French, nothing half-written (one transaction)
-        etat.value = common.message(common.french_error(exc), "erreur").value
-        return
-    etat.value = common.message(reussite, "info").value
-    ctx.rafraichir()
-
-
 def section_utilisateurs(ctx: Contexte) -> list[w.Widget]:
     """Users table, enable/disable and role change."""
     df = administration.utilisateurs(ctx.engine)
@@ -36,11 +26,11 @@ def section_utilisateurs(ctx: Contexte) -> list[w.Widget]:
     activer = w.Button(description="Activer")
     desactiver = w.Button(description="Désactiver", button_style="warning")
     changer = w.Button(description="Changer le rôle")
-    activer.on_click(lambda _b: _action(etat, ctx, lambda: administration.activer(ctx.engine, login.value, True),
-                                        f"{login.value} activé."))
-    desactiver.on_click(lambda _b: _action(
+    activer.on_click(lambda _b: common.run_action(
+        etat, ctx, lambda: administration.activer(ctx.engine, login.value, True), f"{login.value} activé."))
+    desactiver.on_click(lambda _b: common.run_action(
         etat, ctx, lambda: administration.activer(ctx.engine, login.value, False), f"{login.value} désactivé."))
-    changer.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_role(
+    changer.on_click(lambda _b: common.run_action(etat, ctx, lambda: administration.changer_role(
         ctx.engine, login.value, role.value, gaveur.value if role.value == "gaveur" else None,
         [s.strip().upper() for s in sites.value.split(",") if s.strip()]), f"Rôle de {login.value} changé."))
     return [common.titre("Utilisateurs"), common.table_html(df),
@@ -56,7 +46,7 @@ def section_capacites(ctx: Contexte) -> list[w.Widget]:
     capacite = w.IntText(description="Canards/jour")
     etat = w.HTML()
     bouton = w.Button(description="Enregistrer la capacité")
-    bouton.on_click(lambda _b: _action(etat, ctx, lambda: administration.changer_capacite(
+    bouton.on_click(lambda _b: common.run_action(etat, ctx, lambda: administration.changer_capacite(
         ctx.engine, site.value, capacite.value), f"Capacité de {site.value} enregistrée."))
     return [common.titre("Capacités d'abattage"), common.table_html(df), w.HBox([site, capacite, bouton]), etat]
 
@@ -77,7 +67,7 @@ def section_prix(ctx: Contexte) -> list[w.Widget]:
             raise ValueError("choisissez la date à partir de laquelle le prix s'applique")
         administration.fixer_prix(ctx.engine, parametre.value, site.value, valide_du.value, valeur.value)
 
-    bouton.on_click(lambda _b: _action(etat, ctx, enregistrer, f"Prix {parametre.value} enregistré."))
+    bouton.on_click(lambda _b: common.run_action(etat, ctx, enregistrer, f"Prix {parametre.value} enregistré."))
     return [common.titre("Prix"), common.table_html(df, max_lignes=60),
             w.HBox([parametre, site]), w.HBox([valide_du, valeur, bouton]), etat]
 

@@ -50,7 +50,8 @@ COLONNES = {
     "code": "Code", "nom": "Nom", "formule": "Formule", "r2_test": "R² (lots de test)",
     "mae_test": "Erreur moyenne (g)", "complexite": "Complexité", "engine": "Moteur", "n_train": "Lots d'apprentissage",
     "n_test": "Lots de test", "job": "Job", "rapport_path": "Rapport", "run_id": "Run n°", "statut": "Statut",
-    "erreur": "Erreur", "hote": "Machine", "declencheur": "Déclencheur", "duree_s": "Durée (s)",
+    "erreur": "Erreur", "hote": "Machine", "declencheur": "Déclencheur", "duree_s": "Durée (s)", "etape": "Étape",
+    "parametres": "Paramètres (autres que par défaut)",
     "pct_extra": "Extra (%)", "taux_fonte_pct": "Taux de fonte (%)",
     "meilleure_reference": "Meilleure référence", "r2_meilleure_reference": "R² meilleure référence (mêmes lots)",
     "ecart_r2": "Écart de R² (formule − référence)", "nb_termes_polynomiale": "Termes de la référence polynomiale",
@@ -541,6 +542,18 @@ class Contexte:
             raise EuralisError("cette page n'a pas de filtres")
         require_sites(self.filtres)
         return self.filtres
+
+
+def run_action(etat: w.HTML, ctx: Contexte, faire: Callable[[], object], reussite: str) -> None:
+    """What a page's write button does: ``faire()`` (one transaction), then ``reussite`` in ``etat`` and the page
+    recomputed; a refusal (PostgreSQL's, or a checked error) shown in French, nothing half-written."""
+    try:
+        faire()
+    except Exception as exc:  # noqa: BLE001 — shown in French, nothing half-written (one transaction)
+        etat.value = message(french_error(exc), "erreur").value
+        return
+    etat.value = message(reussite, "info").value
+    ctx.rafraichir()
 
 
 class Page:

@@ -87,17 +87,21 @@ def get(name: str) -> Job:
     return JOBS[name]
 
 
-def run_job(name: str, engine: Engine, *, declencheur: str = "manuel", **valeurs: Any) -> dict:
+def run_job(name: str, engine: Engine, *, declencheur: str = "manuel", publier: bool | None = None,
+            **valeurs: Any) -> dict:
     """Run a registered job in this process and return its metrics (with ``run_id``).
 
     Unknown names and wrong types are refused before anything is written; missing values take the
-    notebook's defaults. Raises :class:`runs.JobBusyError` (after recording a ``skipped`` run) when
-    the job is already running elsewhere.
+    notebook's defaults. ``publier`` None: the run is published (pages show it) with the default
+    parameters, exploratory with any other value. Raises :class:`runs.JobBusyError` (after recording a
+    ``skipped`` run) when the job is already running elsewhere.
     """
     job = get(name)
     complets = parameters.with_defaults(name, job.notebook, valeurs)
+    if publier is None:
+        publier = parameters.are_defaults(job.notebook, complets)
     with runs.job_lock(engine, name, parametres=complets, declencheur=declencheur):
-        run_id = runs.start_run(engine, name, complets, declencheur=declencheur)
+        run_id = runs.start_run(engine, name, complets, declencheur=declencheur, publier=publier)
         try:
             return job.module.run(engine, run_id=run_id, **complets)
         except BaseException as exc:

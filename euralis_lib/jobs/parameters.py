@@ -130,3 +130,9 @@ def with_defaults(job: str, notebook: Path, valeurs: Mapping[str, Any]) -> dict[
     """``valeurs`` checked and completed with the declared defaults, in declaration order."""
     check(job, notebook, valeurs)
     return {nom: valeurs.get(nom, p.defaut) for nom, p in declaration(notebook).items()}
+
+
+def are_defaults(notebook: Path, valeurs: Mapping[str, Any]) -> bool:
+    """True when ``valeurs`` (completed) are the notebook's declared defaults: a run with them publishes by
+    default, a run with any other value is exploratory (sql/202_runs_etapes.sql)."""
+    return all(valeurs.get(nom, p.defaut) == p.defaut for nom, p in declaration(notebook).items())

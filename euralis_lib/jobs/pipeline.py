@@ -30,7 +30,7 @@ from euralis_lib import config, jobs
 from euralis_lib.database import db
 from euralis_lib.exceptions import EuralisError
 from euralis_lib.jobs import runs
-from euralis_lib.jobs.parameters import with_defaults
+from euralis_lib.jobs.parameters import are_defaults, with_defaults
 
 
 class JobFailedError(EuralisError):
@@ -89,14 +89,14 @@ def _role(job: str) -> str | None:
 
 
 def _attempt(job: str, notebook: Path, valeurs: dict[str, Any], engine: Engine, declencheur: str,
-             progress: bool) -> runs.Run:
+             progress: bool, publier: bool) -> runs.Run:
     """One execution of the notebook: its run row, papermill, the report; returns the recorded run."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     relatif = str(notebook.relative_to(config.PROJECT_ROOT)) if notebook.is_relative_to(config.PROJECT_ROOT) \
         else str(notebook)
-    run_id = runs.start_run(engine, job, valeurs, notebook=relatif, declencheur=declencheur)
+    run_id = runs.start_run(engine, job, valeurs, notebook=relatif, declencheur=declencheur, publier=publier)
     out_dir = config.reports_dir() / date.today().isoformat()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{job}-{run_id}.ipynb"
@@ -149,8 +149,11 @@ def raise_failure_alert(conn: Connection, job: str, run: runs.Run | None, tentat
 def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] | None = None, *,
                      declencheur: str = "manuel", engine: Engine | None = None, attempts: int = 1,
                      backoff_s: float = 60.0, stop: threading.Event | None = None,
-                     progress: bool = True) -> runs.Run:
+                     progress: bool = True, publier: bool | None = None) -> runs.Run:
     """Execute a notebook as job ``job`` (see module docstring); returns the successful run.
+
+    ``publier``: whether the run, once successful, is what pages show; None publishes a run with the
+    notebook's default parameters and keeps any other exploratory (the scheduler and the pipeline publish).
 
     Raises :class:`JobParameterError` before anything is written for unknown or mistyped
     parameters, :class:`runs.JobBusyError` (a ``skipped`` run recorded) when the job is already
@@ -162,12 +165,14 @@ def execute_notebook(job: str, notebook: Path | str, parameters: dict[str, Any] 
     if not notebook.is_absolute():
         notebook = config.PROJECT_ROOT / notebook
     valeurs = with_defaults(job, notebook, parameters or {})
+    if publier is None:
+        publier = are_defaults(notebook, valeurs)
     engine = engine or db.get_engine()
     stop = stop or threading.Event()
     tentatives: list[runs.Run] = []
     with runs.job_lock(engine, job, parametres=valeurs, declencheur=declencheur, notebook=str(notebook)):
         for tentative in range(1, attempts + 1):
-            run = _attempt(job, notebook, valeurs, engine, declencheur, progress)
+            run = _attempt(job, notebook, valeurs, engine, declencheur, progress, publier)
             if run.statut == "success":
                 return run
             tentatives.append(run)
@@ -190,8 +195,8 @@ def execute_job(job: str, parameters: dict[str, Any] | None = None, **kw: Any) -
 
 def run_pipeline(only: Sequence[str] | None = None, parameters: dict[str, dict] | None = None,
                  declencheur: str = "manuel", engine: Engine | None = None) -> list[runs.Run]:
-    """Execute the job notebooks in registry order; a failed or busy job does not stop the others but fails
-    the pipeline."""
+    """Execute the job notebooks in registry order, their runs published (pages show them); a failed or busy
+    job does not stop the others but fails the pipeline."""
     chosen = list(only or jobs.JOBS)
     for job in chosen:
         jobs.get(job)
@@ -200,7 +205,7 @@ def run_pipeline(only: Sequence[str] | None = None, parameters: dict[str, dict] 
     for i, job in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {job}", flush=True)
         try:
-            run = execute_job(job, (parameters or {}).get(job), declencheur=declencheur, engine=engine)
+            run = execute_job(job, (parameters or {}).get(job), declencheur=declencheur, engine=engine, publier=True)
         except (JobFailedError, runs.JobBusyError) as exc:
             failures.append(str(exc))
             print(f"    FAILED: {exc}", flush=True)

@@ -31,10 +31,27 @@ class Result:
         return self.run is None or self.data.empty
 
     def source(self) -> str:
-        """French caption naming the run, e.g. 'run n° 12 du 25/11/2026 02:00' (Europe/Paris time)."""
+        """French caption naming the run and how it was published, e.g. 'run n° 12 du 25/11/2026 02:00,
+        planifié' or '…, promu par marie le 26/11/2026 09:15' (Europe/Paris time)."""
         if self.run is None:
             return "aucun run"
-        return f"run n° {self.run.run_id} du {formatting.horodatage(self.run.fin or self.run.debut)}"
+        return f"run n° {self.run.run_id} du {formatting.horodatage(self.run.fin or self.run.debut)}, " \
+               f"{publication(self.run)}"
+
+
+def publication(run: runs.Run) -> str:
+    """How a run came to be shown, in French: promoted by whom and when, scheduled, started from a page or
+    by hand; an exploratory or retired run says so."""
+    if run.etape == "exploratoire":
+        return "exploratoire (non publié)"
+    if run.etape == "retire":
+        return "retiré"
+    if run.publie_par:
+        return f"promu par {run.publie_par} le {formatting.horodatage(run.publie_le)}"
+    return PUBLICATIONS.get(run.declencheur, "lancé à la main")
+
+
+PUBLICATIONS = {"planifie": "planifié", "tableau de bord": "calculé depuis la page"}
 
 
 def _read(engine: Engine, job: str, sql: str, run_id: int | None, params: dict | None = None,

@@ -13,6 +13,11 @@ A run records the backend pid of the session holding its job's lock; a ``running
 no longer holds the lock lost its process (SIGKILL, crash) and is marked ``failed`` by
 :func:`mark_orphans` (sql/200_runs_orphelins.sql), called by whoever looks first: the next start of
 the job, the scheduler's tick, ``health``, the Ops page's run list.
+
+A run also has a stage (``etape``, sql/202_runs_etapes.sql), set when it starts: ``publie`` for scheduled and
+pipeline runs, ``exploratoire`` for runs started by hand. Pages read :func:`latest_run`, the run published
+last; an admin publishes an exploratory run with :func:`promote` and goes back to the previous published run
+with :func:`rollback`, both refused by PostgreSQL to anyone else and audited in ``job_runs_publications``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ class Orphan:
     hote: str | None
 
 
+class PublicationError(EuralisError):
+    """A promotion or rollback refused by the database (not an admin, run not successful, nothing to go back to)."""
+
+
 class JobBusyError(EuralisError):
     """The job is already running (its lock is held); a ``skipped`` run was recorded."""
 
@@ -75,6 +84,10 @@ class Run:
     engine: str | None
     rapport_path: str | None
     erreur: str | None
+    declencheur: str
+    etape: str  # exploratoire, publie or retire (sql/202)
+    publie_le: datetime | None  # when an admin promoted it
+    publie_par: str | None  # who promoted it
 
 
 def library_versions() -> dict[str, str]:
@@ -89,17 +102,20 @@ def library_versions() -> dict[str, str]:
 
 
 def start_run(engine: Engine, job: str, parametres: dict[str, Any] | None = None, *,
-              notebook: str | None = None, declencheur: str = "manuel") -> int:
+              notebook: str | None = None, declencheur: str = "manuel", publier: bool = False) -> int:
     """Insert a ``running`` row (committed immediately) and return its run_id; the row records the session
-    holding the job's lock (:func:`job_lock`), which keeps the run alive for :func:`mark_orphans`."""
+    holding the job's lock (:func:`job_lock`), which keeps the run alive for :func:`mark_orphans`.
+
+    ``publier``: once successful, the run is what pages show (stage ``publie``); otherwise it is exploratory.
+    """
     with connect(engine, transaction=True) as conn:
         return int(conn.execute(sa.text(
-            "INSERT INTO job_runs (job, notebook, parametres, declencheur, versions, hote, pid, verrou_pid) "
-            "VALUES (:job, :nb, CAST(:p AS jsonb), :decl, CAST(:v AS jsonb), :hote, :pid, "
+            "INSERT INTO job_runs (job, notebook, parametres, declencheur, etape, versions, hote, pid, verrou_pid) "
+            "VALUES (:job, :nb, CAST(:p AS jsonb), :decl, :etape, CAST(:v AS jsonb), :hote, :pid, "
             "(SELECT min(v) FROM euralis_verrou_job(:job) v)) RETURNING run_id"),
             {"job": job, "nb": notebook, "p": json.dumps(parametres or {}, default=str),
-             "decl": declencheur, "v": json.dumps(library_versions()),
-             "hote": socket.gethostname(), "pid": os.getpid()}).scalar_one())
+             "decl": declencheur, "etape": "publie" if publier else "exploratoire",
+             "v": json.dumps(library_versions()), "hote": socket.gethostname(), "pid": os.getpid()}).scalar_one())
 
 
 def complete_run(conn: Connection, run_id: int, metriques: dict[str, Any] | None = None, *,
@@ -204,14 +220,15 @@ def count_orphans(engine: Engine) -> int:
 # The metrics hold per-site figures: the database gives them only to users who may read every row
 # (sql/151_rls_partout.sql), and to the pipeline.
 _COLONNES = ("run_id, job, statut, debut, fin, parametres, job_runs_metriques(run_id) AS metriques, engine, "
-             "rapport_path, erreur")
+             "rapport_path, erreur, declencheur, etape, publie_le, publie_par")
 
 
 def _row_to_run(row: sa.Row) -> Run:
     m = row._mapping
     return Run(run_id=m["run_id"], job=m["job"], statut=m["statut"], debut=m["debut"], fin=m["fin"],
                parametres=m["parametres"], metriques=m["metriques"], engine=m["engine"],
-               rapport_path=m["rapport_path"], erreur=m["erreur"])
+               rapport_path=m["rapport_path"], erreur=m["erreur"], declencheur=m["declencheur"],
+               etape=m["etape"], publie_le=m["publie_le"], publie_par=m["publie_par"])
 
 
 def get_run(engine: Engine, run_id: int) -> Run | None:
@@ -222,9 +239,38 @@ def get_run(engine: Engine, run_id: int) -> Run | None:
 
 
 def latest_run(engine: Engine, job: str, statut: str = "success") -> Run | None:
-    """The most recent run of ``job`` with this status (default: the latest successful run)."""
+    """The run of ``job`` that pages show (default): its successful published run published last (sql/202's
+    ``euralis_run_publie``), never an exploratory one. With another ``statut``: the latest run with it, of any
+    stage. None when there is none."""
+    publie = statut == "success"
     with connect(engine) as conn:
         row = conn.execute(sa.text(
-            f"SELECT {_COLONNES} FROM job_runs WHERE job = :j AND statut = :s "
-            "ORDER BY fin DESC NULLS LAST, run_id DESC LIMIT 1"), {"j": job, "s": statut}).first()
+            f"SELECT {_COLONNES} FROM job_runs WHERE run_id = euralis_run_publie(:j)" if publie else
+            f"SELECT {_COLONNES} FROM job_runs WHERE job = :j AND statut = :s ORDER BY run_id DESC LIMIT 1"),
+            {"j": job, "s": statut}).first()
     return _row_to_run(row) if row else None
+
+
+def _publish(engine: Engine, query: str, params: dict[str, Any]) -> int | None:
+    """Call a publication function of sql/202 in one transaction; its refusal as :class:`PublicationError`."""
+    try:
+        with connect(engine, transaction=True) as conn:
+            return conn.execute(sa.text(query), params).scalar()
+    except sa.exc.DBAPIError as exc:
+        # The functions' own refusals (insufficient_privilege, check_violation, no_data_found) and a role
+        # without EXECUTE on them carry a French message, or a clear one, for the user.
+        if getattr(exc.orig, "pgcode", None) in {"42501", "23514", "P0002"}:
+            raise PublicationError(exc.orig.diag.message_primary or str(exc.orig)) from exc
+        raise
+
+
+def promote(engine: Engine, run_id: int) -> int | None:
+    """Publish a successful run (pages show it from now on); returns the run they showed before (None: none).
+    Only an admin may (the database refuses anyone else); audited in ``job_runs_publications``."""
+    return _publish(engine, "SELECT euralis_promouvoir_run(:r)", {"r": run_id})
+
+
+def rollback(engine: Engine, job: str) -> int:
+    """Retire ``job``'s current published run, so pages show the published run before it, and return that run.
+    Only an admin may; audited in ``job_runs_publications``."""
+    return int(_publish(engine, "SELECT euralis_retour_run(:j)", {"j": job}))

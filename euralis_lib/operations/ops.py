@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 
 
 def recent_runs(engine: Engine, limit: int = 100, job: str | None = None) -> pd.DataFrame:
-    """The latest runs (newest first) with their duration in seconds, status, error and report; runs whose
+    """The latest runs (newest first) with their duration in seconds, status, stage (``affiche``: the run pages
+    show), parameters, error and report; runs whose
     process is gone are marked failed first (:func:`runs.mark_orphans`), so none shows as running forever."""
     runs.mark_orphans(engine)
     return read_df(engine, """
-        SELECT run_id, job, declencheur, statut, debut, fin,
+        SELECT run_id, job, declencheur, statut,
+               CASE WHEN run_id = euralis_run_publie(job) THEN 'affiche' ELSE etape END AS etape, debut, fin,
                round(extract(epoch FROM (coalesce(fin, clock_timestamp()) - debut))::numeric, 1)::float AS duree_s,
-               hote, erreur, rapport_path
+               hote, parametres, erreur, rapport_path
         FROM job_runs WHERE (CAST(:job AS text) IS NULL OR job = :job)
         ORDER BY run_id DESC LIMIT :limit""", {"job": job, "limit": int(limit)})
 

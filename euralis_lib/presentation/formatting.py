@@ -28,6 +28,9 @@ FUSEAU = "Europe/Paris"
 VIDE = "—"
 STATUTS_RUN = {"success": "réussi", "failed": "échec", "abandoned": "abandonné", "skipped": "ignoré (déjà en cours)",
                "running": "en cours"}
+# A run's stage (sql/202); « affiche »: the published run that pages show (euralis_lib.operations.ops).
+ETAPES_RUN = {"affiche": "publié, affiché par les pages", "publie": "publié", "exploratoire": "exploratoire",
+              "retire": "retiré"}
 
 
 def manquant(valeur: object) -> bool:
@@ -85,6 +88,11 @@ def booleen(valeur: bool | None) -> str:
 def statut_run(statut: str | None) -> str:
     """A job run's status in French (« réussi », « échec »…); unknown values as they are."""
     return VIDE if manquant(statut) else STATUTS_RUN.get(str(statut), str(statut))
+
+
+def etape_run(etape: str | None) -> str:
+    """A job run's stage in French (« exploratoire », « publié, affiché par les pages »…)."""
+    return VIDE if manquant(etape) else ETAPES_RUN.get(str(etape), str(etape))
 
 
 def lien_rapport(chemin: str | Path | None, texte: str = "rapport") -> Markup:

@@ -40,7 +40,7 @@ def dash_database(pg_cluster, sim_template, reports_dir) -> Iterator[tuple[objec
     engine = db.get_engine(pg_cluster.url(name))
     for job in jobs.JOBS:
         if job not in ("refresh_performances", *NOT_RUN):
-            jobs.run_job(job, engine, **QUICK_JOBS.get(job, {}))
+            jobs.run_job(job, engine, publier=True, **QUICK_JOBS.get(job, {}))
     saved = os.environ.get("EURALIS_REPORTS_DIR")
     os.environ["EURALIS_REPORTS_DIR"] = str(reports_dir)
     try:

@@ -52,7 +52,7 @@ def base(pg_cluster, sim_template) -> Iterator[dict]:
     owner = db.get_engine(url)
     for job in jobs.JOBS:
         if job not in SANS_RESULTATS:
-            jobs.run_job(job, owner, **RAPIDES.get(job, {}))
+            jobs.run_job(job, owner, publier=True, **RAPIDES.get(job, {}))
     with owner.connect() as conn:
         premier = ("SELECT gaveur_id FROM lots_gavage WHERE site_code = :s GROUP BY 1 ORDER BY count(*) DESC, 1 "
                    "LIMIT 1")
@@ -485,10 +485,16 @@ def test_guarded_functions_answer_nothing_without_a_token_and_their_user_somethi
               AND EXISTS (SELECT FROM unnest(ARRAY['euralis_admin', 'euralis_superviseur', 'euralis_gaveur']) r
                           WHERE has_function_privilege(r, p.oid, 'EXECUTE'))""")).all()
     runs.start_run(base["owner"], "orphelin-securite")  # an orphan: no session holds its job's lock
+    with base["owner"].begin() as conn:  # a run to promote, and a job with a published run to go back to
+        explore, _, _ = conn.execute(sa.text(
+            "INSERT INTO job_runs (job, statut, fin, etape) SELECT 'publication-securite', 'success', now(), e "
+            "FROM unnest(ARRAY['exploratoire', 'publie', 'publie']) e RETURNING run_id")).scalars()
     exemples = {"moyennes_sites": "('2000-01-01', '2100-01-01')", "job_runs_metriques": f"({run_id})",
                 "euralis_marquer_orphelins": "('orphelin-securite')",  # marks it (only) for a user with a token
                 "refresh_performances_sites": None,  # refreshing answers nothing: checked by its refusal
-                "moyennes_groupe": f"({base['g1']}, '2000-01-01', '2100-01-01')"}  # g1's group (clustering run)
+                "moyennes_groupe": f"({base['g1']}, '2000-01-01', '2100-01-01')",  # g1's group (clustering run)
+                # an admin's promotion and rollback, rolled back with the connection
+                "euralis_promouvoir_run": f"({explore})", "euralis_retour_run": "('publication-securite')"}
     pour = {"euralis_acces_gaveur": "g1", "euralis_acces_sites": "sup-ll", "moyennes_groupe": "g1"}
     assert {f.proname for f in fonctions} >= {"euralis_moi", "euralis_acces_tout", "moyennes_sites",
                                               "performances_sites_lisibles", "job_runs_metriques"}

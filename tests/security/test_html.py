@@ -151,7 +151,7 @@ def base(pg_cluster, sim_template) -> Iterator[poison.Empoisonnee]:
     engine = db.get_engine(empoisonnee.url)
     for job in ("anomalies", "clustering", "finance"):
         jobs.run_job(job, engine)
-    jobs.run_job("planning", engine, debut=(empoisonnee.abattage.replace(day=1)).isoformat(),
+    jobs.run_job("planning", engine, publier=True, debut=(empoisonnee.abattage.replace(day=1)).isoformat(),
                  fin=empoisonnee.abattage.isoformat())
     for role in ("admin", "superviseur"):
         utilisateurs.create(engine, LOGINS[role], LOGINS[role], role, "mot-de-passe-assez-long")
