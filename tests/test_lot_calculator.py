@@ -28,7 +28,7 @@ def trained(pg_cluster, sim_template):
     """A simulated database where entrainement ran on site LL only (a third of the training), and its URL."""
     name = pg_cluster.clone(sim_template)
     url = pg_cluster.url(name)
-    jobs.run_job("entrainement", db.get_engine(url), sites=["LL"], generations=5)
+    jobs.run_job("entrainement", db.get_engine(url), publier=True, sites=["LL"], generations=5)
     yield url
     pg_cluster.drop(name)
 
