@@ -272,17 +272,18 @@ def test_ops_alerts_reach_admins_only_and_a_gaveur_only_his_own_lots(donnees):
                             {"t": list(OPS), "g": donnees["g1"]}).scalar_one() == 0
 
 
-def _prevoir(owner, site: str, forts: dict[int, float]) -> None:
+def _prevoir(owner, site: str, forts: dict[int, float], etape: str = "publie") -> int:
     """A forecast run written as the previsions job writes it (one statement): horizons 7 and 30 days from
-    tomorrow, ``forts`` {day index: kg}, 1 kg the other days."""
+    tomorrow, ``forts`` {day index: kg}, 1 kg the other days; its run id."""
     with owner.begin() as conn:
-        rid = conn.execute(sa.text("INSERT INTO job_runs (job, statut) VALUES ('previsions', 'running') "
-                                   "RETURNING run_id")).scalar_one()
+        rid = conn.execute(sa.text("INSERT INTO job_runs (job, statut, etape) VALUES ('previsions', 'running', :e) "
+                                   "RETURNING run_id"), {"e": etape}).scalar_one()
         conn.execute(sa.text(
             "INSERT INTO previsions (run_id, site_code, date_prevision, horizon_jours, yhat, yhat_lower, yhat_upper, "
             "modele) SELECT :r, :s, current_date + 1 + i, h, COALESCE((CAST(:f AS jsonb) ->> i::text)::float, 1), 0, "
             "1e9, 'prophet' FROM generate_series(0, 29) i, unnest(ARRAY[7, 30]) h WHERE i < h"),
             {"r": rid, "s": site, "f": json.dumps({str(k): v for k, v in forts.items()})})
+    return rid
 
 
 def test_a_forecast_beyond_the_slaughter_capacity_raises_per_site_and_day_within_the_horizon(donnees):
@@ -313,6 +314,37 @@ def test_a_forecast_beyond_the_slaughter_capacity_raises_per_site_and_day_within
         assert _compte(owner, jour[6]) == 0
     finally:
         rules.modifier(adm, "capacite_abattage", actif=True, tous_sites=True, parametres={"horizon_jours": 7})
+
+
+def test_an_exploratory_run_raises_its_alerts_only_once_promoted(donnees):
+    """Exploration never publishes (sql/205): a forecast or anomalies run started by hand with other parameters
+    writes its rows and tells nobody; promoted by an admin, its alerts are raised then, once."""
+    owner, site = donnees["owner"], donnees["site"]
+    with owner.connect() as conn:
+        capacite, foie_g = conn.execute(sa.text(
+            "SELECT capacite_abattage_jour, (SELECT 1000 * sum(a.poids_foie_total_kg) / sum(a.nb_canards_abattus) "
+            "FROM abattages a JOIN lots_gavage l USING (lot_id) WHERE l.site_code = s.code AND a.date_abattage > "
+            "(SELECT max(date_abattage) FROM abattages) - 90) FROM sites s WHERE code = :s"), {"s": site}).one()
+        lot = conn.execute(sa.text("SELECT min(lot_id) FROM lots_gavage WHERE lot_id NOT IN "
+                                   "(SELECT lot_id FROM alertes WHERE type = 'anomalie_lot' AND lot_id IS NOT NULL)"
+                                   )).scalar_one()
+    cle = f"capacite_abattage:{site}:{date.today() + timedelta(days=5)}"
+    prevision = _prevoir(owner, site, {4: float(capacite * foie_g / 1000) * 1.2}, etape="exploratoire")
+    with owner.begin() as conn:
+        anomalies = conn.execute(sa.text("INSERT INTO job_runs (job, statut) VALUES ('anomalies', 'running') "
+                                         "RETURNING run_id")).scalar_one()
+        conn.execute(sa.text("INSERT INTO anomalies_lots (run_id, lot_id, score, est_anomalie, critique, explication) "
+                             "VALUES (:r, :l, 9, true, true, 'essai')"), {"r": anomalies, "l": lot})
+        conn.execute(sa.text("UPDATE job_runs SET statut = 'success', fin = now() WHERE run_id = ANY(:r)"),
+                     {"r": [prevision, anomalies]})
+    assert _compte(owner, cle) == 0 and _compte(owner, f"anomalie:{lot}") == 0
+    with owner.begin() as conn:
+        for rid in (prevision, anomalies):
+            conn.execute(sa.text("SELECT euralis_promouvoir_run(:r)"), {"r": rid})
+    assert _compte(owner, cle) == 1 and _compte(owner, f"anomalie:{lot}") == 1
+    with owner.connect() as conn:
+        assert conn.execute(sa.text("SELECT run_id FROM alertes WHERE cle_dedup = :c"), {"c": cle}).scalar_one() \
+            == prevision
 
 
 def _lot_sur_la_courbe(owner, exclus: tuple[int, ...] = ()) -> tuple[int, str]:

@@ -58,17 +58,21 @@ def base(pg_cluster, sim_template, tmp_path_factory) -> Iterator[dict]:
             courriels.abonner(moteurs[login], f"{login}@exemple.fr")
         courriels.abonner(moteurs["sup"], "sup@exemple.fr", hebdo=False)
         job = db.get_engine(db.url_en_role(url, jobs.get("rapport_hebdo").role_db))  # as the scheduler runs it
-        sans_smtp = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
+        sans_smtp = jobs.run_job("rapport_hebdo", job, publier=True, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
         envois_sans_smtp = _envois(owner)
         boite = Boite(refusees=("adm-refuse@exemple.fr",))
         with serveur_smtp(boite) as (_, port):
             mp.setenv(SMTP_ENV, f"smtp://127.0.0.1:{port}?from=rapports@euralis.fr")
-            semaine = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat())
+            semaine = jobs.run_job("rapport_hebdo", job, publier=True, site="LL", fin=FIN.isoformat())
             apres_semaine = len(boite.recus)
-            relance = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
+            relance = jobs.run_job("rapport_hebdo", job, publier=True, site="LL", fin=FIN.isoformat(), gaveur_id=g1)
+            envois_avant_essai = len(_envois(owner))
+            essai = jobs.run_job("rapport_hebdo", job, site="LL", fin=FIN.isoformat(), gaveur_id=g1)  # exploratory
+            apres_essai = len(boite.recus)
         yield {"url": url, "owner": owner, "g1": g1, "g2": g2, "moteurs": moteurs, "boite": boite,
                "sans_smtp": sans_smtp, "envois_sans_smtp": envois_sans_smtp, "semaine": semaine,
-               "apres_semaine": apres_semaine, "relance": relance}
+               "apres_semaine": apres_semaine, "relance": relance, "essai": essai, "apres_essai": apres_essai,
+               "envois_avant_essai": envois_avant_essai}
         for moteur in [job, *moteurs.values()]:
             moteur.dispose()
 
@@ -135,6 +139,12 @@ def test_a_rerun_sends_nothing_new_and_a_refused_address_is_recorded_without_sto
     with base["owner"].connect() as conn:
         erreur = conn.execute(sa.text("SELECT erreur FROM rapports_envois WHERE NOT ok LIMIT 1")).scalar_one()
     assert "unknown mailbox" in erreur
+
+
+def test_an_exploratory_run_archives_and_e_mails_nobody(base):
+    assert base["essai"]["rapports"] and base["apres_essai"] == len(base["boite"].recus) == base["apres_semaine"]
+    assert base["essai"]["courriels"] == "Run exploratoire : rapports archivés, aucun courriel envoyé."
+    assert len(_envois(base["owner"])) == base["envois_avant_essai"]  # not even tried (a refused one is recorded)
 
 
 def test_a_server_down_is_recorded_and_the_reports_stay(base):

@@ -4,7 +4,8 @@ Everything is computed and printed first (:mod:`euralis_lib.reporting`); then, i
 transaction, each report's row is inserted and its file moved into place. A failed render or write leaves
 no row and no file of this run (earlier reports are kept). Once archived, the reports are e-mailed to the users
 who subscribed and may read them, when ``EURALIS_SMTP_URL`` is set (:mod:`euralis_lib.reporting.courriels`):
-a failed e-mail is recorded and reported (``courriels`` in the result), never undoes the archive.
+a failed e-mail is recorded and reported (``courriels`` in the result), never undoes the archive. An exploratory
+run (started by hand with other parameters, sql/202) archives its reports and e-mails nobody.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, Engine
 
-from euralis_lib.jobs import base
+from euralis_lib.jobs import base, runs
 from euralis_lib.reporting import archive, contenu, courriels, page, pdf
 
 JOB = "rapport_hebdo"
@@ -55,4 +56,7 @@ def run(engine: Engine, *, run_id: int | None, site: str | None, fin: str | None
         for f in prepares:
             f.abandonner()
         raise
+    run = runs.get_run(engine, resultat["run_id"])
+    if run is not None and run.etape != "publie":
+        return {**resultat, "courriels": "Run exploratoire : rapports archivés, aucun courriel envoyé."}
     return {**resultat, "courriels": courriels.envoyer(engine, resultat.get("rapports", [])).texte()}
