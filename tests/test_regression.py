@@ -168,7 +168,7 @@ def test_quality_page_shows_the_best_baseline_next_to_each_formula(sim_db_url):
     from euralis_lib.dashboards import common, qualite
 
     engine = db.get_engine(sim_db_url)
-    jobs.run_job("entrainement", engine, sites=["LL"], generations=0, min_lots=40)
+    jobs.run_job("entrainement", engine, publier=True, sites=["LL"], generations=0, min_lots=40)
     ctx = common.Contexte(engine, common.Filters(date(2026, 1, 1), date(2026, 6, 30), ["LL"]), lambda: None)
     texte = common.instantane(qualite.formules(ctx)[2])
     assert "Meilleure référence" in texte and "R² meilleure référence (mêmes lots)" in texte

@@ -66,7 +66,7 @@ def build(ctx: Contexte) -> list[w.Widget]:
     def souches(_change: object = None) -> None:
         options = [so for s, so in choix if s == site.value]
         souche.options = options
-        souche.value = options[0]  # new options leave no choice made
+        souche.index = 0 if options else None  # new options leave no choice made
 
     souches()
     site.observe(souches, names="value")
