@@ -25,7 +25,7 @@ run: install browser
 ## make test: the whole suite against private PostgreSQL clusters started by the tests. Each test module runs
 ## on one worker (--dist loadfile): its database and Voilà server are built once, not once per worker.
 test: install browser
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q --durations=20 --no-loadscope-reorder
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q --durations=20
 
 ## make coverage: the same suite under coverage.py, in every process it starts (job kernels, Voilà and its
 ## kernels, the command line), then the share of euralis_lib lines run. Apart from make test: tracing slows it.
@@ -33,7 +33,7 @@ test: install browser
 .PHONY: coverage
 coverage: install browser
 	rm -f .coverage .coverage.*
-	$(PY) -m coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -q $(TESTS); status=$$?; \
+	$(PY) -m coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q $(TESTS); status=$$?; \
 	$(PY) -m coverage combine -q && $(PY) -m coverage report; exit $$status
 
 ## make bench: load and query timings at growing scale, then PDF reports and table exports (not a test).

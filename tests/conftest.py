@@ -79,17 +79,13 @@ class Cluster:
 FIXTURE_MARKERS = {"browser": "browser", "pg_cluster": "database"}
 
 
-# The longest modules (make test's --durations), started first, longest first: with one module per worker
-# (--dist loadfile) a long module started last holds the run while the other worker idles. make test passes
-# --no-loadscope-reorder, without which pytest-xdist orders modules by their number of tests and this order is
-# lost. The validation slice (computed once, tests/helpers/once.py) comes early, before the modules that judge
-# its rows.
+# The longest modules (make test's --durations), started first: with one module per worker (--dist loadfile) a
+# long module started last holds the run while the other worker idles. The validation slice (computed once,
+# tests/helpers/once.py) comes early, before the modules that judge its rows.
 FIRST = ("test_pipeline.py", "test_validation.py", "test_dashboards_browser.py", "test_login_browser.py",
-         "test_page_report.py", "test_kernels.py", "test_reports.py", "test_backup.py", "test_auth.py",
-         "test_external_postgres.py", "security/test_web_login.py", "security/test_html_browser.py",
-         "test_alerts_browser.py", "security/test_websocket.py", "security/test_kernel_ownership.py",
-         "test_regression.py", "test_health.py", "test_imports_proprietes.py", "security/test_database.py",
-         "test_notebooks_lab.py")
+         "test_kernels.py", "test_reports.py", "test_external_postgres.py", "security/test_web_login.py",
+         "security/test_html_browser.py", "test_alerts_browser.py", "security/test_websocket.py",
+         "security/test_kernel_ownership.py", "test_regression.py", "test_health.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
