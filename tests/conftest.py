@@ -79,24 +79,17 @@ class Cluster:
 FIXTURE_MARKERS = {"browser": "browser", "pg_cluster": "database"}
 
 
-# The longest modules (make test's --durations), started first: with one module per worker (--dist loadfile) a
-# long module started last holds the run while the other worker idles. The validation slice (computed once,
-# tests/helpers/once.py) comes early, before the modules that judge its rows.
-FIRST = ("test_pipeline.py", "test_validation.py", "test_dashboards_browser.py", "test_login_browser.py",
-         "test_kernels.py", "test_reports.py", "test_external_postgres.py", "security/test_web_login.py",
-         "security/test_html_browser.py", "test_alerts_browser.py", "security/test_websocket.py",
-         "security/test_kernel_ownership.py", "test_regression.py", "test_health.py")
+# Module order is pytest-xdist's (3.8, --dist loadfile: modules with the most tests first). A list of the longest
+# modules to start first (--no-loadscope-reorder) was tried on 2026-12-07: the browser, pipeline and validation
+# modules, each starting servers, kernels and browsers, then ran together at the start (load average 15 on 2 cores)
+# and the fresh-clone run was not faster (1,424 s, with that day's new tests), so it went.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test by the fixtures it uses (:data:`FIXTURE_MARKERS`); the modules of :data:`FIRST` first."""
+    """Mark every test by the fixtures it uses (:data:`FIXTURE_MARKERS`)."""
     for item in items:
         for fixture in set(getattr(item, "fixturenames", ())) & set(FIXTURE_MARKERS):
             item.add_marker(FIXTURE_MARKERS[fixture])
-    rank = {name: i for i, name in enumerate(FIRST)}
-    tests = Path(__file__).parent
-    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(FIRST))
-               if item.path.is_relative_to(tests) else len(FIRST))
 
 
 # What a failed browser test shows of the servers this worker started: their warnings and errors, since the
