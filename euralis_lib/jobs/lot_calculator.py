@@ -1,6 +1,6 @@
 """The lot calculator on the database: :func:`predict_lot`, what the « Simulateur de lot » page and a data
 scientist's notebook call. It reads, with the user's rights (row-level security), the retained formula of the
-latest successful ``entrainement`` run, the control curve and past lots of the site × souche, and the prices;
+published ``entrainement`` run (job_runs.etape), the control curve and past lots of the site × souche, and the prices;
 the arithmetic is :mod:`euralis_lib.models.lot_calculator`'s."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def predict_lot(engine: Engine, *, site: str, souche: str, poids_entree_kg: floa
                 dose_totale_kg: float | None = None, doses_jour_g: Sequence[float] | None = None,
                 jour: date | None = None, run_id: int | None = None) -> LotPrediction:
     """Predict a lot of ``site`` × ``souche``: mean liver weight, ITM, grade mix and margin per duck, each with its
-    80 % interval, from the retained formula of the latest successful ``entrainement`` run (or ``run_id``).
+    80 % interval, from the retained formula of the published ``entrainement`` run (or ``run_id``).
 
     The dose plan is the site × souche's control curve for ``duree_jours`` days, or that curve scaled to
     ``dose_totale_kg`` (kg of corn per duck), or ``doses_jour_g`` (g per duck and day, one value per day). Prices

@@ -66,9 +66,9 @@ def readable(expression: str | sympy.Expr, features: tuple[str, ...] = FEATURES)
 
 @dataclass
 class Formula:
-    """One formula of the Pareto front with its held-out accuracy and the 10th / 90th percentiles of its
-    held-out residuals (observed − predicted, g): what the lot calculator adds to a prediction for its 80 %
-    interval."""
+    """One formula of the Pareto front with its held-out accuracy and the bounds of its held-out residuals
+    (observed − predicted, g) at split-conformal ranks (:func:`residual_bounds`): what the lot calculator adds to
+    a prediction for its 80 % interval."""
 
     expression: sympy.Expr
     complexite: int
