@@ -8,6 +8,7 @@ test that writes gets its own database in well under a second.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ import pytest
 
 from euralis_lib import simulator
 from euralis_lib.database import db, embedded, migrations
-from tests.helpers.once import computed_once
+from tests.helpers.once import computed_in_parts, computed_once
 from tests.helpers.simulation import SIM_END
 
 pytest_plugins = ["tests.helpers.no_skip"]  # CI: a skip is a failure (EURALIS_SKIP_IS_FAILURE=1)
@@ -169,11 +170,12 @@ def sim_sets(tmp_path_factory, worker_id) -> list[simulator.SimulatedData]:
 @pytest.fixture(scope="session")
 def slice_rows(sim_sets, tmp_path_factory, worker_id) -> pd.DataFrame:
     """Every scorer of the validation matrix on the suite's slice (``make validate``'s code), scored once per run:
-    the validation, regression, clustering and anomalies tests judge the same rows."""
+    the validation, regression, clustering and anomalies tests judge the same rows. One part per data set and
+    scorer, so that workers needing the rows at the same time share the scoring."""
     from euralis_lib.validation import matrix
 
-    return computed_once("slice_rows", lambda: pd.concat([matrix.score_jeu(data) for data in sim_sets],
-                                                         ignore_index=True), tmp_path_factory, worker_id)
+    parts = [functools.partial(matrix.score_jeu, data, [nom]) for data in sim_sets for nom in matrix.SCORERS]
+    return pd.concat(computed_in_parts("slice_rows", parts, tmp_path_factory, worker_id), ignore_index=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,10 @@
+import functools
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 from euralis_lib.database import db, queries
+from tests.helpers.once import computed_in_parts
 
 
 def test_shared_sim_database_holds_three_sites(shared_sim_url):
@@ -39,3 +45,23 @@ def test_under_ci_a_skipped_test_fails_and_names_why(tmp_path):
     assert "skipped under EURALIS_SKIP_IS_FAILURE=1" in ci.stdout and "outil absent" in ci.stdout
     poste = pytest_seul("")
     assert poste.returncode == 0 and "1 skipped, 1 xfailed" in poste.stdout, poste.stdout
+
+
+def test_two_workers_asking_at_once_share_the_parts_and_each_part_is_computed_once(tmp_path_factory):
+    name = f"parts-{uuid.uuid4().hex}"
+    computed: list[tuple[str, int]] = []
+
+    def part(i: int, worker: str) -> int:
+        computed.append((worker, i))
+        time.sleep(0.2)
+        return i * i
+
+    def ask(worker: str) -> list[int]:
+        parts = [functools.partial(part, i, worker) for i in range(6)]
+        return computed_in_parts(name, parts, tmp_path_factory, worker)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(ask, ["gw0", "gw1"])
+    assert first == second == [i * i for i in range(6)]
+    assert sorted(i for _, i in computed) == list(range(6)), "a part was computed twice or never"
+    assert {w for w, _ in computed} == {"gw0", "gw1"}, "one worker waited while the other computed everything"

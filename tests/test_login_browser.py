@@ -1,7 +1,9 @@
 """Login and roles through a real Voilà server with login, real HTTP and a real Chromium.
 
-One server (preheated kernels) for the module on a simulated database with the per-gaveur job results
-(clusters, anomalies, finance, plan). Probes: anonymous requests get the login page and start no
+One server for the module on a simulated database with the per-gaveur job results (clusters, anomalies,
+finance, plan); only the home page is preheated (the pools are judged by the first probe and
+tests/test_kernels.py), every other page starts its kernel on demand, sparing the 2 cores the refills.
+Probes: anonymous requests get the login page and start no
 kernel; wrong passwords are refused then throttled; forged, expired, logged-out and disabled-user
 cookies are refused; a gaveur sees only his rows on every page, whatever header or query string the
 browser sends; admin-only pages and buttons are refused to other roles.
@@ -25,8 +27,10 @@ from euralis_lib.database import db
 from euralis_lib.serving import serve
 from tests.helpers.connexion import Client, creer_utilisateur, ouvrir_session, se_connecter
 from tests.helpers.login_server import CHARGEE, TIMEOUT_MS, login_base, login_server  # noqa: F401  (fixtures)
+from tests.helpers.pages import pools
 
 pytestmark = pytest.mark.browser
+POOLS = pools(accueil=1)
 
 def _noyaux(proc) -> set[int]:
     """Kernel processes of the server."""
@@ -35,7 +39,7 @@ def _noyaux(proc) -> set[int]:
 
 
 def _pool_stable(proc, attendus: int, delai: float = 240) -> set[int]:
-    """Wait until the preheated pool is complete (one kernel per page) and return it."""
+    """Wait until the preheated pool is complete (``attendus`` kernels) and return it."""
     limite = time.monotonic() + delai
     while time.monotonic() < limite:
         noyaux = _noyaux(proc)
@@ -52,7 +56,7 @@ def _ouvrir(page, port: int, slug: str, requete: str = "") -> str:
 
 
 def test_anonymous_requests_get_the_login_page_and_start_no_kernel(serveur, base):
-    pool = _pool_stable(serveur["proc"], len(PAGES))
+    pool = _pool_stable(serveur["proc"], 1)  # POOLS: the home page's one kernel
     client = Client(serveur["base"])
     faux = ouvrir_session(base["url"], "adm")[1].jeton  # a valid kernel token of an open admin session
     for chemin in [f"/voila/render/{p.slug}.ipynb" for p in PAGES] + ["/voila/render/gaveurs.ipynb?gaveur=1",

@@ -10,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from euralis_lib.dashboards import PAGES
 from tests.helpers.connexion import creer_utilisateur
+from tests.helpers.pages import pools
 from tests.helpers.servers import copy_apps, voila_server
 
 
@@ -20,6 +22,9 @@ def dash_reports_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("rapports")
 
 
+# The pools are judged by tests/test_kernels.py, not here: a refill after each view (registry pools, 15 kernels
+# at start) only competes for the 2 cores with the pages under test.
+ONE_PREHEATED_KERNEL_EACH = ("--VoilaKernelManager.fill_delay=86400",)
 # The jobs whose results fill the database, with quick settings.
 QUICK_JOBS = {"previsions": {"nb_origines": 2}, "entrainement": {"generations": 5}}
 # Not run for the dashboards' pages: the weekly PDF reports (~18 s; the Rapports page with reports is
@@ -62,13 +67,15 @@ def dash_admin(dash_db) -> tuple[str, str]:
 @pytest.fixture(scope="module", name="server")
 def dash_server(dash_db, admin, reports_dir, tmp_path_factory, request) -> Iterator[int]:
     """Voilà on a free port serving a copy of notebooks/apps, plus the module's own test notebooks: its
-    ``NOTEBOOKS`` (name → source of the notebook's one code cell, or None for an empty page titled « Page vide »);
-    the registry's kernel pools."""
+    ``NOTEBOOKS`` (name → source of the notebook's one code cell, or None for an empty page titled « Page vide »).
+    One preheated kernel per page, never refilled (:data:`ONE_PREHEATED_KERNEL_EACH`): each page's first view takes
+    the preheated path, later views the on-demand one."""
     cluster, name = dash_db
     apps = copy_apps(tmp_path_factory.mktemp("apps"))
     for nom, code in getattr(request.module, "NOTEBOOKS", {}).items():
         cellule = (nbformat.v4.new_markdown_cell("# Page vide") if code is None else nbformat.v4.new_code_cell(code))
         nbformat.write(nbformat.v4.new_notebook(cells=[cellule]), apps / f"{nom}.ipynb")
-    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir)}
-    with voila_server(apps, env) as port:
+    env = {**os.environ, "EURALIS_DATABASE_URL": cluster.url(name), "EURALIS_REPORTS_DIR": str(reports_dir),
+           **pools(**dict.fromkeys((p.slug for p in PAGES), 1))}
+    with voila_server(apps, env, extra=ONE_PREHEATED_KERNEL_EACH) as port:
         yield port

@@ -17,7 +17,7 @@ from euralis_lib.serving import serve
 from euralis_lib.serving.browser import LOADED
 from tests.helpers import poison
 from tests.helpers.connexion import creer_utilisateur, se_connecter
-from tests.helpers.pages import click_first_bar
+from tests.helpers.pages import click_first_bar, pools
 from tests.helpers.servers import copy_apps, voila_server
 
 pytestmark = pytest.mark.browser
@@ -42,8 +42,9 @@ def admin(base) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def server(base, admin, tmp_path_factory) -> Iterator[int]:
     """Voilà with login on a free port, serving the app notebooks on the poisoned database."""
-    env = {**os.environ, "EURALIS_DATABASE_URL": base, "EURALIS_REPORTS_DIR": str(tmp_path_factory.mktemp("r"))}
-    with voila_server(copy_apps(tmp_path_factory.mktemp("apps")), env) as port:
+    env = {**os.environ, "EURALIS_DATABASE_URL": base, "EURALIS_REPORTS_DIR": str(tmp_path_factory.mktemp("r")),
+           **pools()}  # escaping is judged, not the pools: each page starts its kernel on demand
+    with voila_server(copy_apps(tmp_path_factory.mktemp("apps")), env, pool_size=0) as port:
         yield port
 
 
