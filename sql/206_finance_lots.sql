@@ -14,6 +14,8 @@
 -- site and day, a site's row winning over the all-sites row, as prix_a() does. Same figures as before: a
 -- missing price gives NULL (NaN on the page), a lot without quality rows (or none priced) has its livers priced
 -- 'premier choix' from poids_foie_total_kg, the grade products without a price are left out of the sum.
+-- Writers of those tables serialise on the recomputation (an advisory lock held to the commit); two transactions
+-- each writing several of them in opposite orders may deadlock, which PostgreSQL detects (one is rolled back).
 
 CREATE TABLE IF NOT EXISTS finance_lots (
     lot_id                integer PRIMARY KEY REFERENCES abattages (lot_id) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -144,6 +146,10 @@ DECLARE
     prix_sites text[] := '{}';
     prix_debuts date[] := '{}';
 BEGIN
+    -- One recomputation at a time, until the commit: under READ COMMITTED each statement below then reads what
+    -- the transactions before it committed. Without it, a price change and a slaughter's update committed at
+    -- the same moment would each recompute a shared lot blind to the other's change, and the row would stay wrong.
+    PERFORM pg_advisory_xact_lock(74201206);
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM finance_lots_recalculer(NULL);
         RETURN NULL;

@@ -4,6 +4,7 @@ equal after every kind of change: prices, grades, slaughters, distances, lots. N
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pandas as pd
@@ -158,3 +159,31 @@ def test_a_missing_price_gives_nan_never_a_made_up_value(engine):
     df = queries.finance_indicateurs(engine)
     assert df["cout_energie_eur"].isna().all() and df["couts_eur"].isna().all() and df["marge_eur"].isna().all()
     assert df["revenu_foie_eur"].notna().all()
+
+
+def test_concurrent_writers_leave_no_stale_row(engine):
+    """A price change and a slaughter's update of the same lot, in two open transactions: the second waits for the
+    first's commit and recomputes with its price (without the lock it read the old price, or hit the first's
+    new row)."""
+    with engine.connect() as premiere, engine.connect() as seconde:
+        lot = _lot(premiere)
+        premiere.execute(sa.text("INSERT INTO prix_parametres (parametre, site_code, valide_du, valeur, unite) "
+                                 "VALUES ('prix_mais_eur_kg', 'LL', :d, 9.5, 'EUR/kg')"), {"d": lot.date_abattage})
+        erreurs = []
+
+        def ecrire() -> None:
+            try:
+                seconde.execute(sa.text("UPDATE abattages SET mais_total_kg = mais_total_kg + 1 WHERE lot_id = :l"),
+                                {"l": lot.lot_id})
+                seconde.commit()
+            except Exception as exc:  # reported below, in the test's thread
+                erreurs.append(exc)
+
+        fil = threading.Thread(target=ecrire)
+        fil.start()
+        fil.join(1.0)
+        assert fil.is_alive(), "the second writer should wait for the first's commit"
+        premiere.commit()
+        fil.join(60)
+        assert not fil.is_alive() and erreurs == []
+        assert _ecarts(premiere) == []
