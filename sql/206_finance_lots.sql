@@ -73,64 +73,36 @@ BEGIN
         FROM plages pl CROSS JOIN bornes b
         CROSS JOIN generate_series(greatest(pl.valide_du, b.du), least(pl.suivant - 1, b.au),
                                    interval '1 day') j),
-    -- per site of the lots and day, each parameter's price: the site's row (propre), else the all-sites row
+    -- per site of the lots and day, {parametre: price}: the all-sites prices, overridden by the site's own
     prix AS (
         SELECT s.site_code, j.jour,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_extra_eur_kg' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_extra_eur_kg' AND NOT j.propre))
-                   AS foie_extra,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_premier_choix_eur_kg' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_premier_choix_eur_kg' AND NOT j.propre))
-                   AS foie_premier,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_second_choix_eur_kg' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_second_choix_eur_kg' AND NOT j.propre))
-                   AS foie_second,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_declasse_eur_kg' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_foie_declasse_eur_kg' AND NOT j.propre))
-                   AS foie_declasse,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_carcasse_eur_canard' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_carcasse_eur_canard' AND NOT j.propre))
-                   AS carcasse,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_canard_pag_eur' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_canard_pag_eur' AND NOT j.propre))
-                   AS canard_pag,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'prix_mais_eur_kg' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'prix_mais_eur_kg' AND NOT j.propre))
-                   AS mais,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'cout_main_oeuvre_eur_canard' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'cout_main_oeuvre_eur_canard' AND NOT j.propre))
-                   AS main_oeuvre,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'cout_energie_eur_canard' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'cout_energie_eur_canard' AND NOT j.propre))
-                   AS energie,
-               COALESCE(max(j.valeur) FILTER (WHERE j.parametre = 'cout_transport_eur_km' AND j.propre),
-                        max(j.valeur) FILTER (WHERE j.parametre = 'cout_transport_eur_km' AND NOT j.propre))
-                   AS transport
+               COALESCE(jsonb_object_agg(j.parametre, j.valeur) FILTER (WHERE NOT j.propre), '{}')
+                   || COALESCE(jsonb_object_agg(j.parametre, j.valeur) FILTER (WHERE j.propre), '{}') AS p
         FROM (SELECT DISTINCT site_code FROM cibles) s
         JOIN jours j ON j.site_code IS NULL OR j.site_code = s.site_code
         GROUP BY s.site_code, j.jour),
     -- livers by grade at the grade's price (any other grade: 'Declasse'); products without a price left out
     foies AS (
-        SELECT q.lot_id, sum(q.poids_kg * CASE q.grade WHEN 'Extra' THEN p.foie_extra
-                                                      WHEN 'Premier choix' THEN p.foie_premier
-                                                      WHEN 'Second choix' THEN p.foie_second
-                                                      ELSE p.foie_declasse END) AS revenu
+        SELECT q.lot_id, sum(q.poids_kg * (p.p ->> CASE q.grade WHEN 'Extra' THEN 'prix_foie_extra_eur_kg'
+                                                              WHEN 'Premier choix' THEN 'prix_foie_premier_choix_eur_kg'
+                                                              WHEN 'Second choix' THEN 'prix_foie_second_choix_eur_kg'
+                                                              ELSE 'prix_foie_declasse_eur_kg' END)::numeric) AS revenu
         FROM qualite_foies q JOIN cibles c USING (lot_id)
         LEFT JOIN prix p ON p.site_code = c.site_code AND p.jour = c.date_abattage
         GROUP BY q.lot_id)
     SELECT c.lot_id, c.site_code, c.gaveur_id, c.date_abattage, date_trunc('month', c.date_abattage)::date,
            c.nb_canards_abattus, c.nb_canards_entres,
-           COALESCE(f.revenu, c.poids_foie_total_kg * pa.foie_premier),
-           c.nb_canards_abattus * pa.carcasse,
-           c.nb_canards_entres * pd.canard_pag,
-           c.mais_total_kg * pa.mais,
-           c.nb_canards_entres * pa.main_oeuvre,
-           c.nb_canards_entres * pa.energie,
-           2 * c.distance_km * pa.transport
+           COALESCE(f.revenu, c.poids_foie_total_kg * (pa.p ->> 'prix_foie_premier_choix_eur_kg')::numeric),
+           c.nb_canards_abattus * (pa.p ->> 'prix_carcasse_eur_canard')::numeric,
+           c.nb_canards_entres * (pd.p ->> 'prix_canard_pag_eur')::numeric,
+           c.mais_total_kg * (pa.p ->> 'prix_mais_eur_kg')::numeric,
+           c.nb_canards_entres * (pa.p ->> 'cout_main_oeuvre_eur_canard')::numeric,
+           c.nb_canards_entres * (pa.p ->> 'cout_energie_eur_canard')::numeric,
+           2 * c.distance_km * (pa.p ->> 'cout_transport_eur_km')::numeric
     FROM cibles c
     LEFT JOIN foies f USING (lot_id)
-    LEFT JOIN prix pa ON pa.site_code = c.site_code AND pa.jour = c.date_abattage
-    LEFT JOIN prix pd ON pd.site_code = c.site_code AND pd.jour = c.debut;
+    LEFT JOIN prix pa ON pa.site_code = c.site_code AND pa.jour = c.date_abattage  -- slaughter day
+    LEFT JOIN prix pd ON pd.site_code = c.site_code AND pd.jour = c.debut;         -- start day (ducks)
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END;
