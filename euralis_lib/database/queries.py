@@ -330,35 +330,12 @@ def qualite_resume(source: Source, sites: Sequence[str] | str | None = None, deb
         ORDER BY l.site_code, l.souche_code""", params)
 
 
-# The price parameter of each liver grade (any other grade: « Declasse »'s), for the finance indicators and the
-# lot calculator's margin.
+# The price parameter of each liver grade (any other grade: « Declasse »'s), for the lot calculator's margin (the
+# finance indicators price the grades in SQL with the same parameters: sql/206).
 GRADE_PRICES = {"Extra": "prix_foie_extra_eur_kg", "Premier choix": "prix_foie_premier_choix_eur_kg",
                 "Second choix": "prix_foie_second_choix_eur_kg", "Declasse": "prix_foie_declasse_eur_kg"}
 # Per-duck costs of a lot (EUR per duck entered), the corn apart (priced per kg eaten).
 DUCK_COSTS = ("prix_canard_pag_eur", "cout_main_oeuvre_eur_canard", "cout_energie_eur_canard")
-_GRADE_CASE = ("CASE q.grade " + " ".join(f"WHEN '{g}' THEN '{p}'" for g, p in GRADE_PRICES.items() if g != "Declasse")
-               + f" ELSE '{GRADE_PRICES['Declasse']}' END")
-_FINANCE_LOTS = f"""
-    SELECT l.lot_id, l.site_code, l.gaveur_id, g.nom AS gaveur_nom,
-           date_trunc('month', a.date_abattage)::date AS mois,
-           a.nb_canards_abattus, l.nb_canards_entres,
-           COALESCE((SELECT sum(q.poids_kg * prix_a({_GRADE_CASE}, l.site_code, a.date_abattage))
-                     FROM qualite_foies q WHERE q.lot_id = l.lot_id),
-                    a.poids_foie_total_kg * prix_a('prix_foie_premier_choix_eur_kg', l.site_code, a.date_abattage))
-               AS revenu_foie_eur,
-           a.nb_canards_abattus * prix_a('prix_carcasse_eur_canard', l.site_code, a.date_abattage)
-               AS revenu_carcasse_eur,
-           l.nb_canards_entres * prix_a('prix_canard_pag_eur', l.site_code, l.debut) AS cout_canards_eur,
-           a.mais_total_kg * prix_a('prix_mais_eur_kg', l.site_code, a.date_abattage) AS cout_mais_eur,
-           l.nb_canards_entres * prix_a('cout_main_oeuvre_eur_canard', l.site_code, a.date_abattage)
-               AS cout_main_oeuvre_eur,
-           l.nb_canards_entres * prix_a('cout_energie_eur_canard', l.site_code, a.date_abattage) AS cout_energie_eur,
-           2 * g.distance_km * prix_a('cout_transport_eur_km', l.site_code, a.date_abattage) AS cout_transport_eur
-    FROM lots_gavage l
-    JOIN abattages a USING (lot_id)
-    JOIN gaveurs g ON g.gaveur_id = l.gaveur_id
-    WHERE l.site_code = ANY(:sites) AND a.date_abattage BETWEEN :debut AND :fin
-"""
 _COSTS = ("cout_canards_eur", "cout_mais_eur", "cout_main_oeuvre_eur", "cout_energie_eur", "cout_transport_eur")
 
 
@@ -368,17 +345,23 @@ def finance_indicateurs(source: Source, sites: Sequence[str] | str | None = None
 
     Revenue: livers by grade at the grade price plus carcasses; costs: ready-to-fatten ducks,
     corn eaten, labour, energy, transport (round trip to the slaughterhouse). Months are those of
-    slaughter. A price missing for a date gives NaN, never a made-up value.
+    slaughter. A price missing for a date gives NaN, never a made-up value. Each lot's parts are read from
+    ``finance_lots``, which the database keeps exact as lots, slaughters, grades, distances and prices change
+    (sql/206): the query sums rows, it prices nothing.
     """
     if niveau not in {"site", "gaveur"}:
         raise ValueError(f"niveau must be 'site' or 'gaveur', not {niveau!r}")
     params = validate_filters(source, sites, debut, fin)
-    keys = ["site_code", "mois"] if niveau == "site" else ["site_code", "gaveur_id", "gaveur_nom", "mois"]
-    parts = ", ".join(f"sum({c})::float AS {c}" for c in ("revenu_foie_eur", "revenu_carcasse_eur", *_COSTS))
+    keys = ["f.site_code", "f.mois"] if niveau == "site" else ["f.site_code", "f.gaveur_id", "g.nom AS gaveur_nom",
+                                                               "f.mois"]
+    positions = ", ".join(str(i) for i in range(1, len(keys) + 1))
+    parts = ", ".join(f"sum(f.{c})::float AS {c}" for c in ("revenu_foie_eur", "revenu_carcasse_eur", *_COSTS))
+    # The join to gaveurs keeps the lots whose gaveur the user may read, as the per-lot query of sql/206 does.
     df = read_df(source, f"""
-        SELECT {', '.join(keys)}, count(*)::int AS nb_lots, sum(nb_canards_abattus)::int AS nb_canards, {parts}
-        FROM ({_FINANCE_LOTS}) f
-        GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}""", params)
+        SELECT {', '.join(keys)}, count(*)::int AS nb_lots, sum(f.nb_canards_abattus)::int AS nb_canards, {parts}
+        FROM finance_lots f JOIN gaveurs g ON g.gaveur_id = f.gaveur_id
+        WHERE f.site_code = ANY(:sites) AND f.date_abattage BETWEEN :debut AND :fin
+        GROUP BY {positions} ORDER BY {positions}""", params)
     df["mois"] = pd.to_datetime(df["mois"])
     df["revenu_eur"] = df["revenu_foie_eur"] + df["revenu_carcasse_eur"]
     df["couts_eur"] = df[list(_COSTS)].sum(axis=1, min_count=len(_COSTS))
