@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from euralis_lib import config, jobs, simulator
+from euralis_lib.bench import provenance
 from euralis_lib.database import db, embedded, migrations, queries
 from euralis_lib.database.embedded import throwaway_cluster
 from euralis_lib.presentation import exports
@@ -116,16 +117,45 @@ def bench_scale(cluster_socket: Path, years: int, repeat: int, with_jobs: bool =
     return result
 
 
+# Issue 25's goals: every query a page runs at most PAGE_QUERY_P95_MS p95 at the largest scale over the whole
+# period; none growing faster than the data (p50 ratio between the largest and smallest scales at most
+# GROWTH_SLACK times the ratio of their lots). lot_features is the jobs' and the PDF export is not a query.
+PAGE_QUERY_P95_MS = 50.0
+GROWTH_SLACK = 1.5
+NOT_PAGE_QUERIES = ("lot_features", "pdf_export_all_lots")
+
+
+def verdicts(results: list[dict]) -> list[str]:
+    """PASS or FAIL per timed call: the p95 goal for the pages' queries at the largest scale, and the growth
+    against the data's between the smallest and largest scales (needs two scales)."""
+    petit, grand = min(results, key=lambda r: r["lots"]), max(results, key=lambda r: r["lots"])
+    lignes = []
+    for cle in (k for k in grand if isinstance(grand[k], tuple)):
+        p50, p95 = grand[cle]
+        if cle not in NOT_PAGE_QUERIES:
+            ok = p95 <= PAGE_QUERY_P95_MS
+            lignes.append(f"- {'PASS' if ok else 'FAIL'} {cle}: p95 {p95:.1f} ms at {grand['years']} year(s) "
+                          f"(goal ≤ {PAGE_QUERY_P95_MS:g} ms)")
+        if grand is not petit:
+            donnees, cout = grand["lots"] / petit["lots"], p50 / max(petit[cle][0], 1e-9)
+            ok = cout <= GROWTH_SLACK * donnees
+            lignes.append(f"- {'PASS' if ok else 'FAIL'} {cle}: p50 ×{cout:.1f} for ×{donnees:.1f} lots "
+                          f"({petit['years']} → {grand['years']} years; goal ≤ ×{GROWTH_SLACK * donnees:.1f})")
+    return lignes
+
+
 def format_table(results: list[dict]) -> str:
-    """Markdown table of the results."""
+    """Markdown report of the results: provenance, the table, the goals' verdicts, the jobs' times."""
     query_cols = [k for k in results[0] if isinstance(results[0][k], tuple)]
     head = "| years | lots | feeding rows | simulate s | load (COPY) s | " + " | ".join(
         f"{c} p50/p95 ms" for c in query_cols) + " |"
-    lines = [head, "|" + "---|" * (5 + len(query_cols))]
+    lines = [f"Measured {provenance()} by `python -m euralis_lib bench` (`make bench`).", "", head,
+             "|" + "---|" * (5 + len(query_cols))]
     for r in results:
         cells = [str(r["years"]), f"{r['lots']:,}", f"{r['feeding_rows']:,}", f"{r['simulate_s']:.1f}",
                  f"{r['load_s']:.2f}"] + [f"{r[c][0]:.1f} / {r[c][1]:.1f}" for c in query_cols]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *verdicts(results)]
     for r in results:
         if "jobs_s" in r:
             parts = ", ".join(f"{job} {sec:.1f} s" for job, sec in r["jobs_s"].items())
