@@ -123,6 +123,19 @@ def test_previsions_page_shows_the_chosen_model_and_its_ratio_to_the_naive(sim_d
         assert formatting.nombre(r.ratio_naif, 2) in texte and formatting.nombre(r.mape_naif, 2) in texte
 
 
+def test_previsions_page_reads_the_year_it_draws_not_the_whole_history(shared_sim_url):
+    """Issue 25: the page read every day since the first slaughter to draw its last year (10 years: 11,000 rows
+    per view, growing with the years kept)."""
+    engine = db.get_engine(shared_sim_url)
+    toute = queries.production_journaliere(engine, ["LL", "MT"])
+    debut = toute["date"].max() + pd.Timedelta(days=1)
+    lue = previsions.history(engine, ["LL", "MT"], pd.DataFrame({"date_prevision": [debut.date()]}))
+    assert toute["date"].min() < debut - pd.Timedelta(days=400), "the shared data set must span more than a year"
+    assert lue["date"].min() == debut - pd.Timedelta(days=plots.FORECAST_HISTORY_DAYS + 7)
+    fenetre = toute[toute["date"] >= lue["date"].min()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(lue, fenetre)  # the same rows as the whole history's last year, zeros included
+
+
 def test_forecast_chart_draws_history_and_forecast_as_7_day_means_with_the_model_under_the_title():
     """Issue 23: the forecast was drawn day by day (0 then thousands of kg) beside a history drawn as 7-day
     means, and the model's name cut the title."""

@@ -3,8 +3,11 @@ horizon with its error against the seasonal-naive baseline, and the backtest err
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import ipywidgets as w
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from euralis_lib.dashboards import common
 from euralis_lib.dashboards.common import Contexte
@@ -29,20 +32,28 @@ def choix_table(choix: pd.DataFrame, sites: list[str]) -> w.HTML:
     return common.table_html(df[list(COLONNES_CHOIX)], colonnes=COLONNES_CHOIX)
 
 
+def history(engine: Engine, sites: list[str], previsions: pd.DataFrame) -> pd.DataFrame:
+    """The daily production the charts draw before the forecasts: :data:`plots.FORECAST_HISTORY_DAYS` days and a
+    week more (the first 7-day mean) before the earliest forecast day, never the whole history (a page's read
+    must not grow with the years kept)."""
+    debut = pd.to_datetime(previsions["date_prevision"]).min().date()
+    return queries.production_journaliere(engine, sites, debut - timedelta(days=plots.FORECAST_HISTORY_DAYS + 7))
+
+
 def build(ctx: Contexte) -> list[w.Widget]:
     """One forecast chart per selected site for the chosen horizon, then the backtest errors."""
     engine, filtres = ctx.engine, ctx.require_filters()
     prev = results.previsions(engine)
     if prev.empty:
         return [common.message(VIDE)]
-    history = queries.production_journaliere(engine, filtres.sites)
+    historique = history(engine, filtres.sites, prev.data)
     horizons = sorted(set(prev.data["horizon_jours"]))
     horizon = w.ToggleButtons(options=[(f"{h} jours", h) for h in horizons], value=max(horizons),
                               description="Horizon")
     graphes = w.VBox([])
 
     def tracer(_change=None) -> None:
-        graphes.children = [common.figure(plots.forecast(history, prev.data, site, horizon.value))
+        graphes.children = [common.figure(plots.forecast(historique, prev.data, site, horizon.value))
                             for site in filtres.sites if site in set(prev.data["site_code"])]
 
     horizon.observe(tracer, names="value")

@@ -80,11 +80,16 @@ def pareto(formules: pd.DataFrame) -> go.Figure:
     return _style(fig, "Formules : complexité contre erreur sur lots de test")
 
 
+# Days of history drawn before a forecast (the history's last days, up to the forecast's start).
+FORECAST_HISTORY_DAYS = 365
+
+
 def forecast(history: pd.DataFrame, previsions: pd.DataFrame, site: str, horizon: int = 90) -> go.Figure:
     """History and forecast of one site at the same aggregation, 7-day means of daily kg (a lot lands on one
     day: daily values jump from 0 to thousands), the interval as a band (7-day means of the daily bounds), the
     chosen model named in French in the subtitle (so the title is never cut)."""
-    jour = history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum().tail(365)
+    jour = (history[history["site_code"] == site].set_index("date")["production_kg"].resample("D").sum()
+            .tail(FORECAST_HISTORY_DAYS))
     fc = previsions[(previsions["site_code"] == site) & (previsions["horizon_jours"] == horizon)]
     fc = fc.assign(date_prevision=pd.to_datetime(fc["date_prevision"])).set_index("date_prevision").sort_index()
     # The forecast's first week averages the last actual days with the first forecast ones, as a 7-day mean does.
