@@ -164,9 +164,9 @@ def _largeur_texte(texte: str, police: str) -> float:
         return sum(map(chasses.__getitem__, texte))
 
 
-def _texte_pdf(v: object) -> str:
-    texte = winansi_text(formatting.valeur(v, milliers=" "))  # the core fonts have no narrow no-break space
-    return texte if len(texte) <= _LARGEUR_MAX else texte[:_LARGEUR_MAX - 1] + "…"
+def _textes_pdf(serie: pd.Series) -> list[str]:
+    textes = formatting.format_column(serie, milliers=" ")  # the core fonts have no narrow no-break space
+    return [t if len(t) <= _LARGEUR_MAX else t[:_LARGEUR_MAX - 1] + "…" for t in map(winansi_text, textes)]
 
 
 def _ajuste(texte: str, police: str, taille: float, largeur: float) -> str:
@@ -207,7 +207,7 @@ def pdf(df: pd.DataFrame, titre: str, contexte: Mapping[str, object] | None = No
     from reportlab.pdfgen.canvas import Canvas
 
     entetes = [winansi_text(str(c)) for c in df.columns]
-    colonnes = [[_texte_pdf(v) for v in df[c]] for c in df.columns]
+    colonnes = [_textes_pdf(df[c]) for c in df.columns]
     largeurs = [[_largeur_texte(v, _POLICE) for v in colonne] for colonne in colonnes]  # at 1 pt
     a_droite = [_numerique(df[c]) for c in df.columns]
     naturelles = [max([_largeur_texte(e, _POLICE_GRASSE), *w]) + 2 * _BORD
