@@ -125,6 +125,9 @@ _CONTROLES = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EQUIVALENTS = {"\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2044": "/", "\u2192": "->", "Ł": "L", "ł": "l",
                 "Đ": "D", "đ": "d", "ı": "i"}
 _CHASSES: dict[str, dict[str, float]] = {}  # font -> character -> width of 1 pt text, in points
+# A PDF string literal's escapes for Windows-1252 bytes read as Latin-1 characters: \, ( and ), and the bytes
+# above ASCII in octal (reportlab writes a page's content as UTF-8: raw bytes would not survive).
+_ECHAPPEMENTS = {**{b: f"\\{b:03o}" for b in range(128, 256)}, **{ord(c): "\\" + c for c in "\\()"}}
 
 
 def _caractere_winansi(ch: str) -> str:
@@ -203,7 +206,6 @@ def pdf(df: pd.DataFrame, titre: str, contexte: Mapping[str, object] | None = No
     from reportlab import rl_config
     from reportlab.lib.colors import HexColor
     from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.rl_accel import escapePDF
     from reportlab.pdfgen.canvas import Canvas
 
     entetes = [winansi_text(str(c)) for c in df.columns]
@@ -241,7 +243,8 @@ def pdf(df: pd.DataFrame, titre: str, contexte: Mapping[str, object] | None = No
     def ecrire(operateurs: list[str], textes: list[str], largeurs_1pt: list[float], y: float) -> None:
         for i, texte in enumerate(textes):
             x = bords[i + 1] - retrait - largeurs_1pt[i] * taille if a_droite[i] else bords[i] + retrait
-            operateurs.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escapePDF(texte.encode('cp1252'))}) Tj")
+            echappe = texte.encode("cp1252").decode("latin-1").translate(_ECHAPPEMENTS)
+            operateurs.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({echappe}) Tj")
 
     for numero in range(nb_pages):
         debut, fin = numero * lignes_par_page, min(len(df), (numero + 1) * lignes_par_page)
