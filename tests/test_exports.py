@@ -81,3 +81,29 @@ def test_excel_has_formats_widths_a_frozen_filtered_header_and_a_filters_sheet()
     assert feuille.column_dimensions["D"].width > feuille.column_dimensions["A"].width >= 6
     filtres = {ligne[0].value: ligne[1].value for ligne in classeur["Filtres"].iter_rows(min_row=2)}
     assert filtres["Sites"] == "LL, MT" and re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", filtres["Exporté le"])
+
+
+def test_pdf_of_a_wide_french_table_is_landscape_cuts_long_cells_and_never_fails_on_a_glyph():
+    from pypdf import PdfReader
+
+    n = 3001
+    longue = "Remarque très longue « à vérifier » par le superviseur, coût 12 € et œufs — " * 3
+    df = pd.DataFrame({f"Élément {i}": [f"é{i} « œ » €"] * n for i in range(8)}).assign(
+        Note=longue, Gaveur="Łukasz Dvořák\u202f中\t😀", Marge=np.arange(1, n + 1) * -1.5, Rang=np.arange(1, n + 1))
+    contenu = exports.pdf_bytes(df, "Coûts « été » — œufs €", lignes_par_page=100,
+                                contexte={"Gaveur": "Dvořák\u202f中"})
+    lecteur = PdfReader(io.BytesIO(contenu))
+    assert len(lecteur.pages) == 31
+    boite = lecteur.pages[0].mediabox
+    assert boite.width > boite.height
+    pages = [p.extract_text() for p in lecteur.pages]
+    assert "Coûts « été » — œufs €" in pages[0] and "Gaveur : Dvorák ?" in pages[0]
+    premiere = pages[0].splitlines()
+    entete = next(i for i, ligne in enumerate(premiere) if ligne.startswith("Élément 0"))
+    assert premiere[entete].split()[-3:] == ["Gaveur", "Marge", "Rang"]  # the header row, in reading order
+    assert premiere[entete + 1].startswith("é0 « œ » €") and premiere[entete + 1].endswith(" -1,50 1")
+    assert longue[:47] + "…" in pages[0] and longue[:49] not in pages[0]  # a cell cut at 48 characters
+    assert "Lukasz Dvorák ? ?" in pages[0]  # look-alikes, else « ? », for what the core fonts lack (\t: a space)
+    lignes = [ligne for texte in pages for ligne in texte.splitlines() if ligne.startswith("é0 « œ » €")]
+    assert len(lignes) == n and lignes[-1].endswith(" -4 501,50 3 001")  # every row, once, in order
+    assert [ligne.rsplit(" ", 1)[-1] for ligne in lignes[:999]] == [str(i) for i in range(1, 1000)]

@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from euralis_lib.presentation import formatting
 
@@ -45,3 +47,20 @@ def test_a_table_never_shows_raw_python_values(tmp_path, monkeypatch):
     assert list(t["mois"]) == ["nov. 2025", "déc. 2025"]
     assert t["rapport_path"][0] == '<a href="../rapports/2026-11-25/finance-12.html" target="_blank">rapport</a>'
     assert t["rapport_path"][1] == "—"  # outside the reports folder: no link, and never the path
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.floats(-1e20, 1e20) | st.integers(-10**18, 10**18)  # valeur itself fails from ~1e26
+                | st.sampled_from([2.675, 0.125, -0.0, -0.001, 0.005, 1e15, float("nan"), float("inf"), True, None,
+                                   date(2026, 3, 4)])),
+       st.integers(0, 3), st.sampled_from(["\u202f", " "]))
+def test_format_column_writes_what_valeur_writes(valeurs, decimales, milliers):
+    """The PDF export's fast path: the same texts as :func:`formatting.valeur`, half-even rounding included."""
+    attendu = [formatting.valeur(v, decimales, milliers) for v in valeurs]
+    assert formatting.format_column(valeurs, decimales, milliers) == attendu
+
+
+def test_format_column_reads_a_series_like_its_values():
+    serie = pd.Series([1234.5, float("nan"), -2.675])
+    assert formatting.format_column(serie) == ["1\u202f234,50", "—", "-2,68"]
+    assert formatting.format_column(pd.Series([1, 2345], dtype="int64"), milliers=" ") == ["1", "2 345"]

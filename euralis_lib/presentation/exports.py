@@ -1,8 +1,8 @@
 """Table exports for supervisors: CSV (French Excel dialect), Excel and a paginated PDF.
 
 The dashboards offer the three formats under every table; the PDF is built on demand (it is the
-slow one) with matplotlib's PDF backend, without pyplot so it is safe in a served kernel. matplotlib is
-imported on the first PDF only: every dashboard kernel imports this module, few ever print.
+slow one) with reportlab's canvas. reportlab is imported on the first PDF only: every dashboard kernel
+imports this module, few ever print.
 
 Codes and names come from imported files, so a cell may start like a spreadsheet formula
 (``=HYPERLINK(…)``, ``+1+1``, ``@SUM(…)``): the CSV prefixes such text with ``'`` (OWASP's advice
@@ -55,7 +55,7 @@ def pdf_bytes(df: pd.DataFrame, titre: str, lignes_par_page: int = LIGNES_PAR_PA
     ``contexte`` (filters, period, user) and the time of export under the title
     (:func:`euralis_lib.presentation.tables.pdf`).
 
-    Not a formula-injection vector: cells are drawn as text by matplotlib, nothing in a PDF evaluates them
+    Not a formula-injection vector: cells are drawn as text by reportlab, nothing in a PDF evaluates them
     (no form field, action or script is written), so ``=HYPERLINK(…)`` prints as those characters.
     """
     from euralis_lib.presentation import tables

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -128,6 +129,27 @@ def valeur(v: object, decimales: int = 2, milliers: str = "\u202f") -> str:
     if isinstance(v, date):
         return jour(v)
     return str(v)
+
+
+_RAPIDE_MAX = 1e15  # below it a float's shortest repr has few enough digits for Decimal's default context
+
+
+def format_column(valeurs: Iterable[object], decimales: int = 2, milliers: str = "\u202f") -> list[str]:
+    """``[valeur(v, decimales, milliers) for v in valeurs]``, the same texts ~20 times faster for numbers (the
+    PDF export of 10 years of lots formats 280,000 cells): Python's formatting of the Decimal Babel builds
+    (``Decimal(str(v))``, rounded half to even), the French separators swapped in; anything else through
+    :func:`valeur`."""
+    separateurs = {ord(","): milliers, ord("."): ","}
+    textes = []
+    for v in valeurs:
+        if type(v) is float and math.isfinite(v) and abs(v) < _RAPIDE_MAX:
+            textes.append(f"{Decimal(repr(v)):,.{decimales}f}".translate(separateurs) if decimales > 0
+                          else valeur(v, decimales, milliers))
+        elif type(v) is int and abs(v) < _RAPIDE_MAX:
+            textes.append(f"{v:,}".translate(separateurs))
+        else:
+            textes.append(valeur(v, decimales, milliers))
+    return textes
 
 
 def tableau(df: pd.DataFrame, decimales: int = 2, liens: tuple[str, ...] = ("rapport_path",)) -> pd.DataFrame:
