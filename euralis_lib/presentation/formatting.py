@@ -9,6 +9,7 @@ dashboard tables, KPI cards, captions, the landing and Ops pages and the PDF exp
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 from collections.abc import Iterable
@@ -44,13 +45,18 @@ def manquant(valeur: object) -> bool:
         return False
 
 
+_CHIFFRES_MAX = 340  # digits of the largest float (1.8e308) with its decimals: no number fails to format
+
+
 def nombre(valeur: float | None, decimales: int = 0, milliers: str = "\u202f") -> str:
     """A number the French way (``1 234,5``); ``milliers`` replaces the narrow no-break space when a
     font lacks it (PDF core fonts)."""
     if manquant(valeur) or (isinstance(valeur, float) and math.isinf(valeur)):
         return VIDE
     motif = "#,##0" + ("." + "0" * decimales if decimales > 0 else "")
-    texte = format_decimal(valeur, format=motif, locale=LOCALE)
+    with decimal.localcontext() as contexte:  # Babel rounds in the current context: 28 digits failed from 1e26
+        contexte.prec = _CHIFFRES_MAX
+        texte = format_decimal(valeur, format=motif, locale=LOCALE)
     return texte.replace("\u202f", milliers) if milliers != "\u202f" else texte
 
 
